@@ -1,0 +1,77 @@
+/**
+ * `twinscope bench …`: benchmarks that print JSON.
+ *
+ *   twinscope bench train [--json] [--threads N] [--steps N] [--engines ort,tfjs,torch]
+ */
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { BenchEngine } from '../bench/train-bench.js';
+import type { CliIo } from './io.js';
+
+const ENGINES: readonly BenchEngine[] = ['ort', 'tfjs', 'torch'];
+
+interface TrainOptions {
+  json?: boolean;
+  threads: number;
+  steps?: number;
+  engines: BenchEngine[];
+}
+
+export function registerBenchCommand(program: Command, io: CliIo): void {
+  const bench = program.command('bench').description('benchmarks (print JSON with --json)');
+
+  bench
+    .command('train')
+    .description(
+      'time one SGD training step (MLP 784-256-256-10 batch 128, MLP 2-64-64-2 batch 32) per engine, ' +
+        'with GFLOP/s against the GEMM peak',
+    )
+    .option('--json', 'print the result as JSON on stdout (progress goes to stderr)')
+    .option('--threads <n>', 'intra-op threads for every engine', parsePositiveInt, 1)
+    .option(
+      '--steps <n>',
+      'time exactly n steps per case (default: as many as fit in 1 s, at least 10)',
+      parsePositiveInt,
+    )
+    .addOption(
+      new Option('--engines <list>', `comma-separated engines out of ${ENGINES.join(',')}`)
+        .argParser(parseEngines)
+        .default([...ENGINES], ENGINES.join(',')),
+    )
+    .action(async (options: TrainOptions) => {
+      const { runTrainBenchmark, formatTrainBench } = await import('../bench/train-bench.js');
+      const result = await runTrainBenchmark({
+        threads: options.threads,
+        steps: options.steps,
+        engines: options.engines,
+        log: (message) => io.stderr(`${message}\n`),
+      });
+      io.stdout(options.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatTrainBench(result)}\n`);
+      if (result.failures.length > 0) {
+        throw new Error(
+          `benchmark failed for ${result.failures.map((e) => `${e} (${result.notes[e]})`).join(', ')}`,
+        );
+      }
+    });
+}
+
+export function parsePositiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+    throw new InvalidArgumentError(`expected a positive integer, got '${value}'`);
+  }
+  return n;
+}
+
+export function parseEngines(value: string): BenchEngine[] {
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (names.length === 0) throw new InvalidArgumentError('expected at least one engine');
+  for (const name of names) {
+    if (!(ENGINES as readonly string[]).includes(name)) {
+      throw new InvalidArgumentError(`unknown engine '${name}' (expected ${ENGINES.join(', ')})`);
+    }
+  }
+  return [...new Set(names)] as BenchEngine[];
+}

@@ -1,0 +1,67 @@
+/**
+ * The `twinscope` command line. bin/twinscope.js calls {@link main}; tests call {@link buildProgram}
+ * or {@link main} directly. Each command lives in its own file under src/cli/ and registers itself
+ * on the program here. Heavy modules (engines, ONNX Runtime, tfjs) are imported inside the command
+ * actions, so `--help` and usage errors stay fast.
+ *
+ * Exit codes: 0 success, 1 the work failed, 2 bad input (usage errors, invalid options or specs).
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { registerBenchCommand } from './bench.js';
+import { type CliIo, defaultIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './io.js';
+
+/** The toolkit version from package.json (same relative path from src/cli and dist/cli). */
+export function toolkitVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+/**
+ * The commander program with every command registered. It never calls process.exit: errors and
+ * help/version exits surface as {@link CommanderError} from `parseAsync` (exitOverride), and all
+ * output goes through `io`.
+ */
+export function buildProgram(io: CliIo = defaultIo): Command {
+  const program = new Command('twinscope');
+  program
+    .description(
+      'Train twin neural networks that differ by a tiny perturbation and measure how they diverge.',
+    )
+    .version(toolkitVersion(), '-V, --version', 'print the twinscope version')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError('(run with --help for usage)');
+  registerBenchCommand(program, io);
+  return program;
+}
+
+/** Map a thrown error to an exit code, reporting it on stderr. */
+export function exitCodeOf(err: unknown, io: CliIo = defaultIo): number {
+  if (err instanceof CommanderError) {
+    // commander already printed the message (or the help / version text).
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT_OK;
+    if (err.code === 'commander.help') return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    return EXIT_USAGE;
+  }
+  if (err instanceof UsageError) {
+    io.stderr(`error: ${err.message}\n`);
+    return EXIT_USAGE;
+  }
+  io.stderr(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (process.env.TWINSCOPE_DEBUG && err instanceof Error && err.stack) io.stderr(`${err.stack}\n`);
+  return EXIT_FAILURE;
+}
+
+/** Run the CLI on `argv` (process.argv form: node, script, ...args) and resolve with the exit code. */
+export async function main(argv: readonly string[] = process.argv, io: CliIo = defaultIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync([...argv]);
+    return EXIT_OK;
+  } catch (err) {
+    return exitCodeOf(err, io);
+  }
+}

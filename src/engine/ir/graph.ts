@@ -1,0 +1,245 @@
+/**
+ * A small static-shape tensor graph IR that maps one-to-one onto ONNX operators.
+ *
+ * Every node has a known shape and element type, so reverse-mode differentiation
+ * ({@link ./autodiff.ts}) can write backward rules as ordinary graph ops — which makes the
+ * transform applicable twice (exact Hessian-vector products). Graphs are emitted as ONNX by
+ * {@link ../onnx/emit.ts}.
+ */
+
+/** Element types the IR knows. `float` nodes take the graph's float type (float32 or float64). */
+export type DType = 'float' | 'bool' | 'int64';
+
+/** Attribute values the emitted ONNX ops need. */
+export type AttrValue = number | number[] | string;
+
+/** One operation. `op` is the ONNX op type, except for the IR-only ops `Input` and `Const`. */
+export interface Node {
+  readonly id: number;
+  readonly op: string;
+  readonly inputs: readonly Tensor[];
+  readonly attrs: Readonly<Record<string, AttrValue>>;
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  /** Graph input name (Input nodes) or constant payload (Const nodes). */
+  readonly name?: string;
+  readonly value?: Float64Array | BigInt64Array;
+}
+
+/** A handle to a node's output. */
+export interface Tensor {
+  readonly graph: Graph;
+  readonly node: Node;
+}
+
+const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** NumPy broadcasting of two shapes; throws with both shapes when they do not broadcast. */
+export function broadcastShapes(a: readonly number[], b: readonly number[]): number[] {
+  const n = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const da = a[a.length - n + i] ?? 1;
+    const db = b[b.length - n + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new Error(`shapes [${a}] and [${b}] do not broadcast`);
+    }
+    out.push(Math.max(da, db));
+  }
+  return out;
+}
+
+/** A graph under construction. Nodes are appended in topological order. */
+export class Graph {
+  readonly nodes: Node[] = [];
+  private readonly inputNames = new Set<string>();
+
+  private push(
+    op: string,
+    inputs: readonly Tensor[],
+    shape: readonly number[],
+    dtype: DType,
+    attrs: Record<string, AttrValue> = {},
+    extra: Pick<Node, 'name' | 'value'> = {},
+  ): Tensor {
+    for (const t of inputs) {
+      if (t.graph !== this) throw new Error(`${op}: input tensor belongs to another graph`);
+    }
+    const node: Node = { id: this.nodes.length, op, inputs, attrs, shape: [...shape], dtype, ...extra };
+    this.nodes.push(node);
+    return { graph: this, node };
+  }
+
+  /** A named graph input. */
+  input(name: string, shape: readonly number[], dtype: DType = 'float'): Tensor {
+    if (this.inputNames.has(name)) throw new Error(`duplicate graph input '${name}'`);
+    this.inputNames.add(name);
+    return this.push('Input', [], shape, dtype, {}, { name });
+  }
+
+  /** A float constant (scalar by default); emitted in the graph's float type. */
+  constant(value: number | readonly number[], shape: readonly number[] = []): Tensor {
+    const data = Float64Array.from(typeof value === 'number' ? [value] : value);
+    if (data.length !== sizeOf(shape)) {
+      throw new Error(`constant of shape [${shape}] needs ${sizeOf(shape)} values, got ${data.length}`);
+    }
+    return this.push('Const', [], shape, 'float', {}, { value: data });
+  }
+
+  /** An int64 constant vector (shapes, axes, slice bounds). */
+  ints(values: readonly number[]): Tensor {
+    return this.push(
+      'Const',
+      [],
+      [values.length],
+      'int64',
+      {},
+      { value: BigInt64Array.from(values, BigInt) },
+    );
+  }
+
+  private binary(op: string, a: Tensor, b: Tensor): Tensor {
+    return this.push(op, [a, b], broadcastShapes(a.node.shape, b.node.shape), 'float');
+  }
+  private unary(op: string, x: Tensor): Tensor {
+    return this.push(op, [x], x.node.shape, 'float');
+  }
+  private scalarOr(x: Tensor | number): Tensor {
+    return typeof x === 'number' ? this.constant(x) : x;
+  }
+
+  add(a: Tensor, b: Tensor | number): Tensor {
+    return this.binary('Add', a, this.scalarOr(b));
+  }
+  sub(a: Tensor | number, b: Tensor | number): Tensor {
+    return this.binary('Sub', this.scalarOr(a), this.scalarOr(b));
+  }
+  mul(a: Tensor, b: Tensor | number): Tensor {
+    return this.binary('Mul', a, this.scalarOr(b));
+  }
+  div(a: Tensor | number, b: Tensor | number): Tensor {
+    return this.binary('Div', this.scalarOr(a), this.scalarOr(b));
+  }
+  neg(x: Tensor): Tensor {
+    return this.unary('Neg', x);
+  }
+  relu(x: Tensor): Tensor {
+    return this.unary('Relu', x);
+  }
+  tanh(x: Tensor): Tensor {
+    return this.unary('Tanh', x);
+  }
+  exp(x: Tensor): Tensor {
+    return this.unary('Exp', x);
+  }
+  log(x: Tensor): Tensor {
+    return this.unary('Log', x);
+  }
+  sqrt(x: Tensor): Tensor {
+    return this.unary('Sqrt', x);
+  }
+  /** log(softmax(x)) along the last axis (numerically stable; one ONNX op). */
+  logSoftmax(x: Tensor): Tensor {
+    return this.push('LogSoftmax', [x], x.node.shape, 'float', { axis: x.node.shape.length - 1 });
+  }
+  /** op(A) · op(B) for 2-D A, B (ONNX Gemm without C), op = transpose when the flag is set. */
+  gemm(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
+    const [ar, ac] = a.node.shape;
+    const [br, bc] = b.node.shape;
+    if (a.node.shape.length !== 2 || b.node.shape.length !== 2) {
+      throw new Error(`Gemm needs 2-D inputs, got [${a.node.shape}] and [${b.node.shape}]`);
+    }
+    const [m, k] = transA ? [ac, ar] : [ar, ac];
+    const [k2, n] = transB ? [bc, br] : [br, bc];
+    if (k !== k2) throw new Error(`Gemm inner dimensions differ: [${a.node.shape}] x [${b.node.shape}]`);
+    return this.push('Gemm', [a, b], [m as number, n as number], 'float', {
+      transA: transA ? 1 : 0,
+      transB: transB ? 1 : 0,
+    });
+  }
+
+  /** Sum over `axes` (all axes when omitted). */
+  reduceSum(x: Tensor, axes?: readonly number[], keepdims = false): Tensor {
+    const rank = x.node.shape.length;
+    const ax = (axes ?? x.node.shape.map((_, i) => i)).map((a) => (a < 0 ? a + rank : a));
+    const shape = reducedShape(x.node.shape, ax, keepdims);
+    return this.push('ReduceSum', [x, this.ints(ax)], shape, 'float', { keepdims: keepdims ? 1 : 0 });
+  }
+
+  reshape(x: Tensor, shape: readonly number[]): Tensor {
+    if (sizeOf(shape) !== sizeOf(x.node.shape)) {
+      throw new Error(`cannot reshape [${x.node.shape}] to [${shape}]`);
+    }
+    return this.push('Reshape', [x, this.ints(shape)], shape, x.node.dtype);
+  }
+
+  /** Broadcast x to `shape`. */
+  expand(x: Tensor, shape: readonly number[]): Tensor {
+    const out = broadcastShapes(x.node.shape, shape);
+    if (out.length !== shape.length || out.some((d, i) => d !== shape[i])) {
+      throw new Error(`cannot expand [${x.node.shape}] to [${shape}]`);
+    }
+    return this.push('Expand', [x, this.ints(shape)], shape, x.node.dtype);
+  }
+
+  /** Elements [start, end) along `axis`. */
+  slice(x: Tensor, start: number, end: number, axis = 0): Tensor {
+    const shape = [...x.node.shape];
+    shape[axis] = end - start;
+    return this.push(
+      'Slice',
+      [x, this.ints([start]), this.ints([end]), this.ints([axis])],
+      shape,
+      x.node.dtype,
+    );
+  }
+
+  concat(xs: readonly Tensor[], axis = 0): Tensor {
+    const first = xs[0];
+    if (!first) throw new Error('concat of nothing');
+    const shape = [...first.node.shape];
+    shape[axis] = xs.reduce((s, t) => s + (t.node.shape[axis] as number), 0);
+    return this.push('Concat', xs, shape, first.node.dtype, { axis });
+  }
+
+  /** Zero-pad a 1-D tensor: `before` zeros, then x, then `after` zeros. */
+  pad1d(x: Tensor, before: number, after: number): Tensor {
+    if (x.node.shape.length !== 1) throw new Error('pad1d needs a 1-D tensor');
+    return this.push(
+      'Pad',
+      [x, this.ints([before, after])],
+      [(x.node.shape[0] as number) + before + after],
+      'float',
+    );
+  }
+
+  greater(a: Tensor, b: Tensor | number): Tensor {
+    const bb = this.scalarOr(b);
+    return this.push('Greater', [a, bb], broadcastShapes(a.node.shape, bb.node.shape), 'bool');
+  }
+  equal(a: Tensor, b: Tensor): Tensor {
+    return this.push('Equal', [a, b], broadcastShapes(a.node.shape, b.node.shape), 'bool');
+  }
+  /** Cast to the graph's float type. */
+  toFloat(x: Tensor): Tensor {
+    return this.push('Cast', [x], x.node.shape, 'float');
+  }
+  argMax(x: Tensor, axis: number): Tensor {
+    const shape = x.node.shape.filter((_, i) => i !== axis);
+    return this.push('ArgMax', [x], shape, 'int64', { axis, keepdims: 0 });
+  }
+}
+
+function reducedShape(shape: readonly number[], axes: readonly number[], keepdims: boolean): number[] {
+  const out: number[] = [];
+  shape.forEach((d, i) => {
+    if (!axes.includes(i)) out.push(d);
+    else if (keepdims) out.push(1);
+  });
+  return out;
+}
+
+/** Number of elements of a tensor. */
+export function numel(t: Tensor): number {
+  return sizeOf(t.node.shape);
+}

@@ -1,0 +1,84 @@
+/** One ONNX Runtime session per compiled job graph, with typed feeds and fetches. */
+import ort from 'onnxruntime-node';
+import type { JobGraph } from '../model-graphs.js';
+import { emitOnnx, type FloatType } from '../onnx/emit.js';
+
+/** A flat float buffer in the graph's float type. */
+export type FloatArray = Float32Array | Float64Array;
+
+/** A feed value: a flat buffer with its shape, a float scalar, or an int64 scalar (bigint). */
+export type Feed = number | bigint | { data: FloatArray; dims: readonly number[] };
+
+/** Session settings shared by all jobs of an engine. */
+export interface SessionSettings {
+  readonly threads: number;
+  readonly floatType: FloatType;
+}
+
+/** onnxruntime-node's version string, for reports and benchmarks. */
+export const ORT_VERSION: string = ort.env.versions?.node ?? ort.env.versions?.common ?? 'unknown';
+
+/** A compiled job: feeds by input name, outputs by name. */
+export class OrtJob {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly settings: SessionSettings,
+  ) {}
+
+  /** Emit `job` as ONNX and open a sequential session with `threads` intra-op threads. */
+  static create(job: JobGraph, settings: SessionSettings): Promise<OrtJob> {
+    return OrtJob.fromModel(emitOnnx(job.graph, job.outputs, { floatType: settings.floatType }), settings);
+  }
+
+  /** Open a session on serialized ONNX model bytes. */
+  static async fromModel(bytes: Uint8Array, settings: SessionSettings): Promise<OrtJob> {
+    const session = await ort.InferenceSession.create(bytes, {
+      intraOpNumThreads: settings.threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+    });
+    return new OrtJob(session, settings);
+  }
+
+  /** Names the graph takes (unused declared inputs are dropped at emission). */
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
+  /** Run the job. Feeds the graph does not take are ignored. */
+  async run(feeds: Readonly<Record<string, Feed>>): Promise<Record<string, FloatArray>> {
+    const type = this.settings.floatType;
+    const tensors: Record<string, ort.Tensor> = {};
+    for (const name of this.session.inputNames) {
+      const feed = feeds[name];
+      if (feed === undefined) throw new Error(`missing feed '${name}'`);
+      if (typeof feed === 'bigint') {
+        tensors[name] = new ort.Tensor('int64', BigInt64Array.of(feed), []);
+      } else if (typeof feed === 'number') {
+        tensors[name] = new ort.Tensor(
+          type,
+          type === 'float64' ? Float64Array.of(feed) : Float32Array.of(feed),
+          [],
+        );
+      } else {
+        const data = toType(feed.data, type);
+        tensors[name] = new ort.Tensor(type, data, [...feed.dims]);
+      }
+    }
+    const out = await this.session.run(tensors);
+    const result: Record<string, FloatArray> = {};
+    for (const [name, t] of Object.entries(out)) result[name] = t.data as FloatArray;
+    return result;
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function toType(data: FloatArray, type: FloatType): FloatArray {
+  if (type === 'float32') return data instanceof Float32Array ? data : Float32Array.from(data);
+  return data instanceof Float64Array ? data : Float64Array.from(data);
+}

@@ -1,0 +1,171 @@
+/**
+ * The engine contract: what every training/evaluation engine (ONNX Runtime, tfjs) provides.
+ *
+ * Weights are always a flat Float32Array in the order of the model's {@link ParameterLayout};
+ * engines never own weights between calls, so one engine evaluates any point in weight space.
+ */
+import type { ParameterLayout } from '../model/layout.js';
+import type { DenseLayer } from '../model/spec.js';
+
+/** Training loss. `cross-entropy` is softmax cross-entropy on one-hot targets, averaged over the batch;
+ * `mse` is the mean over the batch of the squared error summed over outputs, times ½. */
+export type LossKind = 'cross-entropy' | 'mse';
+
+/** Optimizers with PyTorch's update equations (torch.optim.SGD / Adam / AdamW, defaults alike). */
+export type OptimizerSpec =
+  | {
+      kind: 'sgd';
+      lr: number;
+      momentum?: number;
+      dampening?: number;
+      nesterov?: boolean;
+      weightDecay?: number;
+    }
+  | {
+      kind: 'adam' | 'adamw';
+      lr: number;
+      beta1?: number;
+      beta2?: number;
+      eps?: number;
+      weightDecay?: number;
+    };
+
+/** A model as engines see it: dense layers, their parameter layout and the loss. */
+export interface ModelGraphSpec {
+  readonly layers: readonly DenseLayer[];
+  readonly layout: ParameterLayout;
+  readonly loss: LossKind;
+  readonly inputDim: number;
+  readonly outputDim: number;
+}
+
+/**
+ * A batch of examples, row-major. `x` is [size, inputDim]; `y` is [size, outputDim]: one-hot rows
+ * for cross-entropy, regression targets for mse.
+ */
+export interface Batch {
+  readonly x: Float32Array;
+  readonly y: Float32Array;
+  readonly size: number;
+}
+
+/** Optimizer state: the step count (number of updates done) and flat slot vectors.
+ * SGD with momentum has one slot (the momentum buffer); Adam/AdamW have two (exp_avg, exp_avg_sq). */
+export interface OptimizerState {
+  step: number;
+  slots: Float32Array[];
+}
+
+/** What a training step changes: parameters and optimizer state. */
+export interface TrainState {
+  params: Float32Array;
+  opt: OptimizerState;
+}
+
+/** Summed loss and correct count over a set of examples, and their number. */
+export interface EvalResult {
+  /** Mean loss over the examples (same definition as the training loss). */
+  readonly loss: number;
+  /** Number of examples whose argmax output equals the argmax target (0 for mse). */
+  readonly correct: number;
+  readonly count: number;
+}
+
+/** Options every engine accepts. */
+export interface EngineOptions {
+  readonly optimizer: OptimizerSpec;
+  /** Intra-op threads (ORT) — results are bit-identical across runs at a fixed count. Default 1. */
+  readonly threads?: number;
+}
+
+/** One training/evaluation engine bound to one model and optimizer. */
+export interface Engine {
+  /** `ort` or `tfjs`. */
+  readonly name: string;
+  /** What actually executes: e.g. `onnxruntime-node 1.30.0 cpu` or `tfjs cpu`. */
+  readonly backend: string;
+  readonly model: ModelGraphSpec;
+  /** Fresh optimizer state (step 0, zeroed slots) for this engine's optimizer. */
+  initOptimizerState(): OptimizerState;
+  /**
+   * One optimizer step at learning rate `lr` on `batch`; replaces `state.params` and the slots.
+   * Returns the batch's loss before the update.
+   */
+  trainStep(state: TrainState, batch: Batch, lr: number): Promise<number>;
+  /**
+   * Several optimizer steps in one call (batches of equal size), bit-identical to the same
+   * {@link trainStep} calls; returns each step's loss. Engines that lack it loop over trainStep.
+   */
+  trainSteps?(state: TrainState, batches: readonly Batch[], lrs: readonly number[]): Promise<Float64Array>;
+  /** Loss and correct count over n examples (any n; evaluated in chunks). */
+  evaluate(params: Float32Array, x: Float32Array, y: Float32Array, n: number): Promise<EvalResult>;
+  /** Mean loss on the batch and its gradient with respect to the flat parameters. */
+  gradient(params: Float32Array, batch: Batch): Promise<{ loss: number; grad: Float32Array }>;
+  /** Hessian-vector product H(params) · v of the batch's mean loss. */
+  hvp(params: Float32Array, batch: Batch, v: Float32Array): Promise<Float32Array>;
+  /**
+   * Post-activation outputs of every hidden layer on n examples, keyed by layer name
+   * (`dense0`, `dense1`, …; the output layer is not included), each row-major [n, width].
+   */
+  activations(params: Float32Array, x: Float32Array, n: number): Promise<Map<string, Float32Array>>;
+  /** Release native resources. */
+  dispose(): Promise<void>;
+}
+
+/** Resolved optimizer hyper-parameters with PyTorch's defaults filled in. */
+export interface ResolvedOptimizer {
+  readonly kind: 'sgd' | 'adam' | 'adamw';
+  readonly momentum: number;
+  readonly dampening: number;
+  readonly nesterov: boolean;
+  readonly weightDecay: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+}
+
+/** Fill in PyTorch's defaults (SGD: momentum 0; Adam: betas (0.9, 0.999), eps 1e-8; AdamW: weight decay 0.01). */
+export function resolveOptimizer(spec: OptimizerSpec): ResolvedOptimizer {
+  if (spec.kind === 'sgd') {
+    const momentum = spec.momentum ?? 0;
+    const nesterov = spec.nesterov ?? false;
+    const dampening = spec.dampening ?? 0;
+    if (nesterov && (momentum <= 0 || dampening !== 0)) {
+      throw new Error('optimizer.nesterov requires momentum > 0 and dampening 0');
+    }
+    return {
+      kind: 'sgd',
+      momentum,
+      dampening,
+      nesterov,
+      weightDecay: spec.weightDecay ?? 0,
+      beta1: 0,
+      beta2: 0,
+      eps: 0,
+    };
+  }
+  return {
+    kind: spec.kind,
+    momentum: 0,
+    dampening: 0,
+    nesterov: false,
+    weightDecay: spec.weightDecay ?? (spec.kind === 'adamw' ? 0.01 : 0),
+    beta1: spec.beta1 ?? 0.9,
+    beta2: spec.beta2 ?? 0.999,
+    eps: spec.eps ?? 1e-8,
+  };
+}
+
+/** Number of flat slot vectors the optimizer keeps. */
+export function optimizerSlotCount(opt: ResolvedOptimizer): number {
+  if (opt.kind === 'sgd') return opt.momentum > 0 ? 1 : 0;
+  return 2;
+}
+
+/** A zeroed optimizer state for `paramCount` parameters. */
+export function zeroOptimizerState(opt: ResolvedOptimizer, paramCount: number): OptimizerState {
+  return {
+    step: 0,
+    slots: Array.from({ length: optimizerSlotCount(opt) }, () => new Float32Array(paramCount)),
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * twinscope's public API: re-exports only. See docs/architecture.md for where each piece lives.
+ *
+ * @packageDocumentation
+ */
+
+// Benchmarks.
+export { runTrainBenchmark } from './bench/train-bench.js';
+
+// Datasets and deterministic batching.
+export * from './data/index.js';
+// Graph IR, autodiff and ONNX emission, for custom jobs.
+export { gradients } from './engine/ir/autodiff.js';
+export { Graph, type Tensor } from './engine/ir/graph.js';
+export { emitLoop, emitOnnx, type FloatType } from './engine/onnx/emit.js';
+// Engines: the contract, the ONNX Runtime engine and the tfjs reference engine.
+export { createOrtEngine, EVAL_CHUNK, OrtJobs } from './engine/ort/engine.js';
+export { measureGemmPeak } from './engine/ort/gemm.js';
+export { createTfjsEngine } from './engine/tfjs/engine.js';
+export {
+  type Batch,
+  type Engine,
+  type EngineOptions,
+  type EvalResult,
+  type LossKind,
+  type ModelGraphSpec,
+  type OptimizerSpec,
+  type OptimizerState,
+  resolveOptimizer,
+  type TrainState,
+} from './engine/types.js';
+// Models: specs, parameter layouts, initialization.
+export { modelGraphSpec } from './model/graph.js';
+export { initParams } from './model/init.js';
+export {
+  initStd,
+  layoutOf,
+  type ParameterLayout,
+  type TensorSlot,
+  tensorSlot,
+  tensorView,
+} from './model/layout.js';
+export {
+  type Activation,
+  type DenseLayer,
+  defaultInit,
+  denseLayers,
+  type InitSpec,
+  type ModelSpec,
+} from './model/spec.js';
+// Random numbers: counter-based Philox4x32-10 streams.
+export * from './rng/index.js';
+// Training loop.
+export {
+  batchForStep,
+  type LrSchedule,
+  type StepRecord,
+  type TrainLoopOptions,
+  trainUntil,
+} from './train/loop.js';

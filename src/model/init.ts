@@ -1,0 +1,29 @@
+/**
+ * Weight initialization: fill a flat parameter vector tensor by tensor from a model's init scheme.
+ */
+import type { Rng } from '../rng/rng.js';
+import { type ParameterLayout, tensorView } from './layout.js';
+import type { InitSpec } from './spec.js';
+
+/**
+ * Initial parameters for `layout` under `init`, drawn from `rng` (normally
+ * `Rng.fromSeed(seed).stream('init')`).
+ *
+ * Each tensor draws from its own sub-stream `rng.stream(slot.name)`, so adding, removing or resizing
+ * one tensor leaves the others unchanged. `pytorch` draws U(−1/√fanIn, 1/√fanIn) for weights and
+ * biases; every other scheme draws N(0, slot.initStd²), and tensors with initStd 0 (zeros, and biases
+ * without `biasStd`) stay zero.
+ */
+export function initParams(layout: ParameterLayout, init: InitSpec, rng: Rng): Float32Array {
+  const flat = new Float32Array(layout.size);
+  for (const slot of layout.tensors) {
+    const view = tensorView(flat, slot);
+    if (init.kind === 'pytorch') {
+      const bound = 1 / Math.sqrt(slot.fanIn);
+      rng.stream(slot.name).fillUniform(view, -bound, bound);
+    } else if (slot.initStd > 0) {
+      rng.stream(slot.name).fillNormal(view, slot.initStd);
+    }
+  }
+  return flat;
+}
