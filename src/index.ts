@@ -29,6 +29,7 @@ export {
   resolveOptimizer,
   type TrainState,
 } from './engine/types.js';
+export { exportParquet } from './export/parquet.js';
 // Models: specs, parameter layouts, initialization.
 export { modelGraphSpec } from './model/graph.js';
 export { initParams } from './model/init.js';
@@ -50,6 +51,17 @@ export {
 } from './model/spec.js';
 // Random numbers: counter-based Philox4x32-10 streams.
 export * from './rng/index.js';
+
+// Run specs, runs on disk, the trajectory store and exports.
+export * from './spec/index.js';
+export * from './store/index.js';
+export {
+  formatInspection,
+  inspectRun,
+  type RunInspection,
+  type VerifyResult,
+  verifyRun,
+} from './train/inspect.js';
 // Training loop.
 export {
   batchForStep,
@@ -58,3 +70,5 @@ export {
   type TrainLoopOptions,
   trainUntil,
 } from './train/loop.js';
+export { type RunJson, type RunProgress, readRunJson, type TrainRunOptions, trainRun } from './train/run.js';
+export { toolkitVersion } from './version.js';

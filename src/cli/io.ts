@@ -22,3 +22,12 @@ export const defaultIo: CliIo = {
 export class UsageError extends Error {
   override name = 'UsageError';
 }
+
+/** Run `fn`, turning a thrown spec/input error into a {@link UsageError} (exit code 2). */
+export function asUsageError<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}

@@ -6,19 +6,14 @@
  *
  * Exit codes: 0 success, 1 the work failed, 2 bad input (usage errors, invalid options or specs).
  */
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { toolkitVersion } from '../version.js';
 import { registerBenchCommand } from './bench.js';
 import { type CliIo, defaultIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './io.js';
+import { registerRunDirCommands } from './run-dir.js';
+import { registerTrainCommand } from './train.js';
 
 /** The toolkit version from package.json (same relative path from src/cli and dist/cli). */
-export function toolkitVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
-
 /**
  * The commander program with every command registered. It never calls process.exit: errors and
  * help/version exits surface as {@link CommanderError} from `parseAsync` (exitOverride), and all
@@ -34,6 +29,8 @@ export function buildProgram(io: CliIo = defaultIo): Command {
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError('(run with --help for usage)');
+  registerTrainCommand(program, io);
+  registerRunDirCommands(program, io);
   registerBenchCommand(program, io);
   return program;
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseEngines, parsePositiveInt } from '../../src/cli/bench.js';
 import { type CliIo, EXIT_OK, EXIT_USAGE } from '../../src/cli/io.js';
-import { buildProgram, main, toolkitVersion } from '../../src/cli/main.js';
+import { buildProgram, main } from '../../src/cli/main.js';
+import { toolkitVersion } from '../../src/version.js';
 
 function capture(): CliIo & { out: string; err: string } {
   const io = {

@@ -1,0 +1,56 @@
+/**
+ * Commands on a run directory:
+ *   twinscope verify DIR [--json]            check every file (schema, rows, checksums)
+ *   twinscope inspect DIR [--json]           spec summary, checkpoints, final metrics, sizes
+ *   twinscope export DIR --format parquet    the Arrow tables as Parquet (for DuckDB and friends)
+ */
+import { type Command, Option } from 'commander';
+import type { CliIo } from './io.js';
+import { asUsageError, UsageError } from './io.js';
+
+export function registerRunDirCommands(program: Command, io: CliIo): void {
+  program
+    .command('verify')
+    .description(
+      'check a run directory: run.json, Arrow schemas, row counts and checksums; names the first problem',
+    )
+    .argument('<dir>', 'run directory')
+    .option('--json', 'print the result as JSON')
+    .action(async (dir: string, options: { json?: boolean }) => {
+      const { verifyRun } = await import('../train/inspect.js');
+      const result = verifyRun(dir);
+      if (options.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+      else io.stdout(result.ok ? `${dir}: ok (${result.summary})\n` : `${dir}: ${result.problems[0]}\n`);
+      if (!result.ok) throw new Error(`${dir}: ${result.problems.length} problem(s)`);
+    });
+
+  program
+    .command('inspect')
+    .description('summarize a run directory: spec, checkpoints, final metrics, file sizes')
+    .argument('<dir>', 'run directory')
+    .option('--json', 'print the summary as JSON')
+    .action(async (dir: string, options: { json?: boolean }) => {
+      const { inspectRun, formatInspection } = await import('../train/inspect.js');
+      const info = inspectRun(dir);
+      io.stdout(options.json ? `${JSON.stringify(info, null, 2)}\n` : formatInspection(info));
+    });
+
+  program
+    .command('export')
+    .description('write the run tables in another format (Parquet, readable by DuckDB without twinscope)')
+    .argument('<dir>', 'run directory')
+    .addOption(new Option('--format <format>', 'output format').choices(['parquet']).default('parquet'))
+    .option('--to <dir>', 'output folder (default: the run directory)')
+    .action(async (dir: string, options: { format: string; to?: string }) => {
+      const { readRunJson } = await import('../train/run.js');
+      const run = asUsageError(() => readRunJson(dir));
+      if (run.status !== 'complete') {
+        throw new UsageError(
+          `${dir}: the run is not complete (status '${run.status}'); run train again to finish it first`,
+        );
+      }
+      const { exportParquet } = await import('../export/parquet.js');
+      const written = await exportParquet(dir, options.to);
+      io.stdout(`${written.files.map((f) => f.path).join('\n')}\n`);
+    });
+}

@@ -1,0 +1,42 @@
+/**
+ * `twinscope train SPEC.json --out DIR`: train one run into a run directory, resuming it if it was
+ * interrupted and skipping it if it is complete.
+ */
+import type { Command } from 'commander';
+import type { CliIo } from './io.js';
+import { asUsageError } from './io.js';
+
+export function registerTrainCommand(program: Command, io: CliIo): void {
+  program
+    .command('train')
+    .description(
+      'train one run spec into a run directory (resumes an interrupted run; a finished run is not retrained)',
+    )
+    .argument('<spec>', 'run spec JSON file')
+    .requiredOption('--out <dir>', 'run directory to write (run.json, checkpoints.arrow, metrics.arrow)')
+    .option('--no-progress', 'no progress bar')
+    .addHelpText('after', '\nExample:\n  twinscope train pipelines/moons-adam.json --out runs/moons-adam\n')
+    .action(async (specPath: string, options: { out: string; progress: boolean }) => {
+      const { loadRunSpec } = await import('../spec/run-spec.js');
+      const spec = asUsageError(() => loadRunSpec(specPath));
+      const { trainRun } = await import('../train/run.js');
+      const { createProgressBar } = await import('./progress.js');
+      const bar = options.progress ? createProgressBar(io) : undefined;
+      const result = await trainRun(spec, options.out, {
+        onStart: ({ mode, fromStep, totalSteps }) => {
+          if (mode === 'complete')
+            io.stderr(`${options.out}: already complete (${totalSteps} steps); nothing to do\n`);
+          else if (mode === 'resume')
+            io.stderr(`${options.out}: resuming at step ${fromStep} of ${totalSteps}\n`);
+          if (mode !== 'complete') bar?.start(totalSteps, fromStep);
+        },
+        onProgress: (p) => bar?.update(p.step, p.loss),
+      });
+      bar?.stop();
+      const f = result.final;
+      const acc = f?.testAcc == null ? '' : `, test accuracy ${(100 * f.testAcc).toFixed(2)}%`;
+      io.stdout(
+        `${options.out}: ${result.totalSteps} steps, test loss ${f?.testLoss?.toPrecision(4)}${acc}\n`,
+      );
+    });
+}

@@ -1,0 +1,32 @@
+/**
+ * The Arrow trajectory store of one run directory: `checkpoints.arrow` (one row per checkpoint:
+ * `step`, `epoch`, one FixedSizeList<Float32> column per layout tensor, `opt.step`, `opt.slot{i}`)
+ * and `metrics.arrow` (one row per training step, `kind` `'step'`, plus `kind` `'eval'` rows).
+ * Arrow IPC streams while a run is in progress, the Arrow IPC file format once finalized.
+ */
+export type { Checkpoint, MetricRow } from './codec.js';
+export { StoreError } from './errors.js';
+export type { ScanResult, TornTail } from './ipc.js';
+export { scanFile } from './ipc.js';
+export type { ExpectedFile, ReadOptions, VerifyResult } from './reader.js';
+export {
+  iterateCheckpoints,
+  readCheckpointSteps,
+  readCheckpoints,
+  readLayout,
+  readMetrics,
+  sha256File,
+  verifyFiles,
+} from './reader.js';
+export type { LayoutMeta } from './schema.js';
+export {
+  CHECKPOINTS_FILE,
+  FORMAT_VERSION,
+  META_FORMAT,
+  META_KIND,
+  META_LAYOUT,
+  METRICS_FILE,
+  slotColumn,
+} from './schema.js';
+export type { FileSummary } from './writer.js';
+export { openRunWriter, RunWriter } from './writer.js';

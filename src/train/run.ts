@@ -1,0 +1,222 @@
+/**
+ * One run on disk: a resolved run spec trained into a run directory (run.json, checkpoints.arrow,
+ * metrics.arrow), resumable after a crash or kill at any moment.
+ *
+ * Order of writes: metrics rows of the steps up to a checkpoint, then the checkpoint. On resume the
+ * store drops metric rows past the last complete checkpoint and training continues from it; the data
+ * order depends on (data seed, step) only, so a resumed run ends bit-identical to an uninterrupted one.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadDataset } from '../data/load.js';
+import type { Dataset } from '../data/types.js';
+import { createOrtEngine } from '../engine/ort/engine.js';
+import { createTfjsEngine } from '../engine/tfjs/engine.js';
+import { type Engine, optimizerSlotCount, resolveOptimizer, type TrainState } from '../engine/types.js';
+import { modelGraphSpec } from '../model/graph.js';
+import { initParams } from '../model/init.js';
+import { defaultInit } from '../model/spec.js';
+import { Rng } from '../rng/rng.js';
+import { planRun, type ResolvedRunSpec } from '../spec/run-spec.js';
+import { type MetricRow, openRunWriter } from '../store/index.js';
+import { toolkitVersion } from '../version.js';
+import { trainUntil } from './loop.js';
+
+/** Version of the run directory layout written to run.json. */
+export const RUN_FORMAT = 1;
+
+/** What a run directory's run.json holds. */
+export interface RunJson {
+  readonly format: number;
+  readonly toolkit: string;
+  readonly status: 'running' | 'complete';
+  /** sha256 of the canonical JSON of the resolved spec: a directory holds one spec only. */
+  readonly specHash: string;
+  readonly spec: ResolvedRunSpec;
+  readonly seeds: { readonly init: number; readonly data: number };
+  readonly lineage: { readonly parent?: string; readonly forkStep?: number; readonly perturbation?: unknown };
+  readonly totalSteps: number;
+  readonly stepsPerEpoch: number;
+  readonly checkpointSteps: readonly number[];
+  readonly layout: ReturnType<typeof modelGraphSpec>['layout'];
+  readonly backend?: string;
+  readonly files?: Record<string, { sha256: string; rows: number; bytes: number }>;
+  readonly final?: MetricRow;
+}
+
+/** Progress of a run, reported after every step. */
+export interface RunProgress {
+  readonly step: number;
+  readonly totalSteps: number;
+  readonly loss: number;
+  readonly resumedFrom: number;
+}
+
+export interface TrainRunOptions {
+  readonly onProgress?: (p: RunProgress) => void;
+  /** Called once before training with what will happen ('fresh', 'resume' or 'complete'). */
+  readonly onStart?: (info: {
+    mode: 'fresh' | 'resume' | 'complete';
+    fromStep: number;
+    totalSteps: number;
+  }) => void;
+}
+
+/** Canonical JSON (sorted keys) so that equal specs hash equally. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function specHash(spec: ResolvedRunSpec): string {
+  return createHash('sha256').update(canonical(spec)).digest('hex');
+}
+
+/** Write JSON atomically: temp file, then rename over the target. */
+export function writeJsonAtomic(path: string, value: unknown): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  renameSync(tmp, path);
+}
+
+/** Read a run directory's run.json, with an error naming the file when it is missing or invalid. */
+export function readRunJson(dir: string): RunJson {
+  const path = join(dir, 'run.json');
+  if (!existsSync(path)) throw new Error(`${path}: no run.json (not a run directory)`);
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as RunJson;
+  } catch (e) {
+    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+async function createEngine(
+  spec: ResolvedRunSpec,
+  model: ReturnType<typeof modelGraphSpec>,
+): Promise<Engine> {
+  const options = { optimizer: spec.optimizer, threads: spec.threads };
+  return spec.engine === 'tfjs' ? createTfjsEngine(model, options) : createOrtEngine(model, options);
+}
+
+async function evalRow(engine: Engine, data: Dataset, params: Float32Array, step: number, epoch: number) {
+  const tr = await engine.evaluate(params, data.train.x, data.train.y, data.train.n);
+  const te = await engine.evaluate(params, data.test.x, data.test.y, data.test.n);
+  const classification = data.task === 'classification';
+  return {
+    kind: 'eval',
+    step,
+    epoch,
+    trainEvalLoss: tr.loss,
+    trainAcc: classification ? tr.correct / tr.count : null,
+    testLoss: te.loss,
+    testAcc: classification && te.count > 0 ? te.correct / te.count : null,
+  } as MetricRow;
+}
+
+/**
+ * Train `spec` into `dir`. A finished run is not retrained; an interrupted one resumes from its last
+ * complete checkpoint. Returns the final run.json.
+ */
+export async function trainRun(
+  spec: ResolvedRunSpec,
+  dir: string,
+  options: TrainRunOptions = {},
+): Promise<RunJson> {
+  mkdirSync(dir, { recursive: true });
+  const hash = specHash(spec);
+  const runJsonPath = join(dir, 'run.json');
+  if (existsSync(runJsonPath)) {
+    const existing = readRunJson(dir);
+    if (existing.specHash !== hash) {
+      throw new Error(
+        `${dir} holds a different run ('${existing.spec.name}', spec hash ${existing.specHash.slice(0, 12)}); use another --out`,
+      );
+    }
+    if (existing.status === 'complete') {
+      options.onStart?.({ mode: 'complete', fromStep: existing.totalSteps, totalSteps: existing.totalSteps });
+      return existing;
+    }
+  }
+  const data = loadDataset(spec.data, spec.dataSeed);
+  const model = modelGraphSpec(spec.model, data.inputDim, data.outputDim, spec.loss);
+  const plan = planRun(spec, data.train.n);
+  const { stepsPerEpoch: perEpoch, totalSteps, checkpoints, lr } = plan;
+  const engine = await createEngine(spec, model);
+  let runJson: RunJson = {
+    format: RUN_FORMAT,
+    toolkit: toolkitVersion(),
+    status: 'running',
+    specHash: hash,
+    spec,
+    seeds: { init: spec.seed, data: spec.dataSeed },
+    lineage: {},
+    totalSteps,
+    stepsPerEpoch: perEpoch,
+    checkpointSteps: checkpoints,
+    layout: model.layout,
+    backend: engine.backend,
+  };
+  writeJsonAtomic(runJsonPath, runJson);
+  const slotCount = optimizerSlotCount(resolveOptimizer(spec.optimizer));
+  const { writer, last } = await openRunWriter(dir, model.layout, slotCount);
+  try {
+    let state: TrainState;
+    if (last) {
+      state = { params: last.params, opt: { step: last.opt.step, slots: last.opt.slots } };
+    } else {
+      const init = spec.model.init ?? defaultInit(spec.model);
+      state = {
+        params: initParams(model.layout, init, Rng.fromSeed(spec.seed).stream('init')),
+        opt: engine.initOptimizerState(),
+      };
+      await writer.appendMetrics([await evalRow(engine, data, state.params, 0, 0)]);
+      await writer.appendCheckpoint({ step: 0, epoch: 0, params: state.params, opt: state.opt });
+    }
+    const resumedFrom = state.opt.step;
+    options.onStart?.({ mode: last ? 'resume' : 'fresh', fromStep: resumedFrom, totalSteps });
+    const checkpointSet = new Set(checkpoints);
+    const evalSet = new Set(plan.evals);
+    let pending: MetricRow[] = [];
+    await trainUntil(state, totalSteps, {
+      engine,
+      train: data.train,
+      batchSize: spec.batchSize,
+      dataSeed: spec.dataSeed,
+      lr,
+      stopAt: (done) => checkpointSet.has(done),
+      onStep: async (r) => {
+        pending.push({
+          kind: 'step',
+          step: r.step,
+          epoch: r.epoch,
+          lr: r.lr,
+          trainLoss: r.loss,
+          batchHash: r.batchHash,
+        } as MetricRow);
+        const done = r.step + 1;
+        options.onProgress?.({ step: done, totalSteps, loss: r.loss, resumedFrom });
+        const epoch = done / perEpoch;
+        if (evalSet.has(done)) pending.push(await evalRow(engine, data, state.params, done, epoch));
+        if (!checkpointSet.has(done)) return;
+        await writer.appendMetrics(pending);
+        pending = [];
+        await writer.appendCheckpoint({ step: done, epoch, params: state.params, opt: state.opt });
+      },
+    });
+    const files = await writer.finalize();
+    const final = await evalRow(engine, data, state.params, totalSteps, totalSteps / perEpoch);
+    runJson = { ...runJson, status: 'complete', files, final };
+    writeJsonAtomic(runJsonPath, runJson);
+    return runJson;
+  } finally {
+    await writer.close();
+    await engine.dispose();
+  }
+}
