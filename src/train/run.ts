@@ -53,7 +53,16 @@ export interface RunProgress {
   readonly resumedFrom: number;
 }
 
+/** Where a forked run starts: a parent's state at `lineage.forkStep`, already perturbed. */
+export interface RunStart {
+  readonly params: Float32Array;
+  readonly opt: { step: number; slots: Float32Array[] };
+  readonly lineage: RunJson['lineage'];
+}
+
 export interface TrainRunOptions {
+  /** Start from this state instead of a fresh initialization (twins forked from a parent). */
+  readonly start?: RunStart;
   readonly onProgress?: (p: RunProgress) => void;
   /** Called once before training with what will happen ('fresh', 'resume' or 'complete'). */
   readonly onStart?: (info: {
@@ -75,8 +84,9 @@ function canonical(value: unknown): string {
   return JSON.stringify(value);
 }
 
-export function specHash(spec: ResolvedRunSpec): string {
-  return createHash('sha256').update(canonical(spec)).digest('hex');
+/** Identity of a run: its resolved spec and its lineage (a twin differs from its parent by lineage only). */
+export function specHash(spec: ResolvedRunSpec, lineage: RunJson['lineage'] = {}): string {
+  return createHash('sha256').update(canonical({ spec, lineage })).digest('hex');
 }
 
 /** Write JSON atomically: temp file, then rename over the target. */
@@ -130,7 +140,8 @@ export async function trainRun(
   options: TrainRunOptions = {},
 ): Promise<RunJson> {
   mkdirSync(dir, { recursive: true });
-  const hash = specHash(spec);
+  const lineage = options.start?.lineage ?? {};
+  const hash = specHash(spec, lineage);
   const runJsonPath = join(dir, 'run.json');
   if (existsSync(runJsonPath)) {
     const existing = readRunJson(dir);
@@ -147,7 +158,11 @@ export async function trainRun(
   const data = loadDataset(spec.data, spec.dataSeed);
   const model = modelGraphSpec(spec.model, data.inputDim, data.outputDim, spec.loss);
   const plan = planRun(spec, data.train.n);
-  const { stepsPerEpoch: perEpoch, totalSteps, checkpoints, lr } = plan;
+  const { stepsPerEpoch: perEpoch, totalSteps, lr } = plan;
+  // A forked run's first checkpoint is its (perturbed) starting state at the fork step.
+  const forkStep = options.start?.opt.step;
+  const checkpoints =
+    forkStep === undefined ? plan.checkpoints : [forkStep, ...plan.checkpoints.filter((c) => c > forkStep)];
   const engine = await createEngine(spec, model);
   let runJson: RunJson = {
     format: RUN_FORMAT,
@@ -156,7 +171,7 @@ export async function trainRun(
     specHash: hash,
     spec,
     seeds: { init: spec.seed, data: spec.dataSeed },
-    lineage: {},
+    lineage,
     totalSteps,
     stepsPerEpoch: perEpoch,
     checkpointSteps: checkpoints,
@@ -171,13 +186,25 @@ export async function trainRun(
     if (last) {
       state = { params: last.params, opt: { step: last.opt.step, slots: last.opt.slots } };
     } else {
+      const start = options.start;
       const init = spec.model.init ?? defaultInit(spec.model);
-      state = {
-        params: initParams(model.layout, init, Rng.fromSeed(spec.seed).stream('init')),
-        opt: engine.initOptimizerState(),
-      };
-      await writer.appendMetrics([await evalRow(engine, data, state.params, 0, 0)]);
-      await writer.appendCheckpoint({ step: 0, epoch: 0, params: state.params, opt: state.opt });
+      state = start
+        ? {
+            params: start.params,
+            opt: { step: start.opt.step, slots: start.opt.slots.map((s) => s.slice()) },
+          }
+        : {
+            params: initParams(model.layout, init, Rng.fromSeed(spec.seed).stream('init')),
+            opt: engine.initOptimizerState(),
+          };
+      const first = state.opt.step;
+      await writer.appendMetrics([await evalRow(engine, data, state.params, first, first / perEpoch)]);
+      await writer.appendCheckpoint({
+        step: first,
+        epoch: first / perEpoch,
+        params: state.params,
+        opt: state.opt,
+      });
     }
     const resumedFrom = state.opt.step;
     options.onStart?.({ mode: last ? 'resume' : 'fresh', fromStep: resumedFrom, totalSteps });
