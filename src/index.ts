@@ -30,6 +30,31 @@ export {
   type TrainState,
 } from './engine/types.js';
 export { exportParquet } from './export/parquet.js';
+// Measurements.
+export {
+  activationMatching,
+  applyPermutations,
+  mlpPermutationSpec,
+  weightMatching,
+} from './measure/align.js';
+export { assignmentObjective, linearAssignment } from './measure/assignment.js';
+export {
+  alphaGrid,
+  type BarrierConvention,
+  barrier,
+  interpolate,
+  interpolationCurve,
+  linearlyConnected,
+} from './measure/barrier.js';
+export { angularCka, type CkaOptions, cka, type Matrix, minibatchCka } from './measure/cka.js';
+export {
+  amplification,
+  cosineSimilarity,
+  l2Distance,
+  l2Norm,
+  normalizedL2,
+  perTensorL2,
+} from './measure/distance.js';
 // Models: specs, parameter layouts, initialization.
 export { modelGraphSpec } from './model/graph.js';
 export { initParams } from './model/init.js';
@@ -51,10 +76,11 @@ export {
 } from './model/spec.js';
 // Random numbers: counter-based Philox4x32-10 streams.
 export * from './rng/index.js';
-
 // Run specs, runs on disk, the trajectory store and exports.
 export * from './spec/index.js';
 export * from './store/index.js';
+// Twins: perturbations and forking.
+export { forkRun, type WeightPerturbation } from './train/fork.js';
 export {
   formatInspection,
   inspectRun,
@@ -70,5 +96,13 @@ export {
   type TrainLoopOptions,
   trainUntil,
 } from './train/loop.js';
+export {
+  applyPerturbation,
+  gaussianPerturbation,
+  gradientPerturbation,
+  initScaleNorm,
+  type Perturbation,
+  type PerturbationScope,
+} from './train/perturb.js';
 export { type RunJson, type RunProgress, readRunJson, type TrainRunOptions, trainRun } from './train/run.js';
 export { toolkitVersion } from './version.js';
