@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { readCheckpointSteps, verifyFiles } from '../store/index.js';
 import { type RunJson, readRunJson } from './run.js';
 
-export interface VerifyResult {
+export interface RunVerifyResult {
   readonly ok: boolean;
   readonly problems: string[];
   readonly summary: string;
 }
 
 /** Check run.json, then every Arrow file against the schema, row counts and checksums run.json records. */
-export function verifyRun(dir: string): VerifyResult {
+export function verifyRun(dir: string): RunVerifyResult {
   let run: RunJson;
   try {
     run = readRunJson(dir);
