@@ -85,7 +85,7 @@ export {
   formatInspection,
   inspectRun,
   type RunInspection,
-  type VerifyResult,
+  type RunVerifyResult,
   verifyRun,
 } from './train/inspect.js';
 // Training loop.
