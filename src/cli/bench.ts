@@ -2,6 +2,7 @@
  * `twinscope bench …`: benchmarks that print JSON.
  *
  *   twinscope bench train [--json] [--threads N] [--steps N] [--engines ort,tfjs,torch]
+ *   twinscope bench measure [--json] [--threads N] [--quick]
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { BenchEngine } from '../bench/train-bench.js';
@@ -51,6 +52,35 @@ export function registerBenchCommand(program: Command, io: CliIo): void {
           `benchmark failed for ${result.failures.map((e) => `${e} (${result.notes[e]})`).join(', ')}`,
         );
       }
+    });
+
+  registerMeasureCommand(bench, io);
+}
+
+interface MeasureOptions {
+  json?: boolean;
+  threads: number;
+  quick?: boolean;
+}
+
+function registerMeasureCommand(bench: Command, io: CliIo): void {
+  bench
+    .command('measure')
+    .description(
+      'time the measurements (barrier curve, linear CKA, weight matching) on MLP 784-512-512-10 ' +
+        'against straightforward references, with the agreement between the two',
+    )
+    .option('--json', 'print the result as JSON on stdout (progress goes to stderr)')
+    .option('--threads <n>', 'intra-op threads of the ORT engine', parsePositiveInt, 1)
+    .option('--quick', 'small sizes (seconds instead of minutes)')
+    .action(async (options: MeasureOptions) => {
+      const { runMeasureBenchmark, formatMeasureBench } = await import('../bench/measure-bench.js');
+      const result = await runMeasureBenchmark({
+        threads: options.threads,
+        quick: options.quick ?? false,
+        log: (message) => io.stderr(`${message}\n`),
+      });
+      io.stdout(options.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatMeasureBench(result)}\n`);
     });
 }
 
