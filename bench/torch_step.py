@@ -8,8 +8,9 @@ Prints one JSON object to stdout:
   {"torch": "<version>", "threads": n, "cases": [{"model": "mlp-784-256-256-10", "batch": 128,
    "engine": "torch", "threads": n, "msPerStep": n, "gflops": n}, ...], "timing": {...}}
 
-FLOPs per step of an MLP: 6 * batch * sum(in * out) over its dense layers (forward 2x, backward 4x:
-gradients with respect to inputs and to weights), the same count the TypeScript harness uses.
+FLOPs per step of an MLP: 6 * batch * sum(in * out) - 2 * batch * in0 * out0 over its dense layers
+(forward 2x, backward 4x: gradients with respect to inputs and to weights, but no input gradient for
+the first layer), the same count the TypeScript harness uses.
 
 Usage: torch_step.py [--threads N] [--steps N] [--min-seconds S] [--warmup N] [--cases SPEC]
   --steps N      time exactly N steps (default: as many as fit in --min-seconds, at least 10)
@@ -79,7 +80,7 @@ def time_case(torch, widths, batch, args):
         ) or len(times) >= MAX_STEPS:
             break
     ms = statistics.median(times) * 1e3
-    flops = 6 * batch * sum(widths[i] * widths[i + 1] for i in range(len(widths) - 1))
+    flops = 6 * batch * sum(widths[i] * widths[i + 1] for i in range(len(widths) - 1)) - 2 * batch * widths[0] * widths[1]
     return {
         "model": "mlp-" + "-".join(str(w) for w in widths),
         "batch": batch,

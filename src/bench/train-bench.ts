@@ -5,12 +5,12 @@
  *
  * FLOPs per step of an MLP with dense layers of sizes (in_l, out_l):
  *
- *     flops = 6 · batch · Σ_l in_l · out_l
+ *     flops = 6 · batch · Σ_l in_l · out_l − 2 · batch · in_0 · out_0
  *
- * the forward matmuls cost 2·batch·in·out each, the backward ones 4·batch·in·out (the gradient with
- * respect to the layer input and with respect to the weights). Biases, activations, the softmax, the
- * update and the input-gradient of the first layer (which need not be computed) are not counted, as
- * is customary; `gflops` is this count divided by the measured time.
+ * the forward matmuls cost 2·batch·in·out each, the backward ones 2·batch·in·out for the weight
+ * gradient plus 2·batch·in·out for the input gradient, except for the first layer, whose input
+ * gradient is never computed. Biases, activations, the softmax and the update are not counted;
+ * `gflops` is this count divided by the measured time.
  *
  * Time per step: `warmupSteps` untimed steps, then each step is timed on its own and the median is
  * reported. Without `steps`, as many steps are timed as fit in `minSeconds` (at least 10); with
@@ -98,18 +98,19 @@ export const TRAIN_BENCH_CASES: readonly { readonly widths: readonly number[]; r
   { widths: [2, 64, 64, 2], batch: 32 },
 ];
 
-export const FLOPS_FORMULA = '6 * batch * sum(in * out) over dense layers (forward 2x, backward 4x)';
+export const FLOPS_FORMULA =
+  '6 * batch * sum(in * out) - 2 * batch * in0 * out0 over dense layers (forward 2x, backward 4x, no input gradient for the first layer)';
 
 const LR = 0.01;
 const MIN_TIMED_STEPS = 10;
 const MAX_TIMED_STEPS = 100_000;
 const TORCH_SCRIPT = fileURLToPath(new URL('../../bench/torch_step.py', import.meta.url));
 
-/** FLOPs of one training step: 6 · batch · Σ in·out (see the module comment). */
+/** FLOPs of one training step: 6 · batch · Σ in·out − 2 · batch · in₀·out₀ (see the module comment). */
 export function trainStepFlops(widths: readonly number[], batch: number): number {
   let macs = 0;
   for (let i = 0; i + 1 < widths.length; i++) macs += widths[i]! * widths[i + 1]!;
-  return 6 * batch * macs;
+  return 6 * batch * macs - 2 * batch * widths[0]! * widths[1]!;
 }
 
 export function modelName(widths: readonly number[]): string {

@@ -13,7 +13,6 @@ import { type CliIo, defaultIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } 
 import { registerRunDirCommands } from './run-dir.js';
 import { registerTrainCommand } from './train.js';
 
-/** The toolkit version from package.json (same relative path from src/cli and dist/cli). */
 /**
  * The commander program with every command registered. It never calls process.exit: errors and
  * help/version exits surface as {@link CommanderError} from `parseAsync` (exitOverride), and all

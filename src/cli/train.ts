@@ -22,17 +22,21 @@ export function registerTrainCommand(program: Command, io: CliIo): void {
       const { trainRun } = await import('../train/run.js');
       const { createProgressBar } = await import('./progress.js');
       const bar = options.progress ? createProgressBar(io) : undefined;
-      const result = await trainRun(spec, options.out, {
-        onStart: ({ mode, fromStep, totalSteps }) => {
-          if (mode === 'complete')
-            io.stderr(`${options.out}: already complete (${totalSteps} steps); nothing to do\n`);
-          else if (mode === 'resume')
-            io.stderr(`${options.out}: resuming at step ${fromStep} of ${totalSteps}\n`);
-          if (mode !== 'complete') bar?.start(totalSteps, fromStep);
-        },
-        onProgress: (p) => bar?.update(p.step, p.loss),
-      });
-      bar?.stop();
+      let result: Awaited<ReturnType<typeof trainRun>>;
+      try {
+        result = await trainRun(spec, options.out, {
+          onStart: ({ mode, fromStep, totalSteps }) => {
+            if (mode === 'complete')
+              io.stderr(`${options.out}: already complete (${totalSteps} steps); nothing to do\n`);
+            else if (mode === 'resume')
+              io.stderr(`${options.out}: resuming at step ${fromStep} of ${totalSteps}\n`);
+            if (mode !== 'complete') bar?.start(totalSteps, fromStep);
+          },
+          onProgress: (p) => bar?.update(p.step, p.loss),
+        });
+      } finally {
+        bar?.stop();
+      }
       const f = result.final;
       const acc = f?.testAcc == null ? '' : `, test accuracy ${(100 * f.testAcc).toFixed(2)}%`;
       io.stdout(

@@ -75,7 +75,8 @@ export function lyapunovExponents(
   for (let start = 0; start + window <= steps.length; start += stride) {
     const s = steps.slice(start, start + window);
     const d = distances.slice(start, start + window);
-    if (d.filter((v) => v > 0).length < 2) continue;
+    const usable = new Set(s.filter((_, k) => (d[k] as number) > 0 && Number.isFinite(d[k] as number)));
+    if (usable.size < 2) continue;
     fits.push(fitLogSlope(s, d));
   }
   return fits;

@@ -45,20 +45,23 @@ export interface FileSummary {
   readonly bytes: number;
 }
 
-/** Write `bytes` to `file` atomically: temp file, fsync, rename, fsync of the directory. */
+/** Write the concatenation of `chunks` to `file` atomically: temp file, fsync, rename, fsync of the
+ * directory. A failed write removes the temp file and leaves `file` as it was. */
 export function writeFileAtomic(file: string, chunks: Uint8Array[]): void {
   const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w');
   try {
-    for (const c of chunks) {
-      let done = 0;
-      while (done < c.length) done += fs.writeSync(fd, c, done, c.length - done);
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      for (const c of chunks) writeAll(fd, c);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
     }
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
   }
-  fs.renameSync(tmp, file);
   fsyncDir(path.dirname(file));
 }
 
@@ -153,7 +156,6 @@ export class RunWriter {
     // Works after close() too; a second finalize() is an error.
     if (this.finalized) throw new StoreError(`run writer for ${this.dir} is already finalized`);
     this.close();
-    this.finalized = true;
     const out: Record<string, FileSummary> = {};
     for (const name of [CHECKPOINTS_FILE, METRICS_FILE]) {
       const opened = openStoreFile(path.join(this.dir, name));
@@ -170,6 +172,7 @@ export class RunWriter {
       if (check.format !== 'file')
         throw new StoreError(`${name}: finalize did not produce an Arrow IPC file`, name);
     }
+    this.finalized = true;
     return out;
   }
 

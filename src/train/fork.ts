@@ -4,7 +4,6 @@
  */
 import { gatherBatch } from '../data/batching.js';
 import { loadDataset } from '../data/load.js';
-import { createOrtEngine } from '../engine/ort/engine.js';
 import { modelGraphSpec } from '../model/graph.js';
 import { Rng } from '../rng/rng.js';
 import { readCheckpoints } from '../store/index.js';
@@ -15,7 +14,7 @@ import {
   type Perturbation,
   type PerturbationScope,
 } from './perturb.js';
-import { type RunJson, readRunJson, type TrainRunOptions, trainRun } from './run.js';
+import { createEngine, type RunJson, readRunJson, type TrainRunOptions, trainRun } from './run.js';
 
 /** A weight perturbation applied at the fork step. */
 export interface WeightPerturbation extends PerturbationScope {
@@ -44,7 +43,7 @@ async function perturbationFor(
   const size =
     spec.batchSize === 'full' ? Math.min(FULL_BATCH_PERTURBATION_SIZE, data.train.n) : spec.batchSize;
   const indices = rng.stream('batch').permutation(data.train.n).subarray(0, size);
-  const engine = await createOrtEngine(model, { optimizer: spec.optimizer, threads: spec.threads });
+  const engine = await createEngine(spec, model);
   try {
     const { grad } = await engine.gradient(params, gatherBatch(data.train, indices));
     return gradientPerturbation(parent.layout, p.sigma, grad, rng, p);

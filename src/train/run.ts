@@ -7,7 +7,7 @@
  * order depends on (data seed, step) only, so a resumed run ends bit-identical to an uninterrupted one.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDataset } from '../data/load.js';
 import type { Dataset } from '../data/types.js';
@@ -20,6 +20,7 @@ import { defaultInit } from '../model/spec.js';
 import { Rng } from '../rng/rng.js';
 import { planRun, type ResolvedRunSpec } from '../spec/run-spec.js';
 import { type MetricRow, openRunWriter } from '../store/index.js';
+import { writeFileAtomic } from '../store/writer.js';
 import { toolkitVersion } from '../version.js';
 import { trainUntil } from './loop.js';
 
@@ -89,11 +90,12 @@ export function specHash(spec: ResolvedRunSpec, lineage: RunJson['lineage'] = {}
   return createHash('sha256').update(canonical({ spec, lineage })).digest('hex');
 }
 
-/** Write JSON atomically: temp file, then rename over the target. */
-export function writeJsonAtomic(path: string, value: unknown): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  renameSync(tmp, path);
+/** Write JSON atomically (temp file, fsync, rename; see writeFileAtomic). */
+function writeJsonAtomic(path: string, value: unknown): void {
+  writeFileAtomic(path, [
+    new TextEncoder().encode(`${JSON.stringify(value, null, 2)}
+`),
+  ]);
 }
 
 /** Read a run directory's run.json, with an error naming the file when it is missing or invalid. */
@@ -107,7 +109,8 @@ export function readRunJson(dir: string): RunJson {
   }
 }
 
-async function createEngine(
+/** The engine a run spec asks for. */
+export async function createEngine(
   spec: ResolvedRunSpec,
   model: ReturnType<typeof modelGraphSpec>,
 ): Promise<Engine> {
@@ -178,10 +181,14 @@ export async function trainRun(
     layout: model.layout,
     backend: engine.backend,
   };
-  writeJsonAtomic(runJsonPath, runJson);
-  const slotCount = optimizerSlotCount(resolveOptimizer(spec.optimizer));
-  const { writer, last } = await openRunWriter(dir, model.layout, slotCount);
+  let writer: Awaited<ReturnType<typeof openRunWriter>>['writer'] | undefined;
   try {
+    writeJsonAtomic(runJsonPath, runJson);
+    const slotCount = optimizerSlotCount(resolveOptimizer(spec.optimizer));
+    const opened = await openRunWriter(dir, model.layout, slotCount);
+    const out = opened.writer;
+    writer = out;
+    const last = opened.last;
     let state: TrainState;
     if (last) {
       state = { params: last.params, opt: { step: last.opt.step, slots: last.opt.slots } };
@@ -198,8 +205,8 @@ export async function trainRun(
             opt: engine.initOptimizerState(),
           };
       const first = state.opt.step;
-      await writer.appendMetrics([await evalRow(engine, data, state.params, first, first / perEpoch)]);
-      await writer.appendCheckpoint({
+      await out.appendMetrics([await evalRow(engine, data, state.params, first, first / perEpoch)]);
+      await out.appendCheckpoint({
         step: first,
         epoch: first / perEpoch,
         params: state.params,
@@ -232,18 +239,18 @@ export async function trainRun(
         const epoch = done / perEpoch;
         if (evalSet.has(done)) pending.push(await evalRow(engine, data, state.params, done, epoch));
         if (!checkpointSet.has(done)) return;
-        await writer.appendMetrics(pending);
+        await out.appendMetrics(pending);
         pending = [];
-        await writer.appendCheckpoint({ step: done, epoch, params: state.params, opt: state.opt });
+        await out.appendCheckpoint({ step: done, epoch, params: state.params, opt: state.opt });
       },
     });
-    const files = await writer.finalize();
+    const files = await out.finalize();
     const final = await evalRow(engine, data, state.params, totalSteps, totalSteps / perEpoch);
     runJson = { ...runJson, status: 'complete', files, final };
     writeJsonAtomic(runJsonPath, runJson);
     return runJson;
   } finally {
-    await writer.close();
+    writer?.close();
     await engine.dispose();
   }
 }

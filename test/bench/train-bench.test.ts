@@ -10,8 +10,9 @@ import {
 describe('train benchmark helpers', () => {
   it('counts 6 · batch · Σ in·out FLOPs per step', () => {
     // 784·256 + 256·256 + 256·10 = 268800
-    expect(trainStepFlops([784, 256, 256, 10], 128)).toBe(6 * 128 * 268_800);
-    expect(trainStepFlops([2, 64, 64, 2], 32)).toBe(6 * 32 * (128 + 4096 + 128));
+    // The first layer's input gradient (784 × 256 per example) is never computed.
+    expect(trainStepFlops([784, 256, 256, 10], 128)).toBe(6 * 128 * 268_800 - 2 * 128 * 784 * 256);
+    expect(trainStepFlops([2, 64, 64, 2], 32)).toBe(6 * 32 * (128 + 4096 + 128) - 2 * 32 * 2 * 64);
   });
 
   it('names and lists the benchmarked MLPs', () => {

@@ -75,6 +75,7 @@ export class OrtJobs {
         acts: () => activationsGraph(this.model, batch),
       };
       job = OrtJob.create(build[kind](), { threads: this.threads, floatType: this.floatType });
+      job.catch(() => this.cache.delete(key));
       this.cache.set(key, job);
     }
     return job;
@@ -213,9 +214,9 @@ export class OrtJobs {
   }
 
   async dispose(): Promise<void> {
-    const jobs = await Promise.all(this.cache.values());
+    const settled = await Promise.allSettled(this.cache.values());
     this.cache.clear();
-    await Promise.all(jobs.map((j) => j.dispose()));
+    await Promise.all(settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value.dispose()] : [])));
   }
 }
 

@@ -19,13 +19,16 @@ export async function measureGemmPeak(threads: number, n = 1024, repeats = 10): 
   );
   const data = new Float32Array(n * n).map((_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5);
   const feeds = { a: { data, dims: [n, n] }, b: { data, dims: [n, n] } };
-  await job.run(feeds);
   let best = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < repeats; i++) {
-    const t0 = performance.now();
+  try {
     await job.run(feeds);
-    best = Math.min(best, performance.now() - t0);
+    for (let i = 0; i < repeats; i++) {
+      const t0 = performance.now();
+      await job.run(feeds);
+      best = Math.min(best, performance.now() - t0);
+    }
+  } finally {
+    await job.dispose();
   }
-  await job.dispose();
   return (2 * n ** 3) / (best * 1e6);
 }

@@ -20,6 +20,7 @@ import {
   type EvalResult,
   type ModelGraphSpec,
   type OptimizerState,
+  optimizerSlotCount,
   type ResolvedOptimizer,
   resolveOptimizer,
   type TrainState,
@@ -243,7 +244,7 @@ export async function createTfjsEngine(model: ModelGraphSpec, options: EngineOpt
       live();
       checkParams(state.params);
       checkBatch(batch);
-      const nSlots = opt.kind === 'sgd' ? (opt.momentum > 0 ? 1 : 0) : 2;
+      const nSlots = optimizerSlotCount(opt);
       if (state.opt.slots.length !== nSlots) {
         throw new Error(
           `tfjs engine: optimizer state has ${state.opt.slots.length} slots, expected ${nSlots}`,
