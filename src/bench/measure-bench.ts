@@ -24,7 +24,7 @@
  * Timing: `warmup` untimed runs then the median of `repeats` timed runs for the twinscope side; the
  * references run once (they are slow and deterministic in cost). `speedup` = reference ms ÷ ms.
  */
-import { availableParallelism, cpus, platform, release } from 'node:os';
+
 import type { Engine, ModelGraphSpec } from '../engine/types.js';
 import { applyPermutations, weightMatching } from '../measure/align.js';
 import { linearAssignment } from '../measure/assignment.js';
@@ -33,6 +33,7 @@ import { cka, type Matrix } from '../measure/cka.js';
 import { modelGraphSpec } from '../model/graph.js';
 import { initParams } from '../model/init.js';
 import { Rng } from '../rng/rng.js';
+import { type MachineInfo, machineInfo } from './machine.js';
 
 export interface MeasureBenchOptions {
   /** Intra-op threads of the ORT engine. Default 1. */
@@ -71,13 +72,7 @@ export interface MeasureBenchResult {
   readonly threads: number;
   readonly timing: { readonly warmup: number; readonly repeats: number; readonly statistic: 'median' };
   readonly backend: string;
-  readonly machine: {
-    readonly cpu: string;
-    readonly logicalCpus: number;
-    readonly availableParallelism: number;
-    readonly platform: string;
-    readonly node: string;
-  };
+  readonly machine: MachineInfo;
 }
 
 export interface MeasureBenchSizes {
@@ -152,13 +147,7 @@ export async function runMeasureBenchmark(options: MeasureBenchOptions = {}): Pr
     threads,
     timing: { warmup, repeats, statistic: 'median' },
     backend: engine.backend,
-    machine: {
-      cpu: cpus()[0]?.model.trim() ?? 'unknown',
-      logicalCpus: cpus().length,
-      availableParallelism: availableParallelism(),
-      platform: `${platform()} ${release()}`,
-      node: process.version,
-    },
+    machine: machineInfo(),
   };
 }
 

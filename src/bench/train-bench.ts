@@ -17,10 +17,10 @@
  * `steps`, exactly that many. The torch engine is bench/torch_step.py, run with the same settings in
  * a Python child process when some interpreter can import torch (see {@link findPython}).
  */
-import { availableParallelism, cpus, platform, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Batch, Engine, EngineOptions, ModelGraphSpec } from '../engine/types.js';
 import { modelGraphSpec } from '../model/graph.js';
+import { type MachineInfo, machineInfo } from './machine.js';
 import { execFileText, findPython } from './python.js';
 
 export const BENCH_ENGINES = ['ort', 'tfjs', 'torch'] as const;
@@ -83,13 +83,7 @@ export interface TrainBenchResult {
     /** Steps timed per case, keyed `engine model@batch`. */
     readonly timedSteps: Record<string, number>;
   };
-  readonly machine: {
-    readonly cpu: string;
-    readonly logicalCpus: number;
-    readonly availableParallelism: number;
-    readonly platform: string;
-    readonly node: string;
-  };
+  readonly machine: MachineInfo;
 }
 
 /** The benchmarked MLPs: layer widths from input to output, and the batch size. */
@@ -211,13 +205,7 @@ export async function runTrainBenchmark(options: TrainBenchOptions = {}): Promis
     failures,
     flopsFormula: FLOPS_FORMULA,
     timing,
-    machine: {
-      cpu: cpus()[0]?.model.trim() ?? 'unknown',
-      logicalCpus: cpus().length,
-      availableParallelism: availableParallelism(),
-      platform: `${platform()} ${release()}`,
-      node: process.version,
-    },
+    machine: machineInfo(),
   };
 }
 

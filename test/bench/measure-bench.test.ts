@@ -1,22 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { jsEvaluate, type MeasureBenchResult } from '../../src/bench/measure-bench.js';
-import { type CliIo, EXIT_OK } from '../../src/cli/io.js';
+import { EXIT_OK } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { modelGraphSpec } from '../../src/model/graph.js';
-
-function capture(): CliIo & { out: string; err: string } {
-  const io = {
-    out: '',
-    err: '',
-    stdout(text: string) {
-      io.out += text;
-    },
-    stderr(text: string) {
-      io.err += text;
-    },
-  };
-  return io;
-}
+import { capture } from '../helpers/cli-io.js';
 
 describe('bench measure', () => {
   it('runs --quick --json in-process and reports agreeing results', async () => {

@@ -3,20 +3,7 @@ import { parseEngines, parsePositiveInt } from '../../src/cli/bench.js';
 import { type CliIo, EXIT_OK, EXIT_USAGE } from '../../src/cli/io.js';
 import { buildProgram, main } from '../../src/cli/main.js';
 import { toolkitVersion } from '../../src/version.js';
-
-function capture(): CliIo & { out: string; err: string } {
-  const io = {
-    out: '',
-    err: '',
-    stdout(text: string) {
-      io.out += text;
-    },
-    stderr(text: string) {
-      io.err += text;
-    },
-  };
-  return io;
-}
+import { capture } from '../helpers/cli-io.js';
 
 const run = (io: CliIo, ...args: string[]) => main(['node', 'twinscope', ...args], io);
 
