@@ -16,6 +16,7 @@ export { emitLoop, emitOnnx, type FloatType } from './engine/onnx/emit.js';
 // Engines: the contract, the ONNX Runtime engine and the tfjs reference engine.
 export { createOrtEngine, EVAL_CHUNK, OrtJobs } from './engine/ort/engine.js';
 export { measureGemmPeak } from './engine/ort/gemm.js';
+export { createLockstepEngine, type LockstepEngine } from './engine/ort/lockstep.js';
 export { createTfjsEngine } from './engine/tfjs/engine.js';
 export {
   type Batch,
@@ -74,13 +75,42 @@ export {
   type InitSpec,
   type ModelSpec,
 } from './model/spec.js';
+export { butterflyPlots } from './report/butterfly-plots.js';
+// Plots.
+export { renderPlot, THEME, writePlot } from './report/plot.js';
 // Random numbers: counter-based Philox4x32-10 streams.
 export * from './rng/index.js';
 // Run specs, runs on disk, the trajectory store and exports.
 export * from './spec/index.js';
 export * from './store/index.js';
+export { measurePair, type PairMeasurement } from './study/measure-pair.js';
+export { derivedSeed, type ForkGroup, type PlannedRun, planStudy, type StudyPlan } from './study/plan.js';
+export {
+  ControlError,
+  runStudy,
+  type StudyEvents,
+  type StudyOptions,
+  type StudyResult,
+} from './study/run-study.js';
+// Twin studies.
+export {
+  loadStudySpec,
+  type MeasureSpec,
+  type OnsetSpec,
+  type PerturbationGrid,
+  parseStudySpec,
+  type ResolvedStudySpec,
+} from './study/spec.js';
+export { METRICS, type PerturbationKind, type TwinInfo } from './study/types.js';
+export { exportAlignedRun } from './train/aligned.js';
 // Twins: perturbations and forking.
-export { forkRun, type WeightPerturbation } from './train/fork.js';
+export {
+  type ForkLineage,
+  type ForkMember,
+  forkRun,
+  trainForkGroup,
+  type WeightPerturbation,
+} from './train/fork.js';
 export {
   formatInspection,
   inspectRun,

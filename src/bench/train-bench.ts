@@ -39,6 +39,11 @@ export interface TrainBenchOptions {
   readonly warmupSteps?: number;
   /** Progress messages (the CLI sends them to stderr). Default: none. */
   readonly log?: (message: string) => void;
+  /**
+   * Run counts R of the lock-step comparison (ORT only; see {@link runLockstepBenchmark}). Default
+   * {@link LOCKSTEP_BENCH_RUNS}; empty: skip it.
+   */
+  readonly lockstepRuns?: readonly number[];
 }
 
 /** One measured (model, batch, engine) case. */
@@ -84,6 +89,35 @@ export interface TrainBenchResult {
     readonly timedSteps: Record<string, number>;
   };
   readonly machine: MachineInfo;
+  /** Separate vs lock-step training of R runs (ORT); null when ort was not run or no R was asked for. */
+  readonly lockstep: LockstepBenchResult | null;
+}
+
+/** One run count R of the lock-step comparison, both modes measured in the same process run. */
+export interface LockstepBenchCase {
+  readonly runs: number;
+  /** Median wall time of one step of all R runs with R separate `engine.trainStep` calls. */
+  readonly separateMsPerStep: number;
+  /** Median wall time of one step of all R runs in one lock-step call. */
+  readonly lockstepMsPerStep: number;
+  /** R / separate seconds per step. */
+  readonly separateRunStepsPerSecond: number;
+  /** R / lock-step seconds per step. */
+  readonly lockstepRunStepsPerSecond: number;
+  /** lockstepRunStepsPerSecond ÷ separateRunStepsPerSecond (> 1: lock-step is faster). */
+  readonly speedup: number;
+  /** Steps of all R runs timed per mode. */
+  readonly timedSteps: { readonly separate: number; readonly lockstep: number };
+}
+
+/** The lock-step comparison: R runs of one model on one shared batch stream. */
+export interface LockstepBenchResult {
+  readonly model: string;
+  readonly batch: number;
+  readonly engine: 'ort';
+  readonly threads: number;
+  readonly optimizer: string;
+  readonly cases: LockstepBenchCase[];
 }
 
 /** The benchmarked MLPs: layer widths from input to output, and the batch size. */
@@ -94,6 +128,12 @@ export const TRAIN_BENCH_CASES: readonly { readonly widths: readonly number[]; r
 
 export const FLOPS_FORMULA =
   '6 * batch * sum(in * out) - 2 * batch * in0 * out0 over dense layers (forward 2x, backward 4x, no input gradient for the first layer)';
+
+/** Default run counts R of the lock-step comparison. */
+export const LOCKSTEP_BENCH_RUNS: readonly number[] = [1, 8, 32];
+
+/** The model and batch of the lock-step comparison: the overhead-bound tiny MLP. */
+export const LOCKSTEP_BENCH_CASE = { widths: [2, 64, 64, 2], batch: 32 } as const;
 
 const LR = 0.01;
 const MIN_TIMED_STEPS = 10;
@@ -116,6 +156,8 @@ export async function runTrainBenchmark(options: TrainBenchOptions = {}): Promis
   const threads = options.threads ?? 1;
   const steps = options.steps;
   const engines = options.engines ?? BENCH_ENGINES;
+  const lockstepRuns = options.lockstepRuns ?? LOCKSTEP_BENCH_RUNS;
+  for (const r of lockstepRuns) checkPositiveInt('lockstepRuns entry', r);
   const minSeconds = options.minSeconds ?? 1;
   const warmupSteps = options.warmupSteps ?? 5;
   const log = options.log ?? (() => {});
@@ -196,6 +238,24 @@ export async function runTrainBenchmark(options: TrainBenchOptions = {}): Promis
     }
   }
 
+  let lockstep: LockstepBenchResult | null = null;
+  if (engines.includes('ort') && lockstepRuns.length > 0 && !failures.includes('ort')) {
+    try {
+      lockstep = await runLockstepBenchmark({
+        runs: lockstepRuns,
+        threads,
+        steps,
+        minSeconds,
+        warmupSteps,
+        log,
+      });
+    } catch (err) {
+      notes.lockstep = `failed: ${messageOf(err)}`;
+      failures.push('lockstep');
+      log(`lockstep failed: ${messageOf(err)}`);
+    }
+  }
+
   return {
     gemmPeakGflops,
     cases,
@@ -206,6 +266,99 @@ export async function runTrainBenchmark(options: TrainBenchOptions = {}): Promis
     flopsFormula: FLOPS_FORMULA,
     timing,
     machine: machineInfo(),
+    lockstep,
+  };
+}
+
+/** Options of {@link runLockstepBenchmark}; timing options as in {@link TrainBenchOptions}. */
+export interface LockstepBenchOptions {
+  /** Run counts R to compare at. Default {@link LOCKSTEP_BENCH_RUNS}. */
+  readonly runs?: readonly number[];
+  readonly threads?: number;
+  readonly steps?: number;
+  readonly minSeconds?: number;
+  readonly warmupSteps?: number;
+  readonly log?: (message: string) => void;
+}
+
+/**
+ * Separate vs lock-step training of R runs of MLP 2-64-64-2 at batch 32 (SGD, ORT): for each R,
+ * "separate" makes R `engine.trainStep` calls per step (one per run, as R independent runs would),
+ * "lock-step" one `LockstepEngine.trainStep` call that updates all R runs. Each mode gets
+ * `warmupSteps` untimed steps and then per-step timings as in {@link runTrainBenchmark} (median);
+ * run-steps per second is R divided by the median time of one step of all R runs.
+ */
+export async function runLockstepBenchmark(options: LockstepBenchOptions = {}): Promise<LockstepBenchResult> {
+  const runsList = options.runs ?? LOCKSTEP_BENCH_RUNS;
+  const threads = options.threads ?? 1;
+  const minSeconds = options.minSeconds ?? 1;
+  const warmupSteps = options.warmupSteps ?? 5;
+  const log = options.log ?? (() => {});
+  for (const r of runsList) checkPositiveInt('runs entry', r);
+  const { widths, batch: batchSize } = LOCKSTEP_BENCH_CASE;
+  const spec = modelGraphSpec(
+    { kind: 'mlp', hidden: widths.slice(1, -1) },
+    widths[0],
+    widths[widths.length - 1] as number,
+    'cross-entropy',
+  );
+  const engineOptions: EngineOptions = { optimizer: { kind: 'sgd', lr: LR }, threads };
+  const { createOrtEngine } = await import('../engine/ort/engine.js');
+  const { createLockstepEngine } = await import('../engine/ort/lockstep.js');
+  const batch = randomBatch(spec, batchSize, mulberry32(0x5eed));
+  const cases: LockstepBenchCase[] = [];
+  for (const runs of runsList) {
+    log(`ort lock-step: ${modelName(widths)} batch ${batchSize}, R = ${runs}`);
+    const single = await createOrtEngine(spec, engineOptions);
+    const lock = await createLockstepEngine(spec, { ...engineOptions, runs });
+    try {
+      const fresh = () =>
+        Array.from({ length: runs }, (_, r) => ({
+          params: randomParams(spec, mulberry32(0x7a15c0de + r)),
+          opt: single.initOptimizerState(),
+        }));
+      const separateStates = fresh();
+      const lockStates = fresh();
+      const separate = await timeLoop(
+        async () => {
+          for (const state of separateStates) await single.trainStep(state, batch, LR);
+        },
+        options.steps,
+        minSeconds,
+        warmupSteps,
+      );
+      const lockstep = await timeLoop(
+        async () => {
+          await lock.trainStep(lockStates, batch, LR);
+        },
+        options.steps,
+        minSeconds,
+        warmupSteps,
+      );
+      const separateMsPerStep = median(separate);
+      const lockstepMsPerStep = median(lockstep);
+      const separateRunStepsPerSecond = (1000 * runs) / separateMsPerStep;
+      const lockstepRunStepsPerSecond = (1000 * runs) / lockstepMsPerStep;
+      cases.push({
+        runs,
+        separateMsPerStep,
+        lockstepMsPerStep,
+        separateRunStepsPerSecond,
+        lockstepRunStepsPerSecond,
+        speedup: lockstepRunStepsPerSecond / separateRunStepsPerSecond,
+        timedSteps: { separate: separate.length, lockstep: lockstep.length },
+      });
+    } finally {
+      await Promise.all([single.dispose(), lock.dispose()]);
+    }
+  }
+  return {
+    model: modelName(widths),
+    batch: batchSize,
+    engine: 'ort',
+    threads,
+    optimizer: 'sgd',
+    cases,
   };
 }
 
@@ -232,24 +385,47 @@ async function timeSteps(
   warmupSteps: number,
 ): Promise<number[]> {
   const rand = mulberry32(0x7a15c0de);
+  const params = randomParams(spec, rand);
+  const batch = randomBatch(spec, batchSize, rand);
+  const state = { params, opt: engine.initOptimizerState() };
+  return timeLoop(() => engine.trainStep(state, batch, LR), steps, minSeconds, warmupSteps);
+}
+
+/** Initial parameters: each tensor's entries normal with its init standard deviation. */
+function randomParams(spec: ModelGraphSpec, rand: () => number): Float32Array {
   const params = new Float32Array(spec.layout.size);
   for (const t of spec.layout.tensors) {
     const std = Math.max(t.initStd, 0);
     for (let i = t.offset; i < t.offset + t.size; i++) params[i] = std * gaussian(rand);
   }
+  return params;
+}
+
+/** Standard-normal inputs and one-hot targets with uniform labels. */
+function randomBatch(spec: ModelGraphSpec, batchSize: number, rand: () => number): Batch {
   const x = new Float32Array(batchSize * spec.inputDim);
   for (let i = 0; i < x.length; i++) x[i] = gaussian(rand);
   const y = new Float32Array(batchSize * spec.outputDim);
   for (let r = 0; r < batchSize; r++) y[r * spec.outputDim + Math.floor(rand() * spec.outputDim)] = 1;
-  const batch: Batch = { x, y, size: batchSize };
-  const state = { params, opt: engine.initOptimizerState() };
+  return { x, y, size: batchSize };
+}
 
-  for (let i = 0; i < warmupSteps; i++) await engine.trainStep(state, batch, LR);
+/**
+ * `warmupSteps` untimed calls of `step`, then individually timed calls (ms): exactly `steps`, or
+ * as many as fit in `minSeconds` (at least {@link MIN_TIMED_STEPS}, at most {@link MAX_TIMED_STEPS}).
+ */
+async function timeLoop(
+  step: () => Promise<unknown>,
+  steps: number | undefined,
+  minSeconds: number,
+  warmupSteps: number,
+): Promise<number[]> {
+  for (let i = 0; i < warmupSteps; i++) await step();
   const times: number[] = [];
   const started = process.hrtime.bigint();
   for (;;) {
     const t0 = process.hrtime.bigint();
-    await engine.trainStep(state, batch, LR);
+    await step();
     const t1 = process.hrtime.bigint();
     times.push(Number(t1 - t0) / 1e6);
     if (steps !== undefined) {
@@ -371,6 +547,32 @@ export function formatTrainBench(result: TrainBenchResult): string {
     lines.push(
       `${r.model} batch ${r.batch}: ort speedup vs tfjs ${fmt(r.ortSpeedupVsTfjs)}, vs torch ${fmt(r.ortSpeedupVsTorch)}`,
     );
+  }
+  const ls = result.lockstep;
+  if (ls) {
+    lines.push('');
+    lines.push(
+      `lock-step twins, ${ls.model} batch ${ls.batch}, ${ls.engine} ${ls.optimizer}, ${ls.threads} thread(s):`,
+    );
+    const lsHeader = [
+      'R',
+      'separate ms/step',
+      'lock-step ms/step',
+      'separate run-steps/s',
+      'lock-step run-steps/s',
+      'speedup',
+    ];
+    const lsRows = ls.cases.map((c) => [
+      String(c.runs),
+      c.separateMsPerStep.toFixed(3),
+      c.lockstepMsPerStep.toFixed(3),
+      c.separateRunStepsPerSecond.toFixed(0),
+      c.lockstepRunStepsPerSecond.toFixed(0),
+      `${c.speedup.toFixed(2)}x`,
+    ]);
+    const lsWidths = lsHeader.map((h, i) => Math.max(h.length, ...lsRows.map((r) => r[i]!.length)));
+    for (const row of [lsHeader, ...lsRows])
+      lines.push(row.map((cell, i) => cell.padStart(lsWidths[i]!)).join('  '));
   }
   for (const [key, note] of Object.entries(result.notes)) lines.push(`${key}: ${note}`);
   return lines.join('\n');

@@ -1,7 +1,7 @@
 /**
  * `twinscope bench …`: benchmarks that print JSON.
  *
- *   twinscope bench train [--json] [--threads N] [--steps N] [--engines ort,tfjs,torch]
+ *   twinscope bench train [--json] [--threads N] [--steps N] [--engines ort,tfjs,torch] [--lockstep-runs 1,8,32]
  *   twinscope bench measure [--json] [--threads N] [--quick]
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
@@ -15,6 +15,7 @@ interface TrainOptions {
   threads: number;
   steps?: number;
   engines: BenchEngine[];
+  lockstepRuns: number[];
 }
 
 export function registerBenchCommand(program: Command, io: CliIo): void {
@@ -24,7 +25,7 @@ export function registerBenchCommand(program: Command, io: CliIo): void {
     .command('train')
     .description(
       'time one SGD training step (MLP 784-256-256-10 batch 128, MLP 2-64-64-2 batch 32) per engine, ' +
-        'with GFLOP/s against the GEMM peak',
+        'with GFLOP/s against the GEMM peak, and separate vs lock-step training of R runs (ORT)',
     )
     .option('--json', 'print the result as JSON on stdout (progress goes to stderr)')
     .option('--threads <n>', 'intra-op threads for every engine', parsePositiveInt, 1)
@@ -38,12 +39,22 @@ export function registerBenchCommand(program: Command, io: CliIo): void {
         .argParser(parseEngines)
         .default([...ENGINES], ENGINES.join(',')),
     )
+    .addOption(
+      new Option(
+        '--lockstep-runs <list>',
+        'run counts R of the ORT lock-step comparison (MLP 2-64-64-2 batch 32, R separate calls per ' +
+          "step vs one lock-step call); 'none' skips it",
+      )
+        .argParser(parseRunCounts)
+        .default([1, 8, 32], '1,8,32'),
+    )
     .action(async (options: TrainOptions) => {
       const { runTrainBenchmark, formatTrainBench } = await import('../bench/train-bench.js');
       const result = await runTrainBenchmark({
         threads: options.threads,
         steps: options.steps,
         engines: options.engines,
+        lockstepRuns: options.lockstepRuns,
         log: (message) => io.stderr(`${message}\n`),
       });
       io.stdout(options.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatTrainBench(result)}\n`);
@@ -90,6 +101,13 @@ export function parsePositiveInt(value: string): number {
     throw new InvalidArgumentError(`expected a positive integer, got '${value}'`);
   }
   return n;
+}
+
+/** A comma-separated list of positive run counts, or `none` for an empty list. */
+export function parseRunCounts(value: string): number[] {
+  if (value.trim() === 'none') return [];
+  const counts = value.split(',').map((s) => parsePositiveInt(s.trim()));
+  return [...new Set(counts)];
 }
 
 export function parseEngines(value: string): BenchEngine[] {

@@ -10,6 +10,7 @@ import { Command, CommanderError } from 'commander';
 import { toolkitVersion } from '../version.js';
 import { registerBenchCommand } from './bench.js';
 import { type CliIo, defaultIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './io.js';
+import { registerRunCommand } from './run.js';
 import { registerRunDirCommands } from './run-dir.js';
 import { registerTrainCommand } from './train.js';
 
@@ -28,6 +29,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError('(run with --help for usage)');
+  registerRunCommand(program, io);
   registerTrainCommand(program, io);
   registerRunDirCommands(program, io);
   registerBenchCommand(program, io);

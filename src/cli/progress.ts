@@ -41,3 +41,62 @@ export function createProgressBar(io: CliIo): ProgressBar {
     stop: () => bar.stop(),
   };
 }
+
+/** One progress display for a whole study: run-steps trained across all workers, jobs, ETA. */
+export interface StudyProgress {
+  round(label: string, runSteps: number, jobs: number, workers: number): void;
+  steps(n: number): void;
+  job(id: string, outcome: 'done' | 'skipped' | 'failed', message?: string): void;
+  stop(): void;
+}
+
+export function createStudyProgress(io: CliIo, enabled: boolean): StudyProgress {
+  let done = 0;
+  let total = 0;
+  let jobsDone = 0;
+  let jobs = 0;
+  const tty = enabled && Boolean(process.stderr.isTTY);
+  const bar = tty
+    ? new cliProgress.SingleBar(
+        {
+          format: 'study [{bar}] {value}/{total} run-steps | jobs {jobsDone}/{jobs} | {eta_formatted} left',
+          stream: process.stderr,
+          etaBuffer: 500,
+          fps: 5,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  let lastDecile = -1;
+  const payload = () => ({ jobsDone, jobs });
+  return {
+    round: (label, runSteps, n, workers) => {
+      done = 0;
+      total = runSteps;
+      jobsDone = 0;
+      jobs = n;
+      lastDecile = -1;
+      bar?.stop();
+      io.stderr(`${label}: ${n} jobs, ${runSteps} run-steps to train, ${workers} worker(s)\n`);
+      bar?.start(Math.max(total, 1), 0, payload());
+    },
+    steps: (n) => {
+      done += n;
+      if (bar) return bar.update(Math.min(done, total), payload());
+      const decile = Math.floor((10 * done) / Math.max(total, 1));
+      if (enabled && decile !== lastDecile) {
+        lastDecile = decile;
+        io.stderr(`  ${done}/${total} run-steps\n`);
+      }
+    },
+    job: (id, outcome, message) => {
+      jobsDone++;
+      if (outcome === 'failed') {
+        bar?.stop();
+        io.stderr(`  failed ${id}: ${message}\n`);
+      }
+      bar?.update(Math.min(done, total), payload());
+    },
+    stop: () => bar?.stop(),
+  };
+}

@@ -114,11 +114,28 @@ export function stepScalars(opt: ResolvedOptimizer, lr: number, step: number): R
  */
 export function trainStepGraph(model: ModelGraphSpec, opt: ResolvedOptimizer, batch: number): JobGraph {
   const { g, leaves, mean } = lossGraph(model, batch);
-  const theta = leaves.theta;
-  let d = flatten(g, gradients(mean, leaves.tensors));
-  const P = [model.layout.size];
-  const scalar = (name: string) => g.input(name, []);
+  const d = flatten(g, gradients(mean, leaves.tensors));
   const outputs: Record<string, Tensor> = { loss: mean };
+  optimizerUpdate(g, opt, leaves.theta, d, outputs);
+  return { graph: g, outputs };
+}
+
+/**
+ * The element-wise optimizer update of `theta` given its gradient `d` (same shape, any shape).
+ * Declares the slot inputs ({@link slotNames}, shaped like theta) and the scalar step inputs
+ * ({@link stepScalars}), and adds `theta_new` and `<slot>_new` to `outputs`. The update follows
+ * torch.optim's single-tensor code path operation by operation.
+ */
+function optimizerUpdate(
+  g: Graph,
+  opt: ResolvedOptimizer,
+  theta: Tensor,
+  grad: Tensor,
+  outputs: Record<string, Tensor>,
+): void {
+  let d = grad;
+  const P = theta.node.shape;
+  const scalar = (name: string) => g.input(name, []);
   if (opt.kind === 'sgd') {
     const lr = scalar('lr');
     if (opt.weightDecay) d = g.add(d, g.mul(theta, opt.weightDecay));
@@ -128,7 +145,7 @@ export function trainStepGraph(model: ModelGraphSpec, opt: ResolvedOptimizer, ba
       d = opt.nesterov ? g.add(d, g.mul(buf, opt.momentum)) : buf;
     }
     outputs.theta_new = g.sub(theta, g.mul(d, lr));
-    return { graph: g, outputs };
+    return;
   }
   let p = theta;
   if (opt.kind === 'adamw') p = g.mul(p, scalar('decay'));
@@ -139,6 +156,66 @@ export function trainStepGraph(model: ModelGraphSpec, opt: ResolvedOptimizer, ba
   outputs.theta_new = g.sub(p, g.mul(g.div(m, denom), scalar('stepSize')));
   outputs.expAvg_new = m;
   outputs.expAvgSq_new = v;
+}
+
+/**
+ * One optimizer step of `runs` independent copies ("lock-step twins") of the model on one shared
+ * batch, in one graph with batched weights.
+ *
+ * Inputs: `theta` [runs, P] (row r is run r's flat parameter vector in layout order), `x`
+ * [batch, inputDim] and `y` [batch, outputDim] (shared by all runs), the slots ({@link slotNames})
+ * shaped [runs, P] like theta, and the scalar step inputs ({@link stepScalars}), which are common to
+ * all runs (same step count, same learning rate). Outputs: `loss` [runs] (each run's batch-mean
+ * loss before the update), `theta_new` and `<slot>_new`, each [runs, P].
+ *
+ * Run r's weight of a layer is theta[r, slot] reshaped to [runs, out, in] and multiplied with a
+ * broadcasting MatMul ([batch, in] · [runs, in, out] → [runs, batch, out] for the first layer);
+ * biases are [runs, 1, out]. Differentiating the sum of the runs' mean losses gives every run its
+ * own gradient, and the update is {@link trainStepGraph}'s element-wise update, so run r's result
+ * equals a single-run step up to the summation order of the matrix products.
+ */
+export function lockstepTrainStepGraph(
+  model: ModelGraphSpec,
+  opt: ResolvedOptimizer,
+  batch: number,
+  runs: number,
+): JobGraph {
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`runs must be a positive integer, got ${runs}`);
+  const g = new Graph();
+  const P = model.layout.size;
+  const theta = g.input('theta', [runs, P]);
+  const leaves = model.layout.tensors.map((slot) => {
+    const rows = g.slice(theta, slot.offset, slot.offset + slot.size, 1);
+    // A bias [out] becomes [runs, 1, out] so it broadcasts over the batch axis.
+    const shape = slot.shape.length === 1 ? [runs, 1, ...slot.shape] : [runs, ...slot.shape];
+    return g.reshape(rows, shape);
+  });
+  const x = g.input('x', [batch, model.inputDim]);
+  const y = g.input('y', [batch, model.outputDim]);
+  let h = x;
+  let k = 0;
+  for (const layer of model.layers) {
+    const w = leaves[k++] as Tensor;
+    let z = g.matmul(h, g.transpose(w, [0, 2, 1]));
+    if (layer.bias) z = g.add(z, leaves[k++] as Tensor);
+    if (layer.activation === 'relu') h = g.relu(z);
+    else if (layer.activation === 'tanh') h = g.tanh(z);
+    else h = z;
+  }
+  // Per-run summed loss over [batch, out], as summedLoss does for one run.
+  let sum: Tensor;
+  if (model.loss === 'mse') {
+    const r = g.sub(h, y);
+    sum = g.mul(g.reduceSum(g.mul(r, r), [1, 2]), 0.5);
+  } else {
+    sum = g.neg(g.reduceSum(g.mul(y, g.logSoftmax(h)), [1, 2]));
+  }
+  const mean = g.div(sum, batch);
+  const grads = gradients(g.reduceSum(mean), leaves);
+  const flat = grads.map((t) => g.reshape(t, [runs, t.node.shape.slice(1).reduce((a, b) => a * b, 1)]));
+  const d = flat.length === 1 ? (flat[0] as Tensor) : g.concat(flat, 1);
+  const outputs: Record<string, Tensor> = { loss: mean };
+  optimizerUpdate(g, opt, theta, d, outputs);
   return { graph: g, outputs };
 }
 

@@ -160,6 +160,7 @@ export const RunSpecSchema = z.strictObject({
   }),
   seed: nonNegInt(),
   dataSeed: nonNegInt().optional(),
+  orderSeed: nonNegInt().optional(),
   data: DatasetSpecSchema,
   model: ModelSpecSchema,
   loss: z.enum(['cross-entropy', 'mse']).optional(),
@@ -209,6 +210,8 @@ export interface ResolvedRunSpec {
   seed: number;
   /** Seed of the data (generation, split, batch order). Default: `seed`. */
   dataSeed: number;
+  /** Seed of the minibatch order only (a `seed` twin changes it, not the data). Default: `dataSeed`. */
+  orderSeed?: number;
   /** The dataset; for arrow data loaded by {@link loadRunSpec}, paths are absolute. */
   data: DatasetSpec;
   model: ResolvedModelSpec;
@@ -290,7 +293,7 @@ export function loadRunSpec(path: string): ResolvedRunSpec {
   return spec;
 }
 
-function jsonErrorMessage(err: Error, text: string): string {
+export function jsonErrorMessage(err: Error, text: string): string {
   const match = /position (\d+)/.exec(err.message);
   if (!match) return err.message;
   const pos = Number(match[1]);
@@ -314,6 +317,7 @@ function resolveRunSpec(spec: z.infer<typeof RunSpecSchema>): ResolvedRunSpec {
     threads: spec.threads ?? 1,
     engine: spec.engine ?? 'ort',
   };
+  if (spec.orderSeed !== undefined) out.orderSeed = spec.orderSeed;
   if (spec.lrSchedule !== undefined) out.lrSchedule = spec.lrSchedule;
   if (spec.epochs !== undefined) out.epochs = spec.epochs;
   if (spec.steps !== undefined) out.steps = spec.steps;
@@ -435,7 +439,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 // ---------------------------------------------------------------------------------------------
 // Issue formatting
 
-type Issue = z.core.$ZodIssue;
+export type Issue = z.core.$ZodIssue;
 
 const TYPE_NAMES: Record<string, string> = {
   int: 'an integer',
@@ -455,7 +459,7 @@ function got(issue: Issue): string {
 }
 
 /** One line per problem in a zod issue. */
-function formatIssue(issue: Issue): string[] {
+export function formatIssue(issue: Issue): string[] {
   const path = formatPath(issue.path);
   const at = (msg: string) => (path ? `${path}: ${msg}` : msg);
   switch (issue.code) {

@@ -2,11 +2,15 @@
  * Twins: fork a run from a parent's checkpoint at step t, perturb it before the update of step t,
  * and train it to the parent's last step on the same data stream (METHODS §1).
  */
+import { relative } from 'node:path';
 import { gatherBatch } from '../data/batching.js';
 import { loadDataset } from '../data/load.js';
+import { createLockstepEngine, type LockstepEngine } from '../engine/ort/lockstep.js';
 import { modelGraphSpec } from '../model/graph.js';
 import { Rng } from '../rng/rng.js';
+import { planRun, type ResolvedRunSpec } from '../spec/run-spec.js';
 import { readCheckpoints } from '../store/index.js';
+import { batchForStep } from './loop.js';
 import {
   applyPerturbation,
   gaussianPerturbation,
@@ -14,7 +18,17 @@ import {
   type Perturbation,
   type PerturbationScope,
 } from './perturb.js';
-import { createEngine, type RunJson, readRunJson, type TrainRunOptions, trainRun } from './run.js';
+import {
+  createEngine,
+  type OpenedRun,
+  openRun,
+  type RunJson,
+  type RunStart,
+  readRunJson,
+  runContextParts,
+  type TrainRunOptions,
+  trainRun,
+} from './run.js';
 
 /** A weight perturbation applied at the fork step. */
 export interface WeightPerturbation extends PerturbationScope {
@@ -52,18 +66,25 @@ async function perturbationFor(
   }
 }
 
-/**
- * Train a twin of the run in `parentDir` into `outDir`: start from the parent's checkpoint at
- * `forkStep` (which must exist), add the perturbation, train to the parent's last step with the
- * parent's spec (hence its data order). A twin with σ = 0 reproduces the parent bit for bit.
- */
-export async function forkRun(
-  parentDir: string,
-  forkStep: number,
-  perturbation: WeightPerturbation,
-  outDir: string,
-  options: Omit<TrainRunOptions, 'start'> = {},
-): Promise<RunJson> {
+/** One twin of a fork: where it goes and how it differs from the parent at the fork step. */
+export interface ForkMember {
+  readonly dir: string;
+  /** Weight perturbation; absent for an unperturbed copy (the reference twin). */
+  readonly perturbation?: WeightPerturbation;
+}
+
+/** How a twin differs from its parent, recorded in run.json (and hence in its spec hash). */
+export interface ForkLineage {
+  /** The parent's directory relative to the twin's, so that a study directory can move. */
+  readonly parent: string;
+  readonly forkStep: number;
+  readonly perturbation?: WeightPerturbation & { readonly norm: number };
+  /** Trained with batched weights in one graph per fork group (results differ in rounding only). */
+  readonly lockstep?: true;
+}
+
+/** The parent's run.json and its checkpoint at `forkStep` (which must exist). */
+function forkPoint(parentDir: string, forkStep: number) {
   const parent = readRunJson(parentDir);
   const cp = readCheckpoints(parentDir).find((c) => c.step === forkStep);
   if (!cp) {
@@ -71,13 +92,118 @@ export async function forkRun(
       `${parentDir} has no checkpoint at step ${forkStep} (has ${parent.checkpointSteps.join(', ')}); fork at a checkpointed step`,
     );
   }
-  const eps = await perturbationFor(parent, cp.params, perturbation);
-  return trainRun(parent.spec, outDir, {
-    ...options,
-    start: {
-      params: applyPerturbation(cp.params, eps),
-      opt: cp.opt,
-      lineage: { parent: parentDir, forkStep, perturbation: { ...perturbation, norm: eps.norm } },
-    },
-  });
+  return { parent, cp };
+}
+
+/** The start state of a twin: the parent's checkpoint at `forkStep`, perturbed. */
+async function forkStart(
+  parentDir: string,
+  forkStep: number,
+  member: ForkMember,
+  lockstep: boolean,
+  point = forkPoint(parentDir, forkStep),
+): Promise<RunStart> {
+  const { parent, cp } = point;
+  let params = cp.params;
+  const lineage: { -readonly [K in keyof ForkLineage]: ForkLineage[K] } = {
+    parent: relative(member.dir, parentDir),
+    forkStep,
+  };
+  if (member.perturbation) {
+    const eps = await perturbationFor(parent, cp.params, member.perturbation);
+    params = applyPerturbation(cp.params, eps);
+    lineage.perturbation = { ...member.perturbation, norm: eps.norm };
+  }
+  if (lockstep) lineage.lockstep = true;
+  return { params, opt: cp.opt, lineage };
+}
+
+/**
+ * Train a twin of the run in `parentDir` into `outDir`: start from the parent's checkpoint at
+ * `forkStep` (which must exist), add the perturbation (if any), train to the parent's last step with
+ * the parent's spec (hence its data order) or with `options.spec` (a `seed` twin: another data
+ * seed). A twin with σ = 0 reproduces the parent bit for bit.
+ */
+export async function forkRun(
+  parentDir: string,
+  forkStep: number,
+  perturbation: WeightPerturbation | undefined,
+  outDir: string,
+  options: Omit<TrainRunOptions, 'start'> & { spec?: ResolvedRunSpec } = {},
+): Promise<RunJson> {
+  const point = forkPoint(parentDir, forkStep);
+  const member = perturbation ? { dir: outDir, perturbation } : { dir: outDir };
+  const start = await forkStart(parentDir, forkStep, member, false, point);
+  return trainRun(options.spec ?? point.parent.spec, outDir, { ...options, start });
+}
+
+/** Progress of a fork group: run-steps taken since the call started. */
+export type GroupProgress = (runSteps: number) => void;
+
+/**
+ * Train every member of a fork group in lock-step: all start from the parent's checkpoint at
+ * `forkStep` (each with its own perturbation) and see the parent's data stream, so one call of a
+ * {@link LockstepEngine} per step trains them all with batched weights. Complete members are
+ * skipped; interrupted ones resume from their last checkpoint, in sub-groups of equal step.
+ * Members that share inputs stay bit-identical (the σ = 0 control).
+ */
+export async function trainForkGroup(
+  parentDir: string,
+  forkStep: number,
+  members: readonly ForkMember[],
+  onProgress?: GroupProgress,
+): Promise<RunJson[]> {
+  const point = forkPoint(parentDir, forkStep);
+  const spec = point.parent.spec;
+  const { data, model } = runContextParts(spec);
+  const plan = planRun(spec, data.train.n);
+  const engine = await createEngine(spec, model);
+  const opened: OpenedRun[] = [];
+  let lockstep: LockstepEngine | undefined;
+  try {
+    for (const m of members) {
+      const start = await forkStart(parentDir, forkStep, m, true, point);
+      opened.push(
+        await openRun(spec, m.dir, { data, model, engine, backend: `${engine.backend}, lock-step` }, start),
+      );
+    }
+    const byStep = new Map<number, OpenedRun[]>();
+    for (const run of opened) {
+      if (run.mode === 'complete') continue;
+      const list = byStep.get(run.state.opt.step) ?? [];
+      list.push(run);
+      byStep.set(run.state.opt.step, list);
+    }
+    for (const [from, runs] of [...byStep].sort(([a], [b]) => a - b)) {
+      lockstep = await createLockstepEngine(model, {
+        optimizer: spec.optimizer,
+        threads: spec.threads,
+        runs: runs.length,
+      });
+      const states = runs.map((r) => r.state);
+      for (let step = from; step < plan.totalSteps; step++) {
+        const { batch, epoch, hash } = batchForStep(
+          data.train,
+          spec.batchSize,
+          spec.orderSeed ?? spec.dataSeed,
+          step,
+        );
+        const lr = plan.lr(step, epoch);
+        const losses = await lockstep.trainStep(states, batch, lr);
+        for (const [r, run] of runs.entries()) {
+          await run.recordStep({ step, epoch, lr, loss: losses[r] as number, batchHash: hash });
+        }
+        onProgress?.(runs.length);
+      }
+      await lockstep.dispose();
+      lockstep = undefined;
+    }
+    const out: RunJson[] = [];
+    for (const run of opened) out.push(await run.finish());
+    return out;
+  } finally {
+    for (const run of opened) run.close();
+    await lockstep?.dispose();
+    await engine.dispose();
+  }
 }

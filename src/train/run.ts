@@ -22,7 +22,7 @@ import { planRun, type ResolvedRunSpec } from '../spec/run-spec.js';
 import { type MetricRow, openRunWriter } from '../store/index.js';
 import { writeFileAtomic } from '../store/writer.js';
 import { toolkitVersion } from '../version.js';
-import { trainUntil } from './loop.js';
+import { type StepRecord, trainUntil } from './loop.js';
 
 /** Version of the run directory layout written to run.json. */
 export const RUN_FORMAT = 1;
@@ -35,7 +35,7 @@ export interface RunJson {
   /** sha256 of the canonical JSON of the resolved spec: a directory holds one spec only. */
   readonly specHash: string;
   readonly spec: ResolvedRunSpec;
-  readonly seeds: { readonly init: number; readonly data: number };
+  readonly seeds: { readonly init: number; readonly data: number; readonly order?: number };
   readonly lineage: { readonly parent?: string; readonly forkStep?: number; readonly perturbation?: unknown };
   readonly totalSteps: number;
   readonly stepsPerEpoch: number;
@@ -74,7 +74,7 @@ export interface TrainRunOptions {
 }
 
 /** Canonical JSON (sorted keys) so that equal specs hash equally. */
-function canonical(value: unknown): string {
+export function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (value && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>)
@@ -91,7 +91,7 @@ export function specHash(spec: ResolvedRunSpec, lineage: RunJson['lineage'] = {}
 }
 
 /** Write JSON atomically (temp file, fsync, rename; see writeFileAtomic). */
-function writeJsonAtomic(path: string, value: unknown): void {
+export function writeJsonAtomic(path: string, value: unknown): void {
   writeFileAtomic(path, [
     new TextEncoder().encode(`${JSON.stringify(value, null, 2)}
 `),
@@ -133,17 +133,51 @@ async function evalRow(engine: Engine, data: Dataset, params: Float32Array, step
   } as MetricRow;
 }
 
+/** A run directory opened for training: its state (fresh, started from a fork, or resumed) and a recorder. */
+export interface OpenedRun {
+  readonly mode: 'fresh' | 'resume' | 'complete';
+  /** The state to train from (the final one when complete); training mutates it in place. */
+  readonly state: TrainState;
+  readonly totalSteps: number;
+  /** Checkpoint steps of this run (a forked run's start first). */
+  readonly checkpoints: readonly number[];
+  /** Record step `r` taken on `state` (the state after the update): metrics, evals, checkpoints. */
+  recordStep(r: StepRecord): Promise<void>;
+  /** Finalize the store (atomic rewrite, checksums) and mark run.json complete. */
+  finish(): Promise<RunJson>;
+  /** Release the writer (idempotent; call in finally). */
+  close(): void;
+}
+
+/** What {@link openRun} needs besides the spec: loaded once by callers that train several runs. */
+export interface RunContext {
+  readonly data: Dataset;
+  readonly model: ReturnType<typeof modelGraphSpec>;
+  /** Engine used for evaluations (and, for {@link trainRun}, training). */
+  readonly engine: Engine;
+  /** Recorded in run.json as what executes the training steps (default: the engine's backend). */
+  readonly backend?: string;
+}
+
+/** The dataset and model of a run spec. */
+export function runContextParts(spec: ResolvedRunSpec) {
+  const data = loadDataset(spec.data, spec.dataSeed);
+  const model = modelGraphSpec(spec.model, data.inputDim, data.outputDim, spec.loss);
+  return { data, model };
+}
+
 /**
- * Train `spec` into `dir`. A finished run is not retrained; an interrupted one resumes from its last
- * complete checkpoint. Returns the final run.json.
+ * Open `dir` for training `spec`: check that it holds this run (spec hash), and either report it
+ * complete, resume it from its last complete checkpoint, or start it (fresh init, or `start`).
  */
-export async function trainRun(
+export async function openRun(
   spec: ResolvedRunSpec,
   dir: string,
-  options: TrainRunOptions = {},
-): Promise<RunJson> {
+  ctx: RunContext,
+  start?: RunStart,
+): Promise<OpenedRun> {
   mkdirSync(dir, { recursive: true });
-  const lineage = options.start?.lineage ?? {};
+  const lineage = start?.lineage ?? {};
   const hash = specHash(spec, lineage);
   const runJsonPath = join(dir, 'run.json');
   if (existsSync(runJsonPath)) {
@@ -154,46 +188,50 @@ export async function trainRun(
       );
     }
     if (existing.status === 'complete') {
-      options.onStart?.({ mode: 'complete', fromStep: existing.totalSteps, totalSteps: existing.totalSteps });
-      return existing;
+      const done = async () => existing;
+      const params = new Float32Array(0);
+      return {
+        mode: 'complete',
+        state: { params, opt: { step: existing.totalSteps, slots: [] } },
+        totalSteps: existing.totalSteps,
+        checkpoints: existing.checkpointSteps,
+        recordStep: async () => {
+          throw new Error(`${dir} is complete`);
+        },
+        finish: done,
+        close: () => {},
+      };
     }
   }
-  const data = loadDataset(spec.data, spec.dataSeed);
-  const model = modelGraphSpec(spec.model, data.inputDim, data.outputDim, spec.loss);
+  const { data, model, engine } = ctx;
   const plan = planRun(spec, data.train.n);
-  const { stepsPerEpoch: perEpoch, totalSteps, lr } = plan;
+  const { stepsPerEpoch: perEpoch, totalSteps } = plan;
   // A forked run's first checkpoint is its (perturbed) starting state at the fork step.
-  const forkStep = options.start?.opt.step;
+  const forkStep = start?.opt.step;
   const checkpoints =
     forkStep === undefined ? plan.checkpoints : [forkStep, ...plan.checkpoints.filter((c) => c > forkStep)];
-  const engine = await createEngine(spec, model);
   let runJson: RunJson = {
     format: RUN_FORMAT,
     toolkit: toolkitVersion(),
     status: 'running',
     specHash: hash,
     spec,
-    seeds: { init: spec.seed, data: spec.dataSeed },
+    seeds: { init: spec.seed, data: spec.dataSeed, order: spec.orderSeed ?? spec.dataSeed },
     lineage,
     totalSteps,
     stepsPerEpoch: perEpoch,
     checkpointSteps: checkpoints,
     layout: model.layout,
-    backend: engine.backend,
+    backend: ctx.backend ?? engine.backend,
   };
-  let writer: Awaited<ReturnType<typeof openRunWriter>>['writer'] | undefined;
+  writeJsonAtomic(runJsonPath, runJson);
+  const slotCount = optimizerSlotCount(resolveOptimizer(spec.optimizer));
+  const { writer: out, last } = await openRunWriter(dir, model.layout, slotCount);
   try {
-    writeJsonAtomic(runJsonPath, runJson);
-    const slotCount = optimizerSlotCount(resolveOptimizer(spec.optimizer));
-    const opened = await openRunWriter(dir, model.layout, slotCount);
-    const out = opened.writer;
-    writer = out;
-    const last = opened.last;
     let state: TrainState;
     if (last) {
       state = { params: last.params, opt: { step: last.opt.step, slots: last.opt.slots } };
     } else {
-      const start = options.start;
       const init = spec.model.init ?? defaultInit(spec.model);
       state = start
         ? {
@@ -213,19 +251,15 @@ export async function trainRun(
         opt: state.opt,
       });
     }
-    const resumedFrom = state.opt.step;
-    options.onStart?.({ mode: last ? 'resume' : 'fresh', fromStep: resumedFrom, totalSteps });
     const checkpointSet = new Set(checkpoints);
     const evalSet = new Set(plan.evals);
     let pending: MetricRow[] = [];
-    await trainUntil(state, totalSteps, {
-      engine,
-      train: data.train,
-      batchSize: spec.batchSize,
-      dataSeed: spec.dataSeed,
-      lr,
-      stopAt: (done) => checkpointSet.has(done),
-      onStep: async (r) => {
+    return {
+      mode: last ? 'resume' : 'fresh',
+      state,
+      totalSteps,
+      checkpoints,
+      recordStep: async (r) => {
         pending.push({
           kind: 'step',
           step: r.step,
@@ -235,7 +269,6 @@ export async function trainRun(
           batchHash: r.batchHash,
         } as MetricRow);
         const done = r.step + 1;
-        options.onProgress?.({ step: done, totalSteps, loss: r.loss, resumedFrom });
         const epoch = done / perEpoch;
         if (evalSet.has(done)) pending.push(await evalRow(engine, data, state.params, done, epoch));
         if (!checkpointSet.has(done)) return;
@@ -243,14 +276,65 @@ export async function trainRun(
         pending = [];
         await out.appendCheckpoint({ step: done, epoch, params: state.params, opt: state.opt });
       },
+      finish: async () => {
+        const files = await out.finalize();
+        const final = await evalRow(engine, data, state.params, totalSteps, totalSteps / perEpoch);
+        runJson = { ...runJson, status: 'complete', files, final };
+        writeJsonAtomic(runJsonPath, runJson);
+        return runJson;
+      },
+      close: () => out.close(),
+    };
+  } catch (e) {
+    out.close();
+    throw e;
+  }
+}
+
+/**
+ * Train `spec` into `dir`. A finished run is not retrained; an interrupted one resumes from its last
+ * complete checkpoint. Returns the final run.json.
+ */
+export async function trainRun(
+  spec: ResolvedRunSpec,
+  dir: string,
+  options: TrainRunOptions = {},
+): Promise<RunJson> {
+  const existing = existsSync(join(dir, 'run.json')) ? readRunJson(dir) : undefined;
+  if (existing?.status === 'complete' && existing.specHash === specHash(spec, options.start?.lineage ?? {})) {
+    options.onStart?.({ mode: 'complete', fromStep: existing.totalSteps, totalSteps: existing.totalSteps });
+    return existing;
+  }
+  const { data, model } = runContextParts(spec);
+  const engine = await createEngine(spec, model);
+  let run: OpenedRun | undefined;
+  try {
+    run = await openRun(spec, dir, { data, model, engine }, options.start);
+    const opened = run;
+    const { state, totalSteps } = opened;
+    const resumedFrom = state.opt.step;
+    options.onStart?.({
+      mode: opened.mode === 'resume' ? 'resume' : 'fresh',
+      fromStep: resumedFrom,
+      totalSteps,
     });
-    const files = await out.finalize();
-    const final = await evalRow(engine, data, state.params, totalSteps, totalSteps / perEpoch);
-    runJson = { ...runJson, status: 'complete', files, final };
-    writeJsonAtomic(runJsonPath, runJson);
-    return runJson;
+    const plan = planRun(spec, data.train.n);
+    const checkpointSet = new Set(opened.checkpoints);
+    await trainUntil(state, totalSteps, {
+      engine,
+      train: data.train,
+      batchSize: spec.batchSize,
+      dataSeed: spec.orderSeed ?? spec.dataSeed,
+      lr: plan.lr,
+      stopAt: (done) => checkpointSet.has(done),
+      onStep: async (r) => {
+        await opened.recordStep(r);
+        options.onProgress?.({ step: r.step + 1, totalSteps, loss: r.loss, resumedFrom });
+      },
+    });
+    return await opened.finish();
   } finally {
-    writer?.close();
+    run?.close();
     await engine.dispose();
   }
 }

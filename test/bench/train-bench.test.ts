@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { pythonCandidates } from '../../src/bench/python.js';
 import {
+  formatTrainBench,
+  LOCKSTEP_BENCH_CASE,
+  LOCKSTEP_BENCH_RUNS,
   modelName,
+  runLockstepBenchmark,
   runTrainBenchmark,
   TRAIN_BENCH_CASES,
   trainStepFlops,
@@ -26,10 +30,56 @@ describe('train benchmark helpers', () => {
     await expect(runTrainBenchmark({ threads: 0 })).rejects.toThrow(/threads must be a positive integer/);
     await expect(runTrainBenchmark({ steps: 1.5 })).rejects.toThrow(/steps must be a positive integer/);
     await expect(runTrainBenchmark({ engines: ['jax' as never] })).rejects.toThrow(/unknown engine 'jax'/);
+    await expect(runTrainBenchmark({ lockstepRuns: [0] })).rejects.toThrow(
+      /lockstepRuns entry must be a positive integer, got 0/,
+    );
+    await expect(runLockstepBenchmark({ runs: [2.5] })).rejects.toThrow(
+      /runs entry must be a positive integer/,
+    );
   });
 
   it('looks for Debian python when python3 on PATH lacks torch, unless TWINSCOPE_PYTHON is set', () => {
     expect(pythonCandidates({})).toEqual(['python3', '/usr/bin/python3']);
     expect(pythonCandidates({ TWINSCOPE_PYTHON: '/opt/py/bin/python' })).toEqual(['/opt/py/bin/python']);
+  });
+});
+
+describe('lock-step benchmark', () => {
+  it('compares separate and lock-step run-steps/s for MLP 2-64-64-2 at batch 32', async () => {
+    expect(LOCKSTEP_BENCH_RUNS).toEqual([1, 8, 32]);
+    expect(modelName(LOCKSTEP_BENCH_CASE.widths)).toBe('mlp-2-64-64-2');
+    const result = await runLockstepBenchmark({ runs: [1, 4], steps: 3, warmupSteps: 1 });
+    expect(result).toMatchObject({
+      model: 'mlp-2-64-64-2',
+      batch: 32,
+      engine: 'ort',
+      threads: 1,
+      optimizer: 'sgd',
+    });
+    expect(result.cases.map((c) => c.runs)).toEqual([1, 4]);
+    for (const c of result.cases) {
+      expect(c.timedSteps).toEqual({ separate: 3, lockstep: 3 });
+      for (const v of [c.separateMsPerStep, c.lockstepMsPerStep, c.separateRunStepsPerSecond, c.speedup]) {
+        expect(Number.isFinite(v) && v > 0).toBe(true);
+      }
+      // Run-steps/s is R over the median seconds per step; the speedup is the ratio of the two rates.
+      expect(c.separateRunStepsPerSecond).toBeCloseTo((1000 * c.runs) / c.separateMsPerStep, 6);
+      expect(c.lockstepRunStepsPerSecond).toBeCloseTo((1000 * c.runs) / c.lockstepMsPerStep, 6);
+      expect(c.speedup).toBeCloseTo(c.lockstepRunStepsPerSecond / c.separateRunStepsPerSecond, 9);
+    }
+    const text = formatTrainBench({
+      gemmPeakGflops: null,
+      cases: [],
+      ratios: [],
+      backends: {},
+      notes: {},
+      failures: [],
+      flopsFormula: '',
+      timing: { warmupSteps: 1, steps: 3, minSeconds: 1, statistic: 'median', timedSteps: {} },
+      machine: {} as never,
+      lockstep: result,
+    });
+    expect(text).toContain('lock-step twins, mlp-2-64-64-2 batch 32');
+    expect(text.split('\n').filter((l) => /^\s*[14]\s+\d/.test(l))).toHaveLength(2);
   });
 });

@@ -20,6 +20,15 @@ export function unbroadcast(g: Tensor, shape: readonly number[]): Tensor {
   return g.graph.reshape(summed, shape);
 }
 
+/** Swap the last two axes (the matrix transpose of a batch of matrices). */
+function swapLast(g: Graph, x: Tensor): Tensor {
+  const rank = x.node.shape.length;
+  const perm = x.node.shape.map((_, i) => i);
+  perm[rank - 2] = rank - 1;
+  perm[rank - 1] = rank - 2;
+  return g.transpose(x, perm);
+}
+
 type Rule = (g: Graph, node: Node, out: Tensor, grad: Tensor) => (Tensor | null)[];
 
 const input = (node: Node, i: number): Tensor => node.inputs[i] as Tensor;
@@ -75,16 +84,35 @@ const rules: Record<string, Rule> = {
   Expand: (_g, n, _o, d) => [unbroadcast(d, shapeOf(n, 0)), null],
   Slice: (g, n, _o, d) => {
     const x = input(n, 0).node;
-    const axis = Number((input(n, 3).node.value as BigInt64Array)[0]);
-    if (x.shape.length !== 1 || axis !== 0)
-      throw new Error('Slice gradient is implemented for 1-D tensors only');
-    const start = Number((input(n, 1).node.value as BigInt64Array)[0]);
-    const end = Number((input(n, 2).node.value as BigInt64Array)[0]);
-    return [g.pad1d(d, start, (x.shape[0] as number) - end), null, null, null];
+    const int = (i: number) => Number((input(n, i).node.value as BigInt64Array)[0]);
+    const axis = int(3);
+    const dim = x.shape[axis] as number;
+    return [g.pad(d, int(1), dim - int(2), axis), null, null, null];
   },
   Pad: (g, n, _o, d) => {
-    const before = Number((input(n, 1).node.value as BigInt64Array)[0]);
-    return [g.slice(d, before, before + (shapeOf(n, 0)[0] as number)), null];
+    const shape = shapeOf(n, 0);
+    const pads = Array.from(input(n, 1).node.value as BigInt64Array, Number);
+    let dx = d;
+    shape.forEach((dim, axis) => {
+      const before = pads[axis] as number;
+      if (before !== 0 || pads[shape.length + axis] !== 0) dx = g.slice(dx, before, before + dim, axis);
+    });
+    return [dx, null];
+  },
+  // Y = A·B over the last two axes, batch axes broadcast: dA = dY·Bᵀ, dB = Aᵀ·dY, each summed
+  // over the batch axes its input was broadcast along.
+  MatMul: (g, n, _o, d) => {
+    const a = input(n, 0);
+    const b = input(n, 1);
+    return [
+      unbroadcast(g.matmul(d, swapLast(g, b)), a.node.shape),
+      unbroadcast(g.matmul(swapLast(g, a), d), b.node.shape),
+    ];
+  },
+  Transpose: (g, n, _o, d) => {
+    const perm = n.attrs.perm as number[];
+    const inverse = perm.map((_, i) => perm.indexOf(i));
+    return [g.transpose(d, inverse)];
   },
   Concat: (g, n, _o, d) => {
     const axis = n.attrs.axis as number;

@@ -158,6 +158,44 @@ export class Graph {
     });
   }
 
+  /**
+   * ONNX MatMul: matrix product over the last two axes with NumPy broadcasting of the leading
+   * (batch) axes, e.g. [B, in] · [R, in, out] → [R, B, out]. Both inputs need rank ≥ 2.
+   */
+  matmul(a: Tensor, b: Tensor): Tensor {
+    const sa = a.node.shape;
+    const sb = b.node.shape;
+    if (sa.length < 2 || sb.length < 2) {
+      throw new Error(`MatMul needs inputs of rank >= 2, got [${sa}] and [${sb}]`);
+    }
+    const [m, k] = sa.slice(-2) as [number, number];
+    const [k2, n] = sb.slice(-2) as [number, number];
+    if (k !== k2) throw new Error(`MatMul inner dimensions differ: [${sa}] x [${sb}]`);
+    let batch: number[];
+    try {
+      batch = broadcastShapes(sa.slice(0, -2), sb.slice(0, -2));
+    } catch {
+      throw new Error(`MatMul batch dimensions do not broadcast: [${sa}] x [${sb}]`);
+    }
+    return this.push('MatMul', [a, b], [...batch, m, n], 'float');
+  }
+
+  /** Permute the axes: output axis i is input axis `perm[i]` (default: reverse all axes). */
+  transpose(x: Tensor, perm?: readonly number[]): Tensor {
+    const rank = x.node.shape.length;
+    const p = perm ? [...perm] : x.node.shape.map((_, i) => rank - 1 - i);
+    if (p.length !== rank || [...p].sort((u, v) => u - v).some((v, i) => v !== i)) {
+      throw new Error(`transpose: [${p}] is not a permutation of the ${rank} axes of [${x.node.shape}]`);
+    }
+    return this.push(
+      'Transpose',
+      [x],
+      p.map((i) => x.node.shape[i] as number),
+      x.node.dtype,
+      { perm: p },
+    );
+  }
+
   /** Sum over `axes` (all axes when omitted). */
   reduceSum(x: Tensor, axes?: readonly number[], keepdims = false): Tensor {
     const rank = x.node.shape.length;
@@ -205,12 +243,19 @@ export class Graph {
   /** Zero-pad a 1-D tensor: `before` zeros, then x, then `after` zeros. */
   pad1d(x: Tensor, before: number, after: number): Tensor {
     if (x.node.shape.length !== 1) throw new Error('pad1d needs a 1-D tensor');
-    return this.push(
-      'Pad',
-      [x, this.ints([before, after])],
-      [(x.node.shape[0] as number) + before + after],
-      'float',
-    );
+    return this.pad(x, before, after, 0);
+  }
+
+  /** Zero-pad along one axis: `before` zeros, then x, then `after` zeros (ONNX Pad, constant mode). */
+  pad(x: Tensor, before: number, after: number, axis: number): Tensor {
+    const rank = x.node.shape.length;
+    if (axis < 0 || axis >= rank) throw new Error(`pad: axis ${axis} out of range for [${x.node.shape}]`);
+    const pads = new Array<number>(2 * rank).fill(0);
+    pads[axis] = before;
+    pads[rank + axis] = after;
+    const shape = [...x.node.shape];
+    shape[axis] = (shape[axis] as number) + before + after;
+    return this.push('Pad', [x, this.ints(pads)], shape, 'float');
   }
 
   greater(a: Tensor, b: Tensor | number): Tensor {

@@ -30,6 +30,15 @@ const ops: [string, number[], number[], Build, number][] = [
   ['Slice', [7], [3], (g, a, b) => g.mul(g.slice(g.mul(a, a), 2, 5), b), -1],
   ['Pad', [3], [6], (g, a, b) => g.mul(g.pad1d(g.mul(a, a), 1, 2), b), -1],
   ['Concat', [2, 3], [2, 2], (g, a, b) => g.concat([g.mul(a, a), g.mul(b, b)], 1), -1],
+  ['MatMul 2-D', [3, 4], [4, 5], (g, a, b) => g.matmul(a, b), -1],
+  ['MatMul [B,in] x [R,in,out] (broadcast A)', [3, 4], [2, 4, 5], (g, a, b) => g.matmul(a, b), -1],
+  ['MatMul [R,B,in] x [in,out] (broadcast B)', [2, 3, 4], [4, 5], (g, a, b) => g.matmul(a, b), -1],
+  ['MatMul batched', [2, 3, 4], [2, 4, 5], (g, a, b) => g.matmul(a, b), -1],
+  ['MatMul size-1 batch axes', [2, 1, 3, 4], [3, 4, 2], (g, a, b) => g.matmul(a, b), -1],
+  ['MatMul of products (second order)', [3, 4], [2, 4, 3], (g, a, b) => g.matmul(g.mul(a, a), g.tanh(b)), -1],
+  ['Transpose', [2, 3, 4], [4, 2, 3], (g, a, b) => g.mul(g.transpose(g.mul(a, a), [2, 0, 1]), b), -1],
+  ['Slice axis 1', [2, 7], [2, 3], (g, a, b) => g.mul(g.slice(g.mul(a, a), 2, 5, 1), b), -1],
+  ['Pad axis 1', [2, 3], [2, 6], (g, a, b) => g.mul(g.pad(g.mul(a, a), 1, 2, 1), b), -1],
 ];
 
 const size = (s: number[]) => s.reduce((x, y) => x * y, 1);
@@ -137,6 +146,17 @@ describe('graph construction', () => {
     expect(() => g.gemm(a, a)).toThrow('Gemm inner dimensions differ: [3,4] x [3,4]');
     expect(() => g.reshape(a, [5])).toThrow('cannot reshape [3,4] to [5]');
     expect(() => g.input('a', [1])).toThrow("duplicate graph input 'a'");
+    expect(() => g.matmul(a, g.input('w', [2, 5, 4]))).toThrow(
+      'MatMul inner dimensions differ: [3,4] x [2,5,4]',
+    );
+    expect(() => g.matmul(g.input('p', [2, 3, 4]), g.input('q', [3, 4, 5]))).toThrow(
+      'MatMul batch dimensions do not broadcast: [2,3,4] x [3,4,5]',
+    );
+    expect(() => g.matmul(g.input('v', [4]), a)).toThrow('MatMul needs inputs of rank >= 2');
+    expect(g.matmul(a, g.input('r', [7, 4, 2])).node.shape).toEqual([7, 3, 2]);
+    expect(g.transpose(g.input('t', [2, 3, 4]), [1, 2, 0]).node.shape).toEqual([3, 4, 2]);
+    expect(g.transpose(a).node.shape).toEqual([4, 3]);
+    expect(() => g.transpose(a, [0, 0])).toThrow('is not a permutation');
   });
 
   test('gradients of a non-scalar without a seed is an error; unrelated inputs get zeros', async () => {

@@ -1,0 +1,65 @@
+/**
+ * `twinscope run STUDY.json --out DIR`: train and measure a twin study (see src/study/), resuming
+ * whatever an earlier, interrupted run of the same command left, with one progress display for the
+ * whole study.
+ */
+import type { Command } from 'commander';
+import { asUsageError, type CliIo, UsageError } from './io.js';
+
+export function registerRunCommand(program: Command, io: CliIo): void {
+  program
+    .command('run')
+    .description(
+      'run a twin study: train parents, twins and baselines, measure every pair, write results and plots (re-run to resume)',
+    )
+    .argument('<study>', 'study spec JSON file (see pipelines/)')
+    .requiredOption('--out <dir>', 'study directory to write')
+    .option('--workers <n>', 'worker processes (default: cores / threadsPerWorker)')
+    .option('--no-progress', 'no progress bar')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  twinscope run pipelines/butterfly-moons.json --out studies/butterfly-moons\n' +
+        '  twinscope run pipelines/butterfly-mnist.json --out studies/mnist --workers 2\n',
+    )
+    .action(async (path: string, options: { out: string; workers?: string; progress: boolean }) => {
+      const { loadStudySpec } = await import('../study/spec.js');
+      const study = asUsageError(() => loadStudySpec(path));
+      let workers: number | undefined;
+      if (options.workers !== undefined) {
+        workers = Number(options.workers);
+        if (!Number.isInteger(workers) || workers < 1) {
+          throw new UsageError(`--workers: expected a positive integer, got '${options.workers}'`);
+        }
+      }
+      const { runStudy, ControlError } = await import('../study/run-study.js');
+      const { createStudyProgress } = await import('./progress.js');
+      const progress = createStudyProgress(io, options.progress);
+      let result: Awaited<ReturnType<typeof runStudy>>;
+      try {
+        result = await runStudy(
+          study,
+          options.out,
+          {
+            onRound: (r) => progress.round(r.label, r.runSteps, r.jobs, r.workers),
+            onSteps: (n) => progress.steps(n),
+            onJob: (id, outcome, message) => progress.job(id, outcome, message),
+          },
+          workers === undefined ? {} : { workers },
+        );
+      } finally {
+        progress.stop();
+      }
+      const { join } = await import('node:path');
+      io.stdout(`${study.name}: ${result.plan.twins.length} pairs, ${result.rows.length} result rows\n`);
+      io.stdout(`results  ${join(options.out, 'results.arrow')}\n`);
+      if (result.plots.length > 0)
+        io.stdout(`plots    ${join(options.out, 'plots')}/ (${result.plots.length})\n`);
+      if (result.failed.length > 0 || result.blocked.length > 0) {
+        const lines = result.failed.map((f) => `  ${f.id}: ${f.message}`);
+        if (result.blocked.length > 0)
+          lines.push(`  ${result.blocked.length} job(s) not run (a dependency failed)`);
+        throw new Error(`${result.failed.length} job(s) failed:\n${lines.join('\n')}\nre-run to retry`);
+      }
+      if (result.controlFailures.length > 0) throw new ControlError(result.controlFailures);
+    });
+}

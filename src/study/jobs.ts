@@ -1,0 +1,101 @@
+/**
+ * The jobs a study executes, as plain JSON (they cross process boundaries), and the function that
+ * executes one. A worker process ({@link ./worker.ts}) or the coordinator itself runs them.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { writeResults } from '../measure/results.js';
+import type { ResolvedRunSpec } from '../spec/run-spec.js';
+import { exportAlignedRun } from '../train/aligned.js';
+import { type ForkMember, forkRun, trainForkGroup, type WeightPerturbation } from '../train/fork.js';
+import { trainRun } from '../train/run.js';
+import { measurePair } from './measure-pair.js';
+import type { MeasureSpec } from './spec.js';
+import type { TwinInfo } from './types.js';
+
+/** Train one run from scratch (parents and `init` baselines). */
+export interface TrainJob {
+  readonly kind: 'train';
+  readonly dir: string;
+  readonly spec: ResolvedRunSpec;
+}
+
+/**
+ * Fork runs from a parent checkpoint: together in lock-step (one graph), or one after another.
+ * `spec` overrides the parent's spec for a member (a `seed` twin's batch order).
+ */
+export interface ForkJob {
+  readonly kind: 'fork';
+  readonly parentDir: string;
+  readonly forkStep: number;
+  readonly lockstep: boolean;
+  readonly members: readonly { dir: string; perturbation?: WeightPerturbation; spec?: ResolvedRunSpec }[];
+}
+
+/** Measure one twin pair into an Arrow results file (and optionally export B aligned to A). */
+export interface MeasureJob {
+  readonly kind: 'measure';
+  readonly root: string;
+  readonly study: string;
+  readonly twin: TwinInfo;
+  readonly measure: MeasureSpec;
+  readonly out: string;
+  /** Where to write B aligned to A (one run per method under it); absent: no export. */
+  readonly alignedDir?: string;
+}
+
+export type StudyJob = TrainJob | ForkJob | MeasureJob;
+
+/** Execute one job; `onSteps(n)` reports n more run-steps trained. */
+export async function executeJob(job: StudyJob, onSteps: (n: number) => void = () => {}): Promise<void> {
+  if (job.kind === 'train') {
+    let last = -1;
+    await trainRun(job.spec, job.dir, {
+      onStart: ({ fromStep }) => {
+        last = fromStep;
+      },
+      onProgress: (p) => {
+        onSteps(p.step - last);
+        last = p.step;
+      },
+    });
+    return;
+  }
+  if (job.kind === 'fork') {
+    if (job.lockstep && job.members.every((m) => !m.spec)) {
+      const members: ForkMember[] = job.members.map((m) =>
+        m.perturbation ? { dir: m.dir, perturbation: m.perturbation } : { dir: m.dir },
+      );
+      await trainForkGroup(job.parentDir, job.forkStep, members, onSteps);
+      return;
+    }
+    for (const m of job.members) {
+      let last = -1;
+      await forkRun(job.parentDir, job.forkStep, m.perturbation, m.dir, {
+        ...(m.spec && { spec: m.spec }),
+        onStart: ({ fromStep }) => {
+          last = fromStep;
+        },
+        onProgress: (p) => {
+          onSteps(p.step - last);
+          last = p.step;
+        },
+      });
+    }
+    return;
+  }
+  const result = await measurePair(job.root, job.study, job.twin, job.measure);
+  if (job.alignedDir) {
+    for (const a of result.aligned) {
+      await exportAlignedRun(
+        join(job.root, job.twin.name),
+        join(job.root, job.twin.reference),
+        a.perms,
+        a.method,
+        join(job.alignedDir, a.method),
+      );
+    }
+  }
+  mkdirSync(dirname(job.out), { recursive: true });
+  writeResults(job.out, result.rows);
+}

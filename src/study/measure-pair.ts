@@ -1,0 +1,225 @@
+/**
+ * The measurements of one twin pair, as long-form result rows (METHODS §2–4): distances at every
+ * checkpoint step the two runs share (from the fork step on) or at the last one, interpolation
+ * curves and barriers (both conventions, loss and error, on the chosen splits), weight and
+ * activation matching followed by aligned L2 and aligned barriers, and CKA per hidden layer.
+ * Every row carries the options of the definition that produced it.
+ */
+import { join } from 'node:path';
+import { loadDataset } from '../data/load.js';
+import type { Dataset, Split } from '../data/types.js';
+import type { Engine } from '../engine/types.js';
+import { activationMatching, applyPermutations, weightMatching } from '../measure/align.js';
+import { alphaGrid, barrier, type CurveData, interpolationCurve } from '../measure/barrier.js';
+import { cka } from '../measure/cka.js';
+import { cosineSimilarity, l2Distance, normalizedL2, perTensorL2 } from '../measure/distance.js';
+import type { ResultRow } from '../measure/results.js';
+import { modelGraphSpec } from '../model/graph.js';
+import type { ParameterLayout } from '../model/layout.js';
+import { type Checkpoint, readCheckpoints } from '../store/index.js';
+import { createEngine, readRunJson } from '../train/run.js';
+import type { MeasureSpec } from './spec.js';
+import { METRICS, type TwinInfo } from './types.js';
+
+/** The first `n` examples of a split (all of them when it has fewer). */
+function head(split: Split, n: number): CurveData {
+  const m = Math.min(n, split.n);
+  const inDim = split.x.length / Math.max(split.n, 1);
+  const outDim = split.y.length / Math.max(split.n, 1);
+  return { x: split.x.subarray(0, m * inDim), y: split.y.subarray(0, m * outDim), n: m };
+}
+
+/** Whether a layout has hidden layers to permute (an MLP with at least one hidden layer). */
+function hasHiddenLayers(layout: ParameterLayout): boolean {
+  return layout.tensors.some((t) => t.name === 'dense1.weight');
+}
+
+type Row = Omit<ResultRow, 'study' | 'runA' | 'runB'>;
+
+/** Interpolation curve and barriers (both conventions) of θ_A → θ_B on each split. */
+async function barrierRows(
+  engine: Engine,
+  a: Float32Array,
+  b: Float32Array,
+  step: number,
+  data: Dataset,
+  spec: NonNullable<MeasureSpec['barrier']>,
+  prefix: { loss: string; error: string } | undefined,
+  extra: Record<string, unknown>,
+): Promise<Row[]> {
+  const rows: Row[] = [];
+  const alphas = alphaGrid(spec.alphas);
+  for (const split of spec.splits) {
+    const set = head(data[split], spec.examples);
+    if (set.n === 0) continue;
+    const curve = await interpolationCurve(engine, a, b, set, alphas);
+    const base = { step, layer: null, split } as const;
+    if (!prefix) {
+      curve.alphas.forEach((alpha, i) => {
+        const options = { alpha, alphas: alphas.length, examples: set.n, ...extra };
+        rows.push({ ...base, metric: METRICS.interpLoss, value: curve.loss[i] as number, options });
+        rows.push({ ...base, metric: METRICS.interpError, value: curve.error[i] as number, options });
+      });
+    }
+    for (const convention of ['linear', 'midpoint-mean'] as const) {
+      for (const [metric, values] of [
+        [prefix?.loss ?? METRICS.lossBarrier, curve.loss],
+        [prefix?.error ?? METRICS.errorBarrier, curve.error],
+      ] as const) {
+        const r = barrier(values, curve.alphas, convention);
+        const options = {
+          convention,
+          alphaStar: r.alphaStar,
+          alphas: alphas.length,
+          examples: set.n,
+          ...extra,
+        };
+        rows.push({ ...base, metric, value: r.value, options });
+      }
+    }
+  }
+  return rows;
+}
+
+/** What {@link measurePair} returns: the rows, and B aligned to A at the last step per method. */
+export interface PairMeasurement {
+  readonly rows: ResultRow[];
+  readonly aligned: { method: 'weight' | 'activation'; step: number; perms: Int32Array[] }[];
+}
+
+/**
+ * Measure twin B (`runs/<twin.name>`) against twin A (`runs/<twin.reference>`) under `root`.
+ * Amplification uses the perturbation norm recorded in B's lineage (weight perturbations only).
+ */
+export async function measurePair(
+  root: string,
+  study: string,
+  twin: TwinInfo,
+  measure: MeasureSpec,
+): Promise<PairMeasurement> {
+  const dirA = join(root, twin.reference);
+  const dirB = join(root, twin.name);
+  const runA = readRunJson(dirA);
+  const runB = readRunJson(dirB);
+  if (runA.status !== 'complete' || runB.status !== 'complete') {
+    throw new Error(`measure ${twin.name}: both runs must be complete (${dirA}, ${dirB})`);
+  }
+  const layout = runA.layout;
+  const cpsB = new Map(readCheckpoints(dirB).map((c) => [c.step, c]));
+  const pairs: [Checkpoint, Checkpoint][] = [];
+  for (const c of readCheckpoints(dirA)) {
+    const other = cpsB.get(c.step);
+    if (other && c.step >= twin.forkStep) pairs.push([c, other]);
+  }
+  if (pairs.length === 0)
+    throw new Error(`measure ${twin.name}: no checkpoint step shared with ${twin.reference}`);
+  const lastStep = (pairs[pairs.length - 1] as [Checkpoint, Checkpoint])[0].step;
+  const when = (at: 'checkpoints' | 'end' | undefined, step: number) =>
+    at === 'checkpoints' || (at === 'end' && step === lastStep);
+  const epsNorm = (runB.lineage.perturbation as { norm?: number } | undefined)?.norm ?? 0;
+
+  const spec = runA.spec;
+  const needsEngine = Boolean(measure.barrier || measure.align || measure.cka);
+  const data = needsEngine ? loadDataset(spec.data, spec.dataSeed) : undefined;
+  const engine =
+    data && needsEngine
+      ? await createEngine(spec, modelGraphSpec(spec.model, data.inputDim, data.outputDim, spec.loss))
+      : undefined;
+  const rows: Row[] = [];
+  const aligned: PairMeasurement['aligned'] = [];
+  try {
+    for (const [ca, cb] of pairs) {
+      const { step } = ca;
+      const a = ca.params;
+      const b = cb.params;
+      if (when(measure.distance?.at, step)) {
+        const base = { step, split: null, options: {} } as const;
+        const l2 = l2Distance(a, b);
+        rows.push({ ...base, metric: METRICS.l2, layer: null, value: l2 });
+        for (const [name, value] of Object.entries(perTensorL2(a, b, layout))) {
+          rows.push({ ...base, metric: METRICS.l2, layer: name, value });
+        }
+        rows.push({ ...base, metric: METRICS.normalizedL2, layer: null, value: normalizedL2(a, b) });
+        rows.push({ ...base, metric: METRICS.cosine, layer: null, value: cosineSimilarity(a, b) });
+        if (epsNorm > 0) {
+          rows.push({
+            ...base,
+            metric: METRICS.amplification,
+            layer: null,
+            value: l2 / epsNorm,
+            options: { epsNorm },
+          });
+        }
+      }
+      if (!engine || !data) continue;
+      if (measure.barrier && when(measure.barrier.at, step)) {
+        rows.push(...(await barrierRows(engine, a, b, step, data, measure.barrier, undefined, {})));
+      }
+      if (measure.align && when(measure.align.at, step) && hasHiddenLayers(layout)) {
+        for (const method of measure.align.methods) {
+          let perms: Int32Array[];
+          let extra: Record<string, unknown> = { method };
+          if (method === 'weight') {
+            const r = weightMatching(a, b, layout, { seed: 0 });
+            perms = r.perms;
+            extra = { method, sweeps: r.sweeps, converged: r.converged };
+          } else {
+            const set = head(data.train, measure.align.examples);
+            const [actsA, actsB] = [
+              await engine.activations(a, set.x, set.n),
+              await engine.activations(b, set.x, set.n),
+            ];
+            perms = activationMatching(actsA, actsB, set.n);
+            extra = { method, examples: set.n, correlation: 'pearson' };
+          }
+          const bAligned = applyPermutations(b, layout, perms);
+          rows.push({
+            step,
+            metric: METRICS.alignedL2,
+            layer: null,
+            split: null,
+            value: l2Distance(a, bAligned),
+            options: extra,
+          });
+          if (measure.barrier) {
+            const names = { loss: METRICS.alignedLossBarrier, error: METRICS.alignedErrorBarrier };
+            rows.push(...(await barrierRows(engine, a, bAligned, step, data, measure.barrier, names, extra)));
+          }
+          if (step === lastStep) aligned.push({ method, step, perms });
+        }
+      }
+      if (measure.cka && when(measure.cka.at, step)) {
+        const set = head(data.test.n > 0 ? data.test : data.train, measure.cka.examples);
+        const split = data.test.n > 0 ? 'test' : 'train';
+        const [actsA, actsB] = [
+          await engine.activations(a, set.x, set.n),
+          await engine.activations(b, set.x, set.n),
+        ];
+        const { kernel, debiased } = measure.cka;
+        for (const [layer, xa] of actsA) {
+          const xb = actsB.get(layer) as Float32Array;
+          const cols = xa.length / set.n;
+          const value = cka(
+            { rows: set.n, cols, data: xa },
+            { rows: set.n, cols, data: xb },
+            { kernel, debiased },
+          );
+          rows.push({
+            step,
+            metric: METRICS.cka,
+            layer,
+            split,
+            value,
+            options: { kernel, debiased, examples: set.n },
+          });
+        }
+      }
+    }
+  } finally {
+    await engine?.dispose();
+  }
+  return {
+    rows: rows.map((r) => ({ study, runA: twin.reference, runB: twin.name, ...r })),
+    aligned,
+  };
+}

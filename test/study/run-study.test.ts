@@ -1,0 +1,329 @@
+/**
+ * End-to-end twin study on a tiny problem (moons, 45 steps): controls, measurements, resumption,
+ * worker-process determinism, aligned exports, Lyapunov and onset rows, and lock-step twins.
+ * The worker-pool test needs dist/ (built in beforeAll).
+ */
+import { execSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { type ResultRow, readResults } from '../../src/measure/results.js';
+import { readCheckpoints } from '../../src/store/index.js';
+import { runStudy, type StudyResult } from '../../src/study/run-study.js';
+import { parseStudySpec } from '../../src/study/spec.js';
+import { METRICS } from '../../src/study/types.js';
+import { verifyRun } from '../../src/train/inspect.js';
+import { readRunJson } from '../../src/train/run.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+const tinyStudy = {
+  name: 'tiny',
+  base: {
+    name: 'moons-sgd',
+    seed: 0,
+    data: { name: 'moons', n: 400, noise: 0.2, testFraction: 0.25, standardize: true },
+    model: { kind: 'mlp', hidden: [16, 16], activation: 'relu' },
+    optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9 },
+    batchSize: 32,
+    epochs: 5,
+    checkpoints: { every: 10 },
+  },
+  perturbations: [
+    { kind: 'gaussian', sigmas: [0, 1e-4, 1e-1], forkSteps: [0, 20], repeats: 1 },
+    { kind: 'seed', forkSteps: [0], repeats: 1 },
+    { kind: 'init', repeats: 1 },
+  ],
+  measure: {
+    distance: {},
+    barrier: {},
+    align: { methods: ['weight', 'activation'], exportAligned: true },
+    cka: {},
+    lyapunov: { window: 3 },
+  },
+  onset: { kind: 'gaussian', sigmas: [1e-1] },
+  lockstep: false,
+};
+
+/**
+ * `npm run build`, once for every test file that asks within a few seconds of each other: a lock
+ * keeps concurrent test files (test/cli/run.test.ts) from writing dist/ at the same time.
+ */
+async function buildDist(): Promise<void> {
+  const lock = join(tmpdir(), 'twinscope-test-build.lock');
+  const stamp = join(tmpdir(), 'twinscope-test-build.stamp');
+  const asked = Date.now();
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      const since = statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now();
+      if (Date.now() - since > 180_000) rmdirSync(lock); // left by a killed test run
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    const last = existsSync(stamp) ? Number(readFileSync(stamp, 'utf8')) : 0;
+    if (last >= asked - 5000) return;
+    const started = Date.now();
+    execSync('npm run build', { cwd: ROOT, stdio: 'ignore' });
+    writeFileSync(stamp, String(started));
+  } finally {
+    rmdirSync(lock);
+  }
+}
+
+const root = mkdtempSync(join(tmpdir(), 'twinscope-study-'));
+const spec = parseStudySpec(tinyStudy);
+const dir = join(root, 'one');
+let result: StudyResult;
+
+/** Rows in a canonical order (for comparing two studies). */
+function sortRows(rows: readonly ResultRow[]): ResultRow[] {
+  const key = (r: ResultRow) =>
+    JSON.stringify([r.runB ?? '', r.metric, r.step, r.layer ?? '', r.split ?? '', JSON.stringify(r.options)]);
+  return [...rows].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+const l2Rows = (rows: readonly ResultRow[], runB: string) =>
+  rows
+    .filter((r) => r.runB === runB && r.metric === METRICS.l2 && r.layer === null)
+    .sort((a, b) => a.step - b.step);
+
+beforeAll(async () => {
+  result = await runStudy(spec, dir, {}, { workers: 1 });
+}, 120_000);
+
+describe('runStudy (tiny study, one process)', () => {
+  test('plans 45 steps and finishes every job', () => {
+    expect(result.plan.totalSteps).toBe(45);
+    expect(result.plan.checkpoints).toEqual([0, 10, 20, 30, 40, 45]);
+    expect(result.failed).toEqual([]);
+    expect(result.blocked).toEqual([]);
+    expect(result.plots.length).toBeGreaterThan(0);
+    for (const p of result.plots) expect(existsSync(p)).toBe(true);
+    expect(existsSync(join(dir, 'study.json'))).toBe(true);
+  });
+
+  test('σ = 0 twins: L2 exactly 0 at every measured step; control passes', () => {
+    expect(result.controlFailures).toEqual([]);
+    for (const t of [0, 20]) {
+      const rows = l2Rows(result.rows, `s0/t${t}/gaussian-0-r0`);
+      expect(rows.map((r) => r.step)).toEqual([0, 10, 20, 30, 40, 45].filter((s) => s >= t));
+      for (const r of rows) expect(r.value).toBe(0);
+      // Per-tensor L2 and cosine agree.
+      for (const r of result.rows.filter(
+        (x) => x.runB === `s0/t${t}/gaussian-0-r0` && x.metric === METRICS.l2,
+      )) {
+        expect(r.value).toBe(0);
+      }
+    }
+  });
+
+  test('L2 at the last step grows with σ (t = 0)', () => {
+    const last = (name: string) => l2Rows(result.rows, name).at(-1) as ResultRow;
+    const small = last('s0/t0/gaussian-1e-4-r0');
+    const big = last('s0/t0/gaussian-1e-1-r0');
+    expect(small.step).toBe(45);
+    expect(big.step).toBe(45);
+    expect(small.value).toBeGreaterThan(0);
+    expect(big.value).toBeGreaterThan(small.value);
+    // At the fork step itself the distance is ‖ε‖, which scales with σ (1e-1 / 1e-4 = 1000).
+    const at0 = (name: string) => (l2Rows(result.rows, name)[0] as ResultRow).value;
+    expect(at0('s0/t0/gaussian-1e-1-r0') / at0('s0/t0/gaussian-1e-4-r0')).toBeCloseTo(1000, 0);
+  });
+
+  test('amplification = L2 / ‖ε‖ from the twin lineage', () => {
+    const amp = result.rows.filter((r) => r.metric === METRICS.amplification);
+    const names = [...new Set(amp.map((r) => r.runB))].sort();
+    // Weight twins with σ > 0 only (no rows for σ = 0, seed or init twins).
+    expect(names).toEqual([
+      's0/t0/gaussian-1e-1-r0',
+      's0/t0/gaussian-1e-4-r0',
+      's0/t20/gaussian-1e-1-r0',
+      's0/t20/gaussian-1e-4-r0',
+    ]);
+    for (const name of names) {
+      const norm = (readRunJson(join(dir, 'runs', name as string)).lineage.perturbation as { norm: number })
+        .norm;
+      expect(norm).toBeGreaterThan(0);
+      const l2 = l2Rows(result.rows, name as string);
+      const rows = amp.filter((r) => r.runB === name).sort((a, b) => a.step - b.step);
+      expect(rows.map((r) => r.step)).toEqual(l2.map((r) => r.step));
+      rows.forEach((r, i) => {
+        expect(r.options.epsNorm).toBe(norm);
+        expect(r.value).toBe((l2[i] as ResultRow).value / norm);
+      });
+      // At the fork step B is exactly ε away from A (up to float32 rounding of θ + ε).
+      expect((rows[0] as ResultRow).value).toBeCloseTo(1, 3);
+    }
+  });
+
+  test('results.arrow holds every row', () => {
+    const back = sortRows(readResults(join(dir, 'results.arrow')));
+    const rows = sortRows(result.rows);
+    expect(back).toHaveLength(rows.length);
+    const strip = (r: ResultRow) => ({ ...r, options: undefined });
+    expect(back.map(strip)).toEqual(rows.map(strip));
+    const counts = (rs: ResultRow[]) =>
+      rs.reduce((m, r) => m.set(r.metric, (m.get(r.metric) ?? 0) + 1), new Map());
+    expect(counts(back)).toEqual(counts(rows));
+  });
+
+  test('results.arrow keeps the options of every row as returned', () => {
+    // Fails: a two-point Lyapunov fit has stderr NaN in memory, and JSON turns it into null.
+    const back = sortRows(readResults(join(dir, 'results.arrow')));
+    expect(back.map((r) => r.options)).toEqual(sortRows(result.rows).map((r) => r.options));
+  });
+
+  test('a second run trains nothing, skips every job and gives the same rows', async () => {
+    const rounds: { label: string; runSteps: number; jobs: number }[] = [];
+    const outcomes = new Map<string, string>();
+    let steps = 0;
+    const again = await runStudy(
+      spec,
+      dir,
+      {
+        onRound: (r) => rounds.push(r),
+        onJob: (id, outcome) => outcomes.set(id, outcome),
+        onSteps: (n) => {
+          steps += n;
+        },
+      },
+      { workers: 1 },
+    );
+    expect(rounds.length).toBeGreaterThan(0);
+    for (const r of rounds) expect(r.runSteps).toBe(0);
+    expect(steps).toBe(0);
+    expect(outcomes.size).toBeGreaterThan(0);
+    expect([...new Set(outcomes.values())]).toEqual(['skipped']);
+    expect(sortRows(again.rows)).toEqual(sortRows(result.rows));
+  });
+
+  test('aligned exports are valid runs; weight matching does not increase L2 (init baseline)', () => {
+    for (const twin of result.plan.twins) {
+      for (const method of ['weight', 'activation']) {
+        const out = join(dir, 'aligned', twin.name, method);
+        const v = verifyRun(out);
+        expect(v.problems).toEqual([]);
+        expect(v.ok).toBe(true);
+      }
+    }
+    const init = 's0/init-r0';
+    const l2 = (l2Rows(result.rows, init).at(-1) as ResultRow).value;
+    const aligned = result.rows.filter(
+      (r) => r.runB === init && r.metric === METRICS.alignedL2 && r.options.method === 'weight',
+    );
+    expect(aligned).toHaveLength(1);
+    expect(aligned[0]?.step).toBe(45);
+    expect(aligned[0]?.value).toBeLessThanOrEqual(l2);
+    expect(aligned[0]?.value).toBeGreaterThan(0);
+    // The exported run's last checkpoint is B permuted: its distance to A is the aligned L2.
+    const a = readCheckpoints(join(dir, 'runs', 's0/parent')).at(-1)?.params as Float32Array;
+    const b = readCheckpoints(join(dir, 'aligned', init, 'weight')).at(-1)?.params as Float32Array;
+    let s = 0;
+    for (let i = 0; i < a.length; i++) s += ((a[i] as number) - (b[i] as number)) ** 2;
+    expect(Math.sqrt(s)).toBeCloseTo(aligned[0]?.value as number, 4);
+  });
+
+  test('Lyapunov rows for σ > 0 twins, one over all steps', () => {
+    const rows = result.rows.filter((r) => r.metric === METRICS.lyapunov);
+    const all = rows.filter((r) => r.options.window === 'all');
+    const names = new Set(all.map((r) => r.runB));
+    for (const t of [0, 20]) {
+      for (const s of ['1e-4', '1e-1']) expect(names.has(`s0/t${t}/gaussian-${s}-r0`)).toBe(true);
+      expect(names.has(`s0/t${t}/gaussian-0-r0`)).toBe(false);
+    }
+    for (const r of all) {
+      expect(Number.isFinite(r.value)).toBe(true);
+      expect(r.step).toBe(45);
+      expect(r.options.toStep).toBe(45);
+    }
+    // Window fits too.
+    expect(rows.some((r) => r.options.window === 3)).toBe(true);
+  });
+
+  test('the stability onset row records the evaluated fork steps', () => {
+    const onset = result.rows.filter((r) => r.metric === METRICS.stabilityOnset);
+    expect(onset).toHaveLength(1);
+    const row = onset[0] as ResultRow;
+    expect(row.runA).toBe('s0/parent');
+    expect(row.runB).toBeNull();
+    expect(row.options).toMatchObject({ kind: 'gaussian', sigma: 0.1, threshold: 0.02, repeats: 1 });
+    const evaluated = row.options.evaluated as [number, number][];
+    expect(evaluated.length).toBeGreaterThan(0);
+    for (const [t, barrier] of evaluated) {
+      expect([0, 10, 20, 30, 40]).toContain(t);
+      expect(Number.isFinite(barrier)).toBe(true);
+    }
+    if (row.options.found) {
+      expect(evaluated.map(([t]) => t)).toContain(row.value);
+      const at = new Map(evaluated);
+      expect(at.get(row.value) as number).toBeLessThan(0.02);
+    } else {
+      expect(row.value).toBeNaN();
+      expect(row.step).toBe(45);
+    }
+  });
+
+  test('two worker processes give bit-identical rows', async () => {
+    await buildDist();
+    const other = await runStudy(spec, join(root, 'two'), {}, { workers: 2 });
+    expect(other.failed).toEqual([]);
+    expect(other.controlFailures).toEqual([]);
+    expect(sortRows(other.rows)).toEqual(sortRows(result.rows));
+  }, 120_000);
+});
+
+describe('lock-step twins', () => {
+  test('σ = 0 twin is exact; twins agree with separately trained ones', async () => {
+    const study = parseStudySpec({
+      ...tinyStudy,
+      perturbations: [{ kind: 'gaussian', sigmas: [0, 1e-4, 1e-1], forkSteps: [20] }],
+      measure: { distance: {} },
+      onset: undefined,
+      lockstep: true,
+    });
+    const lock = join(root, 'lockstep');
+    const r = await runStudy(study, lock, {}, { workers: 1 });
+    expect(r.failed).toEqual([]);
+    expect(readRunJson(join(lock, 'runs', 's0/t20/gaussian-1e-4-r0')).lineage).toMatchObject({
+      lockstep: true,
+    });
+    expect(r.controlFailures).toEqual([]);
+    const zero = l2Rows(r.rows, 's0/t20/gaussian-0-r0');
+    expect(zero.map((x) => x.step)).toEqual([20, 30, 40, 45]);
+    for (const x of zero) expect(x.value).toBe(0);
+    // The same runs, trained one at a time by the lockstep: false study above.
+    for (const name of [
+      's0/t20/a',
+      's0/t20/gaussian-0-r0',
+      's0/t20/gaussian-1e-4-r0',
+      's0/t20/gaussian-1e-1-r0',
+    ]) {
+      const sep = readCheckpoints(join(dir, 'runs', name));
+      const ls = readCheckpoints(join(lock, 'runs', name));
+      expect(ls.map((c) => c.step)).toEqual(sep.map((c) => c.step));
+      ls.forEach((c, i) => {
+        const p = (sep[i] as (typeof sep)[number]).params;
+        let d = 0;
+        let n = 0;
+        for (let j = 0; j < p.length; j++) {
+          d += ((c.params[j] as number) - (p[j] as number)) ** 2;
+          n += (p[j] as number) ** 2;
+        }
+        expect(Math.sqrt(d / n)).toBeLessThanOrEqual(1e-4);
+      });
+    }
+  }, 120_000);
+});
