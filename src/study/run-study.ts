@@ -220,6 +220,19 @@ function controlFailures(twins: readonly TwinInfo[], rows: readonly ResultRow[])
   return out;
 }
 
+/** study.json: the resolved spec, the step plan and the compared pairs. */
+function writeStudyJson(dir: string, study: ResolvedStudySpec, plan: StudyPlan): void {
+  writeJsonAtomic(join(dir, 'study.json'), {
+    format: 1,
+    toolkit: toolkitVersion(),
+    spec: study,
+    stepsPerEpoch: plan.stepsPerEpoch,
+    totalSteps: plan.totalSteps,
+    checkpoints: plan.checkpoints,
+    twins: plan.twins,
+  });
+}
+
 /** Train and measure `study` into `dir`. See the module comment for the layout. */
 export async function runStudy(
   study: ResolvedStudySpec,
@@ -250,15 +263,7 @@ export async function runStudy(
   };
 
   let plan = planStudy(study, nTrain);
-  writeJsonAtomic(join(dir, 'study.json'), {
-    format: 1,
-    toolkit: toolkitVersion(),
-    spec: study,
-    stepsPerEpoch: plan.stepsPerEpoch,
-    totalSteps: plan.totalSteps,
-    checkpoints: plan.checkpoints,
-    twins: plan.twins,
-  });
+  writeStudyJson(dir, study, plan);
   await execute(plan, 'grid');
   const onsetRows: ResultRow[] = [];
   if (study.onset) {
@@ -272,15 +277,7 @@ export async function runStudy(
       rowsOf,
     );
     onsetRows.push(...searched);
-    writeJsonAtomic(join(dir, 'study.json'), {
-      format: 1,
-      toolkit: toolkitVersion(),
-      spec: study,
-      stepsPerEpoch: plan.stepsPerEpoch,
-      totalSteps: plan.totalSteps,
-      checkpoints: plan.checkpoints,
-      twins: plan.twins,
-    });
+    writeStudyJson(dir, study, plan);
   }
   const pairRows = plan.twins.flatMap((t) => rowsOf.get(t.name) ?? []);
   const lyapunov = study.measure.lyapunov
@@ -294,6 +291,13 @@ export async function runStudy(
     plots.push((await writePlot(join(dir, 'plots'), p.name, p.spec)).svg);
   }
   const control = controlFailures(plan.twins, pairRows);
+  // What went wrong, for reports: failed jobs, jobs blocked by them, σ = 0 control failures.
+  writeJsonAtomic(join(dir, 'status.json'), {
+    complete: failed.length === 0 && blocked.length === 0 && control.length === 0,
+    failed,
+    blocked,
+    controlFailures: control,
+  });
   return { dir, plan, rows, plots, failed, blocked, controlFailures: control };
 }
 

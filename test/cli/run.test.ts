@@ -4,18 +4,9 @@
  * without retraining the runs that were complete. The binary and the workers run from dist/,
  * built in beforeAll.
  */
-import { execSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmdirSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -23,20 +14,12 @@ import { EXIT_OK, EXIT_USAGE } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { type ResultRow, readResults } from '../../src/measure/results.js';
 import { capture } from '../helpers/cli-io.js';
+import { buildDist, ROOT, tinyBase } from '../helpers/study.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 const root = mkdtempSync(join(tmpdir(), 'twinscope-cli-run-'));
 
-const base = {
-  name: 'moons-sgd',
-  seed: 0,
-  data: { name: 'moons', n: 400, noise: 0.2, testFraction: 0.25, standardize: true },
-  model: { kind: 'mlp', hidden: [16, 16], activation: 'relu' },
-  optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9 },
-  batchSize: 32,
-  epochs: 40, // 360 steps: about 10 s for the whole study with 2 workers
-  checkpoints: { every: 10 },
-};
+// 360 steps: about 10 s for the whole study with 2 workers.
+const base = { ...tinyBase, epochs: 40 };
 const study = {
   name: 'interrupt',
   base,
@@ -49,35 +32,6 @@ const study = {
   lockstep: false,
   workers: 2,
 };
-
-/**
- * `npm run build`, once for every test file that asks within a few seconds of each other: a lock
- * keeps concurrent test files from writing dist/ at the same time.
- */
-async function buildDist(): Promise<void> {
-  const lock = join(tmpdir(), 'twinscope-test-build.lock');
-  const stamp = join(tmpdir(), 'twinscope-test-build.stamp');
-  const asked = Date.now();
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      const since = statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now();
-      if (Date.now() - since > 180_000) rmdirSync(lock); // left by a killed test run
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  try {
-    const last = existsSync(stamp) ? Number(readFileSync(stamp, 'utf8')) : 0;
-    if (last >= asked - 5000) return;
-    const started = Date.now();
-    execSync('npm run build', { cwd: ROOT, stdio: 'ignore' });
-    writeFileSync(stamp, String(started));
-  } finally {
-    rmdirSync(lock);
-  }
-}
 
 /** Run the twinscope binary; resolves with its exit code (or signal) and stderr. */
 function twinscope(args: string[], onStart?: (pid: number) => void) {

@@ -1,17 +1,9 @@
 import { describe, expect, test } from 'vitest';
 import { derivedSeed, planStudy, resolveForkStep, runNames, sigmaLabel } from '../../src/study/plan.js';
 import { parseStudySpec } from '../../src/study/spec.js';
+import { tinyBase } from '../helpers/study.js';
 
-const base = {
-  name: 'moons-sgd',
-  seed: 0,
-  data: { name: 'moons', n: 400, noise: 0.2, testFraction: 0.25, standardize: true },
-  model: { kind: 'mlp', hidden: [16, 16], activation: 'relu' },
-  optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9 },
-  batchSize: 32,
-  epochs: 5,
-  checkpoints: { every: 10 },
-};
+const base = tinyBase;
 // 300 training examples / batch 32 → 9 steps per epoch, 45 steps in all.
 const N_TRAIN = 300;
 

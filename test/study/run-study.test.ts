@@ -1,18 +1,4 @@
-/**
- * End-to-end twin study on a tiny problem (moons, 45 steps): controls, measurements, resumption,
- * worker-process determinism, aligned exports, Lyapunov and onset rows, and lock-step twins.
- * The worker-pool test needs dist/ (built in beforeAll).
- */
-import { execSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmdirSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -23,21 +9,11 @@ import { parseStudySpec } from '../../src/study/spec.js';
 import { METRICS } from '../../src/study/types.js';
 import { verifyRun } from '../../src/train/inspect.js';
 import { readRunJson } from '../../src/train/run.js';
-
-const ROOT = join(import.meta.dirname, '..', '..');
+import { buildDist, tinyBase } from '../helpers/study.js';
 
 const tinyStudy = {
   name: 'tiny',
-  base: {
-    name: 'moons-sgd',
-    seed: 0,
-    data: { name: 'moons', n: 400, noise: 0.2, testFraction: 0.25, standardize: true },
-    model: { kind: 'mlp', hidden: [16, 16], activation: 'relu' },
-    optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9 },
-    batchSize: 32,
-    epochs: 5,
-    checkpoints: { every: 10 },
-  },
+  base: tinyBase,
   perturbations: [
     { kind: 'gaussian', sigmas: [0, 1e-4, 1e-1], forkSteps: [0, 20], repeats: 1 },
     { kind: 'seed', forkSteps: [0], repeats: 1 },
@@ -53,35 +29,6 @@ const tinyStudy = {
   onset: { kind: 'gaussian', sigmas: [1e-1] },
   lockstep: false,
 };
-
-/**
- * `npm run build`, once for every test file that asks within a few seconds of each other: a lock
- * keeps concurrent test files (test/cli/run.test.ts) from writing dist/ at the same time.
- */
-async function buildDist(): Promise<void> {
-  const lock = join(tmpdir(), 'twinscope-test-build.lock');
-  const stamp = join(tmpdir(), 'twinscope-test-build.stamp');
-  const asked = Date.now();
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      const since = statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now();
-      if (Date.now() - since > 180_000) rmdirSync(lock); // left by a killed test run
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  try {
-    const last = existsSync(stamp) ? Number(readFileSync(stamp, 'utf8')) : 0;
-    if (last >= asked - 5000) return;
-    const started = Date.now();
-    execSync('npm run build', { cwd: ROOT, stdio: 'ignore' });
-    writeFileSync(stamp, String(started));
-  } finally {
-    rmdirSync(lock);
-  }
-}
 
 const root = mkdtempSync(join(tmpdir(), 'twinscope-study-'));
 const spec = parseStudySpec(tinyStudy);

@@ -4,17 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { SpecError } from '../../src/spec/errors.js';
 import { loadStudySpec, MEASURE_DEFAULTS, parseStudySpec } from '../../src/study/spec.js';
+import { tinyBase } from '../helpers/study.js';
 
-const base = {
-  name: 'moons-sgd',
-  seed: 3,
-  data: { name: 'moons', n: 400, noise: 0.2, testFraction: 0.25, standardize: true },
-  model: { kind: 'mlp', hidden: [16, 16], activation: 'relu' },
-  optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9 },
-  batchSize: 32,
-  epochs: 5,
-  checkpoints: { every: 10 },
-};
+const base = { ...tinyBase, seed: 3 };
 
 const minimal = {
   name: 'tiny',

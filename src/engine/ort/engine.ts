@@ -27,7 +27,7 @@ import {
   type TrainState,
   zeroOptimizerState,
 } from '../types.js';
-import { type Feed, type FloatArray, ORT_VERSION, OrtJob } from './session.js';
+import { checkLength, disposeJobs, type Feed, type FloatArray, ORT_VERSION, OrtJob } from './session.js';
 
 /** Rows per evaluation/activation call; larger sets are processed in chunks of this size. */
 export const EVAL_CHUNK = 2048;
@@ -214,15 +214,7 @@ export class OrtJobs {
   }
 
   async dispose(): Promise<void> {
-    const settled = await Promise.allSettled(this.cache.values());
-    this.cache.clear();
-    await Promise.all(settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value.dispose()] : [])));
-  }
-}
-
-function checkLength(name: string, data: FloatArray, expected: number): void {
-  if (data.length !== expected) {
-    throw new Error(`${name} has ${data.length} values, expected ${expected}`);
+    await disposeJobs(this.cache);
   }
 }
 

@@ -15,7 +15,7 @@ import {
   resolveOptimizer,
   type TrainState,
 } from '../types.js';
-import { type Feed, type FloatArray, ORT_VERSION, OrtJob } from './session.js';
+import { checkLength, disposeJobs, type Feed, type FloatArray, ORT_VERSION, OrtJob } from './session.js';
 
 /** R runs of one model trained in lock-step: same batches, same learning rates, same step count. */
 export interface LockstepEngine {
@@ -117,15 +117,7 @@ export class OrtLockstepJobs {
   }
 
   async dispose(): Promise<void> {
-    const settled = await Promise.allSettled(this.cache.values());
-    this.cache.clear();
-    await Promise.all(settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value.dispose()] : [])));
-  }
-}
-
-function checkLength(name: string, data: FloatArray, expected: number): void {
-  if (data.length !== expected) {
-    throw new Error(`${name} has ${data.length} values, expected ${expected}`);
+    await disposeJobs(this.cache);
   }
 }
 

@@ -82,3 +82,17 @@ function toType(data: FloatArray, type: FloatType): FloatArray {
   if (type === 'float32') return data instanceof Float32Array ? data : Float32Array.from(data);
   return data instanceof Float64Array ? data : Float64Array.from(data);
 }
+
+/** Dispose every session of a job cache (compiles that failed are skipped) and empty it. */
+export async function disposeJobs<K>(cache: Map<K, Promise<OrtJob>>): Promise<void> {
+  const settled = await Promise.allSettled(cache.values());
+  cache.clear();
+  await Promise.all(settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value.dispose()] : [])));
+}
+
+/** Throw unless a feed has the expected number of values. */
+export function checkLength(name: string, data: FloatArray, expected: number): void {
+  if (data.length !== expected) {
+    throw new Error(`${name} has ${data.length} values, expected ${expected}`);
+  }
+}

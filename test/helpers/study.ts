@@ -1,0 +1,50 @@
+/** Shared pieces of the study tests: the tiny base run spec and a build of dist/ for worker processes. */
+import { execSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** The repository root. */
+export const ROOT = join(import.meta.dirname, '..', '..');
+
+/** A two-moons MLP run spec that trains in well under a second: 300 train examples, 9 steps per epoch. */
+export const tinyBase = {
+  name: 'moons-sgd',
+  seed: 0,
+  data: { name: 'moons', n: 400, noise: 0.2, testFraction: 0.25, standardize: true },
+  model: { kind: 'mlp', hidden: [16, 16], activation: 'relu' },
+  optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9 },
+  batchSize: 32,
+  epochs: 5,
+  checkpoints: { every: 10 },
+};
+
+/**
+ * `npm run build` (worker processes and the CLI binary run dist/), once for every test file that
+ * asks within a few seconds of each other: a lock keeps concurrent test files from writing dist/ at
+ * the same time.
+ */
+export async function buildDist(): Promise<void> {
+  const lock = join(tmpdir(), 'twinscope-test-build.lock');
+  const stamp = join(tmpdir(), 'twinscope-test-build.stamp');
+  const asked = Date.now();
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      const since = statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now();
+      if (Date.now() - since > 180_000) rmdirSync(lock); // left by a killed test run
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    const last = existsSync(stamp) ? Number(readFileSync(stamp, 'utf8')) : 0;
+    if (last >= asked - 5000) return;
+    const started = Date.now();
+    execSync('npm run build', { cwd: ROOT, stdio: 'ignore' });
+    writeFileSync(stamp, String(started));
+  } finally {
+    rmdirSync(lock);
+  }
+}
