@@ -68,6 +68,7 @@ export function createStudyProgress(io: CliIo, enabled: boolean): StudyProgress 
       )
     : undefined;
   let lastDecile = -1;
+  let active = false;
   const payload = () => ({ jobsDone, jobs });
   return {
     round: (label, runSteps, n, workers) => {
@@ -78,11 +79,13 @@ export function createStudyProgress(io: CliIo, enabled: boolean): StudyProgress 
       lastDecile = -1;
       bar?.stop();
       io.stderr(`${label}: ${n} jobs, ${runSteps} run-steps to train, ${workers} worker(s)\n`);
-      bar?.start(Math.max(total, 1), 0, payload());
+      // A round with nothing to train (everything done, or measuring only) gets no bar.
+      active = total > 0;
+      if (active) bar?.start(total, 0, payload());
     },
     steps: (n) => {
       done += n;
-      if (bar) return bar.update(Math.min(done, total), payload());
+      if (bar) return active ? bar.update(Math.min(done, total), payload()) : undefined;
       const decile = Math.floor((10 * done) / Math.max(total, 1));
       if (enabled && decile !== lastDecile) {
         lastDecile = decile;
@@ -95,7 +98,7 @@ export function createStudyProgress(io: CliIo, enabled: boolean): StudyProgress 
         bar?.stop();
         io.stderr(`  failed ${id}: ${message}\n`);
       }
-      bar?.update(Math.min(done, total), payload());
+      if (active) bar?.update(Math.min(done, total), payload());
     },
     stop: () => bar?.stop(),
   };

@@ -46,19 +46,24 @@ export interface MeasureJob {
 
 export type StudyJob = TrainJob | ForkJob | MeasureJob;
 
+/** Run callbacks that report each step taken as one more run-step (none for a resumed run's past). */
+function stepCounter(onSteps: (n: number) => void) {
+  let last = 0;
+  return {
+    onStart: ({ fromStep }: { fromStep: number }) => {
+      last = fromStep;
+    },
+    onProgress: ({ step }: { step: number }) => {
+      onSteps(step - last);
+      last = step;
+    },
+  };
+}
+
 /** Execute one job; `onSteps(n)` reports n more run-steps trained. */
 export async function executeJob(job: StudyJob, onSteps: (n: number) => void = () => {}): Promise<void> {
   if (job.kind === 'train') {
-    let last = -1;
-    await trainRun(job.spec, job.dir, {
-      onStart: ({ fromStep }) => {
-        last = fromStep;
-      },
-      onProgress: (p) => {
-        onSteps(p.step - last);
-        last = p.step;
-      },
-    });
+    await trainRun(job.spec, job.dir, stepCounter(onSteps));
     return;
   }
   if (job.kind === 'fork') {
@@ -70,16 +75,9 @@ export async function executeJob(job: StudyJob, onSteps: (n: number) => void = (
       return;
     }
     for (const m of job.members) {
-      let last = -1;
       await forkRun(job.parentDir, job.forkStep, m.perturbation, m.dir, {
         ...(m.spec && { spec: m.spec }),
-        onStart: ({ fromStep }) => {
-          last = fromStep;
-        },
-        onProgress: (p) => {
-          onSteps(p.step - last);
-          last = p.step;
-        },
+        ...stepCounter(onSteps),
       });
     }
     return;
