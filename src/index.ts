@@ -76,8 +76,26 @@ export {
   type ModelSpec,
 } from './model/spec.js';
 export { butterflyPlots } from './report/butterfly-plots.js';
+// Reports.
+export {
+  escapeHtml,
+  jsonForScript,
+  type ReportPlot,
+  type ReportResult,
+  renderReportHtml,
+  writeReport,
+} from './report/html.js';
+export { withLegendToggle } from './report/interactive.js';
 // Plots.
 export { renderPlot, THEME, writePlot } from './report/plot.js';
+export {
+  NotAStudyError,
+  type ReportRun,
+  readStudyDir,
+  type StudyDirContents,
+  type StudyJson,
+  type StudyStatus,
+} from './report/study-dir.js';
 // Random numbers: counter-based Philox4x32-10 streams.
 export * from './rng/index.js';
 // Run specs, runs on disk, the trajectory store and exports.

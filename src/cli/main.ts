@@ -10,6 +10,7 @@ import { Command, CommanderError } from 'commander';
 import { toolkitVersion } from '../version.js';
 import { registerBenchCommand } from './bench.js';
 import { type CliIo, defaultIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './io.js';
+import { EXIT_CODES_HELP, registerReportCommand } from './report.js';
 import { registerRunCommand } from './run.js';
 import { registerRunDirCommands } from './run-dir.js';
 import { registerTrainCommand } from './train.js';
@@ -33,6 +34,8 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   registerTrainCommand(program, io);
   registerRunDirCommands(program, io);
   registerBenchCommand(program, io);
+  registerReportCommand(program, io);
+  program.addHelpText('after', EXIT_CODES_HELP);
   return program;
 }
 

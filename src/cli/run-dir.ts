@@ -16,6 +16,11 @@ export function registerRunDirCommands(program: Command, io: CliIo): void {
     )
     .argument('<dir>', 'run directory')
     .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      '\nExit code 1 when a problem is found (with --json too: the JSON says which).\n' +
+        '\nExamples:\n  twinscope verify runs/moons\n  twinscope verify studies/moons/runs/s0/parent --json\n',
+    )
     .action(async (dir: string, options: { json?: boolean }) => {
       const { verifyRun } = await import('../train/inspect.js');
       const result = verifyRun(dir);
@@ -29,6 +34,10 @@ export function registerRunDirCommands(program: Command, io: CliIo): void {
     .description('summarize a run directory: spec, checkpoints, final metrics, file sizes')
     .argument('<dir>', 'run directory')
     .option('--json', 'print the summary as JSON')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  twinscope inspect runs/moons\n  twinscope inspect studies/moons/runs/s0/parent --json\n',
+    )
     .action(async (dir: string, options: { json?: boolean }) => {
       const { inspectRun, formatInspection } = await import('../train/inspect.js');
       const info = inspectRun(dir);
@@ -41,6 +50,11 @@ export function registerRunDirCommands(program: Command, io: CliIo): void {
     .argument('<dir>', 'run directory')
     .addOption(new Option('--format <format>', 'output format').choices(['parquet']).default('parquet'))
     .option('--to <dir>', 'output folder (default: the run directory)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  twinscope export runs/moons --format parquet\n' +
+        '  twinscope export runs/moons --to /tmp/moons-parquet && duckdb -c "SELECT * FROM \'/tmp/moons-parquet/metrics.parquet\'"\n',
+    )
     .action(async (dir: string, options: { format: string; to?: string }) => {
       const { readRunJson } = await import('../train/run.js');
       const run = asUsageError(() => readRunJson(dir));

@@ -16,50 +16,70 @@ export function registerRunCommand(program: Command, io: CliIo): void {
     .requiredOption('--out <dir>', 'study directory to write')
     .option('--workers <n>', 'worker processes (default: cores / threadsPerWorker)')
     .option('--no-progress', 'no progress bar')
+    .option('--no-report', 'do not write the HTML report (DIR/report/index.html) at the end')
     .addHelpText(
       'after',
-      '\nExamples:\n  twinscope run pipelines/butterfly-moons.json --out studies/butterfly-moons\n' +
-        '  twinscope run pipelines/butterfly-mnist.json --out studies/mnist --workers 2\n',
+      '\nAt the end it writes DIR/report/index.html (see twinscope report) and prints its path last.\n' +
+        '\nExamples:\n  twinscope run pipelines/butterfly-moons.json --out studies/butterfly-moons\n' +
+        '  twinscope run pipelines/butterfly-mnist.json --out studies/mnist --workers 2\n' +
+        '  twinscope run pipelines/butterfly-moons.json --out studies/butterfly-moons --no-progress --no-report\n',
     )
-    .action(async (path: string, options: { out: string; workers?: string; progress: boolean }) => {
-      const { loadStudySpec } = await import('../study/spec.js');
-      const study = asUsageError(() => loadStudySpec(path));
-      let workers: number | undefined;
-      if (options.workers !== undefined) {
-        workers = Number(options.workers);
-        if (!Number.isInteger(workers) || workers < 1) {
-          throw new UsageError(`--workers: expected a positive integer, got '${options.workers}'`);
+    .action(
+      async (
+        path: string,
+        options: { out: string; workers?: string; progress: boolean; report: boolean },
+      ) => {
+        const { loadStudySpec } = await import('../study/spec.js');
+        const study = asUsageError(() => loadStudySpec(path));
+        let workers: number | undefined;
+        if (options.workers !== undefined) {
+          workers = Number(options.workers);
+          if (!Number.isInteger(workers) || workers < 1) {
+            throw new UsageError(`--workers: expected a positive integer, got '${options.workers}'`);
+          }
         }
-      }
-      const { runStudy, ControlError } = await import('../study/run-study.js');
-      const { createStudyProgress } = await import('./progress.js');
-      const progress = createStudyProgress(io, options.progress);
-      let result: Awaited<ReturnType<typeof runStudy>>;
-      try {
-        result = await runStudy(
-          study,
-          options.out,
-          {
-            onRound: (r) => progress.round(r.label, r.runSteps, r.jobs, r.workers),
-            onSteps: (n) => progress.steps(n),
-            onJob: (id, outcome, message) => progress.job(id, outcome, message),
-          },
-          workers === undefined ? {} : { workers },
-        );
-      } finally {
-        progress.stop();
-      }
-      const { join } = await import('node:path');
-      io.stdout(`${study.name}: ${result.plan.twins.length} pairs, ${result.rows.length} result rows\n`);
-      io.stdout(`results  ${join(options.out, 'results.arrow')}\n`);
-      if (result.plots.length > 0)
-        io.stdout(`plots    ${join(options.out, 'plots')}/ (${result.plots.length})\n`);
-      if (result.failed.length > 0 || result.blocked.length > 0) {
-        const lines = result.failed.map((f) => `  ${f.id}: ${f.message}`);
-        if (result.blocked.length > 0)
-          lines.push(`  ${result.blocked.length} job(s) not run (a dependency failed)`);
-        throw new Error(`${result.failed.length} job(s) failed:\n${lines.join('\n')}\nre-run to retry`);
-      }
-      if (result.controlFailures.length > 0) throw new ControlError(result.controlFailures);
-    });
+        const { runStudy, ControlError } = await import('../study/run-study.js');
+        const { createStudyProgress } = await import('./progress.js');
+        const progress = createStudyProgress(io, options.progress);
+        let result: Awaited<ReturnType<typeof runStudy>>;
+        try {
+          result = await runStudy(
+            study,
+            options.out,
+            {
+              onRound: (r) => progress.round(r.label, r.runSteps, r.jobs, r.workers),
+              onSteps: (n) => progress.steps(n),
+              onJob: (id, outcome, message) => progress.job(id, outcome, message),
+            },
+            workers === undefined ? {} : { workers },
+          );
+        } finally {
+          progress.stop();
+        }
+        const { join } = await import('node:path');
+        io.stdout(`${study.name}: ${result.plan.twins.length} pairs, ${result.rows.length} result rows\n`);
+        io.stdout(`results  ${join(options.out, 'results.arrow')}\n`);
+        if (result.plots.length > 0)
+          io.stdout(`plots    ${join(options.out, 'plots')}/ (${result.plots.length})\n`);
+        // The report also covers a failed study (it marks what failed), so it is written before the
+        // failure is raised; a report error is raised after the study's own failure, if any.
+        let reportError: unknown;
+        if (options.report) {
+          const { reportStudy } = await import('./report.js');
+          try {
+            await reportStudy(options.out, io);
+          } catch (e) {
+            reportError = e;
+          }
+        }
+        if (result.failed.length > 0 || result.blocked.length > 0) {
+          const lines = result.failed.map((f) => `  ${f.id}: ${f.message}`);
+          if (result.blocked.length > 0)
+            lines.push(`  ${result.blocked.length} job(s) not run (a dependency failed)`);
+          throw new Error(`${result.failed.length} job(s) failed:\n${lines.join('\n')}\nre-run to retry`);
+        }
+        if (result.controlFailures.length > 0) throw new ControlError(result.controlFailures);
+        if (reportError !== undefined) throw reportError;
+      },
+    );
 }

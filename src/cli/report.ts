@@ -1,0 +1,53 @@
+/**
+ * `twinscope report DIR`: write DIR/report/index.html, one self-contained interactive HTML page of a
+ * study (spec, runs and final metrics, failures, every plot), and each plot as SVG and PNG under
+ * DIR/report/plots/. `twinscope run` calls {@link reportStudy} at the end of a study.
+ */
+import type { Command } from 'commander';
+import type { CliIo } from './io.js';
+import { UsageError } from './io.js';
+
+/** The exit-code section of `twinscope --help` (also in README.md). */
+export const EXIT_CODES_HELP =
+  '\nExit codes:\n' +
+  '  0  success\n' +
+  '  1  the work failed (a failed run or job, a failed σ = 0 control, a write error)\n' +
+  '  2  bad input (usage errors, invalid options, invalid specs, not a run / study directory)\n';
+
+/**
+ * Write the report of study directory `dir` and print `report   DIR/report/index.html` on stdout.
+ * A directory without a valid study.json is a {@link UsageError} (exit code 2).
+ */
+export async function reportStudy(dir: string, io: CliIo): Promise<string> {
+  const { writeReport } = await import('../report/html.js');
+  const { NotAStudyError } = await import('../report/study-dir.js');
+  let result: Awaited<ReturnType<typeof writeReport>>;
+  try {
+    result = await writeReport(dir);
+  } catch (e) {
+    if (e instanceof NotAStudyError) throw new UsageError(e.message);
+    throw e;
+  }
+  io.stdout(`report   ${result.html}\n`);
+  return result.html;
+}
+
+/** Register `twinscope report`. */
+export function registerReportCommand(program: Command, io: CliIo): void {
+  program
+    .command('report')
+    .description(
+      'write DIR/report/index.html: one self-contained, interactive page of a study (spec, runs, plots)',
+    )
+    .argument('<dir>', 'study directory (written by twinscope run)')
+    .addHelpText(
+      'after',
+      '\nThe page needs no network: vega, vega-lite, vega-embed and the data are inlined. A study with\n' +
+        'failed or unfinished runs is reported too, with those runs marked.\n' +
+        '\nExamples:\n  twinscope report studies/butterfly-moons\n' +
+        '  twinscope run pipelines/butterfly-moons.json --out studies/moons   (writes the report at the end)\n',
+    )
+    .action(async (dir: string) => {
+      await reportStudy(dir, io);
+    });
+}

@@ -1,0 +1,318 @@
+/**
+ * The study report: one self-contained HTML file (DIR/report/index.html) with the study's spec, a
+ * table of its runs and their final metrics, what failed, and every plot, interactive through
+ * vega-embed (tooltips on hover, legend entries toggle series). vega, vega-lite and vega-embed are
+ * inlined from node_modules and the plot data is inlined in the specs, so the file opens offline
+ * and can be mailed or archived as is. Each plot is also written as SVG and PNG (and its Vega-Lite
+ * JSON) under DIR/report/plots/ for papers, with the same theme (see plot.ts).
+ *
+ * Plots are regenerated from results.arrow and study.json, so any study directory can be reported,
+ * also one written by an older twinscope or one whose plots/ folder was deleted.
+ *
+ * Safety: every string from the study (run names, labels, spec strings, error messages) goes
+ * through {@link escapeHtml}; JSON inside `<script>` goes through {@link jsonForScript}, which
+ * escapes `<`, `>` and `&` so that no string can close the script element.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
+import type { TopLevelSpec } from 'vega-lite';
+import { writeFileAtomic } from '../store/writer.js';
+import { butterflyPlots } from './butterfly-plots.js';
+import { withLegendToggle } from './interactive.js';
+import { writePlot } from './plot.js';
+import { type ReportRun, readStudyDir, type StudyDirContents } from './study-dir.js';
+
+/** Escape text for HTML element content and (double- or single-quoted) attribute values. */
+export function escapeHtml(text: string): string {
+  return text
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;')
+    .replaceAll('"', '&quot;')
+    .replaceAll("'", '&#39;');
+}
+
+/**
+ * JSON text safe inside an HTML `<script>` element: `<`, `>` and `&` are written as `\u003c`,
+ * `\u003e` and `\u0026` (valid JSON string escapes; they occur only inside strings), so neither
+ * `</script>` nor `<!--` can appear; U+2028/2029 are escaped too, for JavaScript parsers.
+ */
+export function jsonForScript(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent)
+    .replaceAll('<', '\\u003c')
+    .replaceAll('>', '\\u003e')
+    .replaceAll('&', '\\u0026')
+    .replaceAll('\u2028', '\\u2028')
+    .replaceAll('\u2029', '\\u2029');
+}
+
+/** A plot as the report shows it: its themed spec and its files relative to the report. */
+export interface ReportPlot {
+  readonly name: string;
+  readonly title: string;
+  /** The themed Vega-Lite spec (data inline), before interactivity is added. */
+  readonly spec: TopLevelSpec;
+  /** Paths of the plot's files relative to index.html. */
+  readonly files: { readonly svg: string; readonly png: string; readonly spec: string };
+}
+
+/** The JavaScript libraries inlined into the report. */
+export interface ViewerScripts {
+  readonly vega: string;
+  readonly vegaLite: string;
+  readonly vegaEmbed: string;
+}
+
+/** Read the minified browser (UMD) builds of vega, vega-lite and vega-embed from node_modules. */
+export function loadViewerScripts(): ViewerScripts {
+  const read = (pkg: string) => {
+    const path = join(packageRoot(pkg), 'build', `${pkg}.min.js`);
+    if (!existsSync(path)) throw new Error(`${pkg}: no browser build at ${path}`);
+    // The builds contain no '</script'; escaping it anyway keeps a future build from ending the element.
+    return readFileSync(path, 'utf8').replace(/<\/(script)/gi, '<\\/$1');
+  };
+  return { vega: read('vega'), vegaLite: read('vega-lite'), vegaEmbed: read('vega-embed') };
+}
+
+/** The folder of an installed package (its exports map hides package.json, so walk up from main). */
+function packageRoot(pkg: string): string {
+  const require = createRequire(import.meta.url);
+  let dir = dirname(require.resolve(pkg));
+  for (;;) {
+    const manifest = join(dir, 'package.json');
+    if (
+      existsSync(manifest) &&
+      (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === pkg
+    ) {
+      return dir;
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`${pkg}: package folder not found`);
+    dir = up;
+  }
+}
+
+/** What {@link writeReport} wrote. */
+export interface ReportResult {
+  /** DIR/report/index.html. */
+  readonly html: string;
+  /** Plots, with their SVG/PNG/JSON files under DIR/report/plots/. */
+  readonly plots: readonly ReportPlot[];
+  readonly runs: readonly ReportRun[];
+  /** Whether the study is complete: status.json says so and every run is complete. */
+  readonly complete: boolean;
+}
+
+/**
+ * Write the report of the study directory `dir`: regenerate every plot from results.arrow and
+ * study.json into `dir/report/plots/` (SVG, PNG, Vega-Lite JSON) and write `dir/report/index.html`.
+ * Throws {@link NotAStudyError} (from study-dir.ts) when `dir` has no valid study.json.
+ */
+export async function writeReport(dir: string): Promise<ReportResult> {
+  const contents = readStudyDir(dir);
+  const reportDir = join(dir, 'report');
+  const plotsDir = join(reportDir, 'plots');
+  mkdirSync(plotsDir, { recursive: true });
+  const plots: ReportPlot[] = [];
+  for (const p of butterflyPlots(contents.rows ?? [], contents.study.twins)) {
+    const written = await writePlot(plotsDir, p.name, p.spec);
+    plots.push({
+      name: p.name,
+      title: p.title,
+      // The file holds the spec with the theme merged in, exactly what the SVG/PNG show.
+      spec: JSON.parse(readFileSync(written.spec, 'utf8')) as TopLevelSpec,
+      files: {
+        svg: relative(reportDir, written.svg),
+        png: relative(reportDir, written.png),
+        spec: relative(reportDir, written.spec),
+      },
+    });
+  }
+  const html = renderReportHtml(contents, plots, loadViewerScripts());
+  const path = join(reportDir, 'index.html');
+  writeFileAtomic(path, [new TextEncoder().encode(html)]);
+  return { html: path, plots, runs: contents.runs, complete: isComplete(contents) };
+}
+
+function isComplete(c: StudyDirContents): boolean {
+  return c.status?.complete === true && c.runs.every((r) => r.status === 'complete');
+}
+
+const fmt = (v: number | null | undefined, digits = 4) =>
+  v === null || v === undefined || !Number.isFinite(v) ? '—' : Number(v.toPrecision(digits)).toString();
+const pct = (v: number | null | undefined) =>
+  v === null || v === undefined || !Number.isFinite(v) ? '—' : `${(v * 100).toFixed(1)}%`;
+
+const STATUS_TEXT: Record<ReportRun['status'], string> = {
+  complete: 'complete',
+  incomplete: 'incomplete',
+  missing: 'missing',
+  failed: 'FAILED',
+};
+
+function runsTable(runs: readonly ReportRun[]): string {
+  const head =
+    '<tr><th>run</th><th>role</th><th>status</th><th class="num">steps</th><th class="num">train loss</th>' +
+    '<th class="num">train acc</th><th class="num">test loss</th><th class="num">test acc</th><th>problems</th></tr>';
+  const body = runs.map((r) => {
+    const f = r.final;
+    const steps = `${f ? f.step : '—'} / ${r.totalSteps ?? '?'}`;
+    const problems = r.problems.map((p) => `<div>${escapeHtml(p)}</div>`).join('');
+    return (
+      `<tr class="run status-${r.status}" data-run="${escapeHtml(r.name)}">` +
+      `<td class="name">${escapeHtml(r.name)}</td><td>${escapeHtml(r.role)}</td>` +
+      `<td class="status"><span class="badge">${STATUS_TEXT[r.status]}</span></td>` +
+      `<td class="num">${steps}</td><td class="num">${fmt(f?.trainEvalLoss)}</td><td class="num">${pct(f?.trainAcc)}</td>` +
+      `<td class="num">${fmt(f?.testLoss)}</td><td class="num">${pct(f?.testAcc)}</td>` +
+      `<td class="problems">${problems}</td></tr>`
+    );
+  });
+  return `<table class="runs"><thead>${head}</thead><tbody>\n${body.join('\n')}\n</tbody></table>`;
+}
+
+function statusSection(c: StudyDirContents): string {
+  const items: string[] = [];
+  const s = c.status;
+  for (const f of s?.failed ?? []) {
+    items.push(
+      `<li><b>failed</b> <code>${escapeHtml(f.id)}</code>: <pre>${escapeHtml(f.message)}</pre></li>`,
+    );
+  }
+  if (s && s.blocked.length > 0) {
+    items.push(
+      `<li><b>not run</b> (a dependency failed): ${s.blocked.map((b) => `<code>${escapeHtml(b)}</code>`).join(', ')}</li>`,
+    );
+  }
+  for (const cf of s?.controlFailures ?? []) {
+    items.push(`<li><b>σ = 0 control failed</b>: ${escapeHtml(cf)}</li>`);
+  }
+  const incomplete = c.runs.filter((r) => r.status !== 'complete');
+  if (incomplete.length > 0) {
+    items.push(`<li><b>${incomplete.length} run(s) not complete</b> (marked in the table below)</li>`);
+  }
+  for (const w of c.warnings) items.push(`<li>${escapeHtml(w)}</li>`);
+  if (isComplete(c) && items.length === 0) {
+    return '<section id="status" class="ok"><p>✓ Study complete: every run trained, every pair measured, σ = 0 control passed.</p></section>';
+  }
+  return `<section id="status" class="problems"><h2>Problems</h2><ul>${items.join('\n')}</ul></section>`;
+}
+
+function plotSection(p: ReportPlot, i: number): string {
+  const link = (href: string, label: string) => `<a href="${escapeHtml(href)}">${label}</a>`;
+  return (
+    `<figure class="plot" id="${escapeHtml(`fig-${p.name}`)}">` +
+    `<div class="vega" id="plot-${i}" data-plot="${escapeHtml(p.name)}"></div>` +
+    `<figcaption>${escapeHtml(p.title)} — ${link(p.files.svg, 'SVG')} · ${link(p.files.png, 'PNG')} · ` +
+    `${link(p.files.spec, 'Vega-Lite JSON')}</figcaption></figure>`
+  );
+}
+
+const CSS = `
+body { font: 14px/1.45 "DejaVu Sans", Arial, Helvetica, sans-serif; color: #222; margin: 0 auto; max-width: 1400px; padding: 16px 24px 48px; }
+h1 { font-size: 22px; margin: 8px 0 4px; } h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+.meta { color: #555; margin: 0 0 12px; }
+nav a { margin-right: 14px; }
+#status.ok { background: #eef7f1; border-left: 4px solid #009E73; padding: 6px 12px; }
+#status.problems { background: #fdf1e8; border-left: 4px solid #D55E00; padding: 2px 12px 6px; }
+#status pre { white-space: pre-wrap; margin: 2px 0 6px; font-size: 12px; }
+table.runs { border-collapse: collapse; font-size: 13px; }
+table.runs th, table.runs td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
+table.runs th { position: sticky; top: 0; background: #fafafa; }
+table.runs td.num, table.runs th.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.runs td.name { font-family: "DejaVu Sans Mono", monospace; }
+.badge { padding: 0 6px; border-radius: 3px; font-size: 12px; }
+tr.status-complete .badge { background: #e3f3ea; color: #00664a; }
+tr.status-failed, tr.status-incomplete, tr.status-missing { background: #fff4ec; }
+tr.status-failed .badge { background: #D55E00; color: white; font-weight: bold; }
+tr.status-incomplete .badge, tr.status-missing .badge { background: #E69F00; color: black; }
+td.problems { color: #a33c00; font-size: 12px; max-width: 420px; white-space: pre-wrap; }
+.runs-wrap { max-height: 480px; overflow: auto; border: 1px solid #eee; display: inline-block; }
+figure.plot { margin: 18px 0 28px; }
+figure.plot figcaption { color: #555; font-size: 12px; margin-top: 4px; }
+.vega { min-height: 60px; }
+.vega .error { color: #a33c00; white-space: pre-wrap; }
+pre.spec { background: #f7f7f7; padding: 10px; font-size: 12px; max-height: 600px; overflow: auto; }
+.hint { color: #555; font-size: 12px; }
+`;
+
+/** The embedding script: parse the plot specs and embed each with vega-embed; errors are shown in place. */
+const EMBED_JS = `
+(function () {
+  var plots = JSON.parse(document.getElementById('twinscope-plots').textContent);
+  var opts = { renderer: 'svg', actions: { export: true, source: false, compiled: false, editor: false } };
+  plots.forEach(function (p, i) {
+    var el = document.getElementById('plot-' + i);
+    vegaEmbed(el, p.spec, opts).then(function () {
+      el.setAttribute('data-rendered', 'true');
+    }).catch(function (err) {
+      var msg = document.createElement('div');
+      msg.className = 'error';
+      msg.textContent = 'plot ' + p.name + ' could not be drawn: ' + (err && err.message ? err.message : err);
+      el.appendChild(msg);
+      el.setAttribute('data-rendered', 'error');
+      console.error(err);
+    });
+  });
+})();
+`;
+
+/**
+ * The report page for `contents` with `plots` (themed specs; legend toggles are added here) and the
+ * inlined `scripts`. Pure: writes nothing.
+ */
+export function renderReportHtml(
+  contents: StudyDirContents,
+  plots: readonly ReportPlot[],
+  scripts: ViewerScripts,
+): string {
+  const { study } = contents;
+  const name = typeof study.spec.name === 'string' ? study.spec.name : 'study';
+  const nFailed = contents.runs.filter((r) => r.status !== 'complete').length;
+  const meta = [
+    `${contents.runs.length} runs`,
+    `${study.twins.length} compared pairs`,
+    study.totalSteps !== undefined ? `${study.totalSteps} steps per run` : '',
+    study.toolkit ? `twinscope ${study.toolkit}` : '',
+    nFailed > 0 ? `${nFailed} run(s) not complete` : '',
+  ].filter(Boolean);
+  const embedded = plots.map((p) => ({ name: p.name, spec: withLegendToggle(p.spec) }));
+  const plotHtml =
+    plots.length > 0
+      ? `<p class="hint">Hover a mark for its run, σ, t, step and value. Click a legend entry to highlight ` +
+        `that series (shift-click for more, double-click the plot to reset).</p>\n${plots.map(plotSection).join('\n')}`
+      : '<p>No plots: the study has no measurement results yet.</p>';
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="twinscope">
+<title>${escapeHtml(name)} — twinscope report</title>
+<style>${CSS}</style>
+</head>
+<body>
+<header>
+<h1>${escapeHtml(name)}</h1>
+<p class="meta">${meta.map(escapeHtml).join(' · ')}</p>
+<nav><a href="#status">status</a><a href="#runs">runs</a><a href="#plots">plots</a><a href="#spec">spec</a></nav>
+</header>
+${statusSection(contents)}
+<section id="runs"><h2>Runs</h2>
+<div class="runs-wrap">${runsTable(contents.runs)}</div>
+</section>
+<section id="plots"><h2>Plots</h2>
+${plotHtml}
+</section>
+<section id="spec"><h2>Study spec</h2>
+<pre class="spec">${escapeHtml(JSON.stringify(study.spec, null, 2))}</pre>
+</section>
+<script>${scripts.vega}</script>
+<script>${scripts.vegaLite}</script>
+<script>${scripts.vegaEmbed}</script>
+<script type="application/json" id="twinscope-plots">${jsonForScript(embedded)}</script>
+<script>${EMBED_JS}</script>
+</body>
+</html>
+`;
+}

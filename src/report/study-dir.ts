@@ -1,0 +1,204 @@
+/**
+ * Read what an HTML report needs from a study directory (see docs/formats.md, "The study
+ * directory"): study.json, status.json, every run's run.json and results.arrow. Everything but
+ * study.json is optional, so a study that was interrupted or failed still yields a report that says
+ * what is missing.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type ResultRow, readResults } from '../measure/results.js';
+import type { TwinInfo } from '../study/types.js';
+import type { RunJson } from '../train/run.js';
+
+/** study.json as `twinscope run` writes it (the fields a report reads). */
+export interface StudyJson {
+  readonly format?: number;
+  readonly toolkit?: string;
+  readonly spec: { readonly name?: string } & Record<string, unknown>;
+  readonly totalSteps?: number;
+  readonly stepsPerEpoch?: number;
+  readonly checkpoints?: readonly number[];
+  readonly twins: readonly TwinInfo[];
+}
+
+/** status.json: what went wrong (absent in studies written before it existed). */
+export interface StudyStatus {
+  readonly complete: boolean;
+  readonly failed: readonly { readonly id: string; readonly message: string }[];
+  readonly blocked: readonly string[];
+  readonly controlFailures: readonly string[];
+}
+
+/** One run of the study as the report shows it. */
+export interface ReportRun {
+  /** Run name: its directory relative to `runs/` (e.g. `s0/t10/gaussian-1e-4-r0`). */
+  readonly name: string;
+  /** `complete`, `incomplete` (run.json says running), `missing` (no run.json) or `failed`. */
+  readonly status: 'complete' | 'incomplete' | 'missing' | 'failed';
+  /** What the run is: parent, reference twin, or the twin's perturbation. */
+  readonly role: string;
+  /** Messages of failed jobs that produce this run. */
+  readonly problems: readonly string[];
+  /** The run's final metrics row (run.json `final`), when it has one. */
+  readonly final?: RunJson['final'];
+  /** Total steps the run trains (run.json, else study.json). */
+  readonly totalSteps?: number;
+}
+
+/** Everything a report of one study directory is made from. */
+export interface StudyDirContents {
+  readonly dir: string;
+  readonly study: StudyJson;
+  /** status.json, or undefined when the directory has none. */
+  readonly status?: StudyStatus;
+  readonly runs: readonly ReportRun[];
+  /** results.arrow rows, or undefined when the file is missing. */
+  readonly rows?: readonly ResultRow[];
+  /** Problems reading the directory that the report should show (unreadable files). */
+  readonly warnings: readonly string[];
+}
+
+/** A study directory that cannot be reported at all (no or invalid study.json). */
+export class NotAStudyError extends Error {
+  override name = 'NotAStudyError';
+}
+
+function readJson(path: string): unknown {
+  return JSON.parse(readFileSync(path, 'utf8'));
+}
+
+/** Run directories under `runs/` (any depth), as names relative to it. */
+function findRuns(runsDir: string, prefix = ''): string[] {
+  if (!existsSync(runsDir)) return [];
+  const out: string[] = [];
+  for (const entry of readdirSync(runsDir, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const name = prefix ? `${prefix}/${entry.name}` : entry.name;
+    const sub = join(runsDir, entry.name);
+    if (existsSync(join(sub, 'run.json'))) out.push(name);
+    else out.push(...findRuns(sub, name));
+  }
+  return out;
+}
+
+const fmtSigma = (s: number) => (s === 0 ? '0' : s.toExponential(0).replace('e+', 'e'));
+
+/**
+ * Read a study directory. Throws {@link NotAStudyError} when study.json is missing or not a study;
+ * any other unreadable file becomes a warning and the report goes on without it.
+ */
+export function readStudyDir(dir: string): StudyDirContents {
+  const studyPath = join(dir, 'study.json');
+  if (!existsSync(studyPath)) {
+    throw new NotAStudyError(`${dir}: no study.json (not a study directory; run 'twinscope run' first)`);
+  }
+  let study: StudyJson;
+  try {
+    study = readJson(studyPath) as StudyJson;
+  } catch (e) {
+    throw new NotAStudyError(`${studyPath}: not valid JSON (${(e as Error).message})`);
+  }
+  if (
+    typeof study !== 'object' ||
+    study === null ||
+    typeof study.spec !== 'object' ||
+    !Array.isArray(study.twins)
+  ) {
+    throw new NotAStudyError(`${studyPath}: not a study (expected 'spec' and 'twins')`);
+  }
+  const warnings: string[] = [];
+
+  let status: StudyStatus | undefined;
+  const statusPath = join(dir, 'status.json');
+  if (existsSync(statusPath)) {
+    try {
+      const s = readJson(statusPath) as Partial<StudyStatus>;
+      status = {
+        complete: s.complete === true,
+        failed: Array.isArray(s.failed) ? s.failed : [],
+        blocked: Array.isArray(s.blocked) ? s.blocked : [],
+        controlFailures: Array.isArray(s.controlFailures) ? s.controlFailures : [],
+      };
+    } catch (e) {
+      warnings.push(`status.json: not valid JSON (${(e as Error).message})`);
+    }
+  } else {
+    warnings.push('no status.json: the study has not finished (or was written by an older twinscope)');
+  }
+
+  let rows: ResultRow[] | undefined;
+  const resultsPath = join(dir, 'results.arrow');
+  if (existsSync(resultsPath)) {
+    try {
+      rows = readResults(resultsPath);
+    } catch (e) {
+      warnings.push((e as Error).message);
+    }
+  } else {
+    warnings.push('no results.arrow: the study has not finished measuring, so there are no plots');
+  }
+
+  const twinOf = new Map(study.twins.map((t) => [t.name, t]));
+  const references = new Set(study.twins.map((t) => t.reference));
+  const runsDir = join(dir, 'runs');
+  const names = [...new Set([...findRuns(runsDir), ...study.twins.map((t) => t.name), ...references])].sort(
+    (a, b) => a.localeCompare(b, 'en', { numeric: true }),
+  );
+  const failed = status?.failed ?? [];
+  const runs = names.map((name): ReportRun => {
+    const twin = twinOf.get(name);
+    const role = twin
+      ? `${twin.kind}${twin.kind === 'gaussian' || twin.kind === 'batch' ? ` σ=${fmtSigma(twin.sigma)}` : ''} t=${twin.forkStep} r${twin.repeat}`
+      : references.has(name)
+        ? name.endsWith('/parent') || name === 'parent'
+          ? 'parent (reference)'
+          : 'reference twin A'
+        : name.endsWith('/parent') || name === 'parent'
+          ? 'parent'
+          : '';
+    let run: RunJson | undefined;
+    const runJson = join(runsDir, name, 'run.json');
+    if (existsSync(runJson)) {
+      try {
+        run = readJson(runJson) as RunJson;
+      } catch (e) {
+        warnings.push(`runs/${name}/run.json: not valid JSON (${(e as Error).message})`);
+      }
+    }
+    const problems = failed
+      .filter((f) => jobProduces(f.id, name, run?.status === 'complete'))
+      .map((f) => f.message);
+    const status: ReportRun['status'] =
+      run?.status === 'complete'
+        ? 'complete'
+        : problems.length > 0
+          ? 'failed'
+          : run === undefined
+            ? 'missing'
+            : 'incomplete';
+    const totalSteps = run?.totalSteps ?? study.totalSteps;
+    return {
+      name,
+      status,
+      role,
+      problems,
+      ...(run?.final !== undefined && { final: run.final }),
+      ...(totalSteps !== undefined && { totalSteps }),
+    };
+  });
+  return { dir, study, ...(status && { status }), runs, ...(rows && { rows }), warnings };
+}
+
+/**
+ * Whether the study job `id` (see src/study/run-study.ts) trains run `name`: `train:NAME`,
+ * `fork:NAME`, or a lock-step group `fork:PARENT@T` whose members sit next to the parent under
+ * `t{T}/` (only counted for runs that did not complete).
+ */
+function jobProduces(id: string, name: string, complete: boolean): boolean {
+  if (id === `train:${name}` || id === `fork:${name}` || id === `measure:${name}`) return true;
+  const group = /^fork:(.*)@(\d+)$/.exec(id);
+  if (!group || complete) return false;
+  const parent = group[1] as string;
+  const base = parent.includes('/') ? parent.slice(0, parent.lastIndexOf('/') + 1) : '';
+  return name.startsWith(`${base}t${group[2]}/`);
+}

@@ -1,0 +1,167 @@
+/**
+ * The HTML report in a real browser: a generated report (hand-built study with a failed run and
+ * hostile names) is served on localhost and opened in headless Chromium (Debian's `chromium`,
+ * driven by playwright-core). Checks: no console errors and no page errors, no request leaves
+ * localhost, no injected script runs, every plot is drawn with marks, hovering a mark shows the
+ * vega-tooltip with σ, clicking a legend entry fades the other series, and a screenshot is taken.
+ * Skipped, with a warning, only when Chromium is not installed (set CHROMIUM_PATH to use another).
+ */
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { writeReport } from '../../src/report/html.js';
+import { FAILED_RUN, writeStudyFixture } from '../report/study-fixture.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  console.warn(
+    `test/e2e/report-browser.test.ts: SKIPPED, no Chromium at ${CHROMIUM} ` +
+      '(apt-get install chromium, or set CHROMIUM_PATH)',
+  );
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.json': 'application/json',
+};
+
+/** Serve the files under `root` (GET only, no directory listing). */
+function serve(root: string): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    const path = normalize(join(root, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)));
+    if (!path.startsWith(root) || !existsSync(path) || !statSync(path).isFile()) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream' });
+    res.end(readFileSync(path));
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
+    ),
+  );
+}
+
+describe.skipIf(!haveChromium)('report in headless Chromium', () => {
+  const root = mkdtempSync(join(tmpdir(), 'twinscope-report-browser-'));
+  const study = join(root, 'study');
+  let server: Server;
+  let browser: Browser;
+  let page: Page;
+  const consoleErrors: string[] = [];
+  const offsite: string[] = [];
+  const dialogs: string[] = [];
+  let plotCount = 0;
+
+  beforeAll(async () => {
+    writeStudyFixture(study, { failed: true, running: true, hostile: true });
+    plotCount = (await writeReport(study)).plots.length;
+    const served = await serve(root);
+    server = served.server;
+    const { chromium } = await import('playwright-core');
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text());
+    });
+    page.on('pageerror', (e) => consoleErrors.push(e.message));
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    await page.route('**/*', (route) => {
+      const url = route.request().url();
+      if (url.startsWith(served.url) || url.startsWith('data:')) return route.continue();
+      offsite.push(url);
+      return route.abort();
+    });
+    await page.goto(`${served.url}/study/report/index.html`);
+    // (Expressions as strings: the project's TypeScript has no DOM types.)
+    await page.waitForFunction(
+      "[...document.querySelectorAll('.vega')].every((e) => e.getAttribute('data-rendered') !== null)",
+      null,
+      { timeout: 60_000 },
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((r) => server?.close(r));
+  });
+
+  test('loads without console errors, network requests or injected scripts', async () => {
+    expect(consoleErrors).toEqual([]);
+    expect(offsite).toEqual([]);
+    expect(dialogs).toEqual([]);
+    expect(await page.evaluate('typeof window.__xss')).toBe('undefined');
+    // The hostile run name is shown as text.
+    const names = await page.$$eval('td.name', (els) => els.map((e) => e.textContent));
+    expect(names).toContain('<img src=x onerror=alert(1)>');
+    expect(await page.$$eval('td.name img', (els) => els.length)).toBe(0);
+    // The failed run is marked.
+    expect(await page.textContent(`tr[data-run="${FAILED_RUN}"] .badge`)).toBe('FAILED');
+  });
+
+  test('every plot is drawn with marks', async () => {
+    const plots = await page.$$eval('.vega', (els) =>
+      els.map((e) => ({
+        name: e.getAttribute('data-plot'),
+        rendered: e.getAttribute('data-rendered'),
+        lines: e.querySelectorAll('path[aria-roledescription="line mark"]').length,
+        points: e.querySelectorAll('path[aria-roledescription="point"]').length,
+      })),
+    );
+    expect(plots).toHaveLength(plotCount);
+    expect(plotCount).toBe(5);
+    for (const p of plots) {
+      expect(p.rendered, p.name ?? '').toBe('true');
+      expect(p.lines + p.points, p.name ?? '').toBeGreaterThan(0);
+    }
+    expect(plots.find((p) => p.name === 'l2-vs-step')?.lines).toBeGreaterThan(10);
+  });
+
+  test('hovering a mark shows a tooltip with σ, t and the run', async () => {
+    // The (transparent) points on the twin-distance lines: one per twin and step.
+    const mark = page.locator('#fig-l2-vs-step path[aria-roledescription="point"]').nth(3);
+    await mark.scrollIntoViewIfNeeded();
+    const box = await mark.boundingBox();
+    if (!box) throw new Error('mark has no box');
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    const tooltip = page.locator('#vg-tooltip-element');
+    await tooltip.waitFor({ state: 'visible', timeout: 5000 });
+    const text = (await tooltip.textContent()) ?? '';
+    expect(text).toContain('σ');
+    expect(text).toContain('step');
+    expect(text).toContain('run');
+    expect(text).toMatch(/s0\/t\d+\/gaussian-|<img/);
+  });
+
+  test('clicking a legend entry fades the other series', async () => {
+    const lines = page.locator('#fig-l2-vs-step path[aria-roledescription="line mark"]');
+    const opacities = () =>
+      lines.evaluateAll((els) => els.map((e) => e.getAttribute('stroke-opacity') ?? '1'));
+    expect((await opacities()).every((o) => o === '1')).toBe(true);
+    const symbol = page.locator('#fig-l2-vs-step .role-legend-symbol path').first();
+    await symbol.scrollIntoViewIfNeeded();
+    await symbol.click({ force: true });
+    await expect
+      .poll(async () => (await opacities()).filter((o) => Number(o) < 0.5).length)
+      .toBeGreaterThan(0);
+    expect((await opacities()).some((o) => o === '1')).toBe(true);
+  });
+
+  test('a screenshot is taken', async () => {
+    const path = join(root, 'report.png');
+    await page.screenshot({ path, fullPage: true });
+    expect(statSync(path).size).toBeGreaterThan(0);
+    expect(readFileSync(path).subarray(1, 4).toString()).toBe('PNG');
+  });
+});
