@@ -47,6 +47,15 @@ export {
   interpolationCurve,
   linearlyConnected,
 } from './measure/barrier.js';
+// Trajectory embeddings.
+export {
+  BC_FLOOR,
+  type BhattacharyyaMatrixOptions,
+  bhattacharyya,
+  bhattacharyyaMatrix,
+  bhattacharyyaMatrixJs,
+  type ProbabilityArray,
+} from './measure/bhattacharyya.js';
 export { angularCka, type CkaOptions, cka, type Matrix, minibatchCka } from './measure/cka.js';
 export {
   amplification,
@@ -56,6 +65,15 @@ export {
   normalizedL2,
   perTensorL2,
 } from './measure/distance.js';
+export { type SymmetricEigen, symmetricEigen } from './measure/eigen.js';
+export {
+  type InpcaEmbedding,
+  type InpcaOptions,
+  inpca,
+  inpcaProject,
+  inpcaSquaredDistance,
+} from './measure/inpca.js';
+export { pcaProject, type TrajectoryPca, type TrajectoryPcaOptions, trajectoryPca } from './measure/pca.js';
 // Models: specs, parameter layouts, initialization.
 export { modelGraphSpec } from './model/graph.js';
 export { initParams } from './model/init.js';

@@ -66,6 +66,7 @@ export function registerBenchCommand(program: Command, io: CliIo): void {
     });
 
   registerMeasureCommand(bench, io);
+  registerEmbedCommand(bench, io);
 }
 
 interface MeasureOptions {
@@ -92,6 +93,41 @@ function registerMeasureCommand(bench: Command, io: CliIo): void {
         log: (message) => io.stderr(`${message}\n`),
       });
       io.stdout(options.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatMeasureBench(result)}\n`);
+    });
+}
+
+interface EmbedOptions {
+  quick?: boolean;
+  m?: number;
+  n?: number;
+  threads?: number;
+}
+
+function registerEmbedCommand(bench: Command, io: CliIo): void {
+  bench
+    .command('embed')
+    .description(
+      'time the InPCA pipeline: Bhattacharyya distances of m checkpoints (ONNX Runtime vs a plain-JS ' +
+        'reference on a subsample) and the eigendecomposition; JSON on stdout',
+    )
+    .option('--quick', 'small sizes (seconds instead of minutes)')
+    .option('--m <n>', 'checkpoints (default 2000)', parsePositiveInt)
+    .option('--n <n>', 'examples per checkpoint (default 10000)', parsePositiveInt)
+    .option('--threads <n>', 'intra-op threads (default: all cores)', parsePositiveInt)
+    .addHelpText(
+      'after',
+      '\nExamples:\n  twinscope bench embed --quick\n  twinscope bench embed --m 2000 --n 10000\n',
+    )
+    .action(async (options: EmbedOptions) => {
+      const { runEmbedBenchmark } = await import('../bench/embed-bench.js');
+      const result = await runEmbedBenchmark({
+        quick: options.quick ?? false,
+        ...(options.m !== undefined && { m: options.m }),
+        ...(options.n !== undefined && { n: options.n }),
+        ...(options.threads !== undefined && { threads: options.threads }),
+        log: (message: string) => io.stderr(`${message}\n`),
+      });
+      io.stdout(`${JSON.stringify(result, null, 2)}\n`);
     });
 }
 

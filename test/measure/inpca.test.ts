@@ -1,0 +1,173 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { findPython } from '../../src/bench/python.js';
+import type { Matrix } from '../../src/measure/cka.js';
+import { inpca, inpcaProject, inpcaSquaredDistance } from '../../src/measure/inpca.js';
+
+function uniform(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296 - 0.5;
+  };
+}
+
+/** m points in `dim` dimensions, coordinates uniform(−0.5, 0.5) · scale[axis]. */
+function points(m: number, scales: readonly number[], seed: number): number[][] {
+  const r = uniform(seed);
+  return Array.from({ length: m }, () => scales.map((s) => s * r()));
+}
+
+/** d_ij = Σ_a signs[a] (x_ia − x_ja)². */
+function distances(x: number[][], signs: readonly number[]): Matrix {
+  const m = x.length;
+  const data = new Float64Array(m * m);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < m; j++) {
+      data[i * m + j] = signs.reduce((s, g, a) => s + g * (x[i]![a]! - x[j]![a]!) ** 2, 0);
+    }
+  }
+  return { rows: m, cols: m, data };
+}
+
+const row = (e: { coordinates: Float64Array; components: number }, i: number) =>
+  e.coordinates.subarray(i * e.components, (i + 1) * e.components);
+
+describe('inpca', () => {
+  it('recovers a Euclidean 3-D configuration from squared distances', () => {
+    const x = points(25, [3, 2, 1], 1);
+    const d = distances(x, [1, 1, 1]);
+    const e = inpca(d, { components: 3 });
+    // pairwise embedded squared distances reproduce d
+    for (let i = 0; i < 25; i++) {
+      for (let j = 0; j < 25; j++) {
+        expect(Math.abs(inpcaSquaredDistance(e, row(e, i), row(e, j)) - d.data[i * 25 + j]!)).toBeLessThan(
+          1e-9,
+        );
+      }
+    }
+    // eigenvalues = those of the centred Gram matrix Xc Xcᵀ (= eigenvalues of the 3 × 3 Xcᵀ Xc), all positive
+    const mean = [0, 1, 2].map((a) => x.reduce((s, p) => s + p[a]!, 0) / 25);
+    const c = [0, 1, 2].map((a) =>
+      [0, 1, 2].map((b) => x.reduce((s, p) => s + (p[a]! - mean[a]!) * (p[b]! - mean[b]!), 0)),
+    );
+    const tr = c[0]![0]! + c[1]![1]! + c[2]![2]!;
+    const sumLam = e.eigenvalues.reduce((s, l) => s + l, 0);
+    expect(Math.abs(sumLam - tr)).toBeLessThan(1e-9);
+    const frobC = c.flat().reduce((s, v) => s + v * v, 0);
+    expect(Math.abs(e.eigenvalues.reduce((s, l) => s + l * l, 0) - frobC)).toBeLessThan(1e-9);
+    for (const l of e.eigenvalues) expect(l).toBeGreaterThan(0);
+    // the rest of the spectrum vanishes; 3 axes explain all the stress
+    for (let k = 3; k < 25; k++) expect(Math.abs(e.spectrum[k]!)).toBeLessThan(1e-10);
+    expect(e.explainedStress[2]).toBeCloseTo(1, 6);
+    expect(e.explainedStress[0]).toBeLessThan(e.explainedStress[1]!);
+    // the coordinates are centred
+    for (let k = 0; k < 3; k++) {
+      let s = 0;
+      for (let i = 0; i < 25; i++) s += row(e, i)[k]!;
+      expect(Math.abs(s)).toBeLessThan(1e-10);
+    }
+  });
+
+  it('Minkowski distances d = Δx² − Δy² give one negative (time-like) eigenvalue', () => {
+    const x = points(20, [3, 1], 2);
+    const d = distances(x, [1, -1]);
+    const e = inpca(d, { components: 2 });
+    expect(e.eigenvalues[0]).toBeGreaterThan(0);
+    expect(e.eigenvalues[1]).toBeLessThan(0);
+    for (let k = 2; k < 20; k++) expect(Math.abs(e.spectrum[k]!)).toBeLessThan(1e-10);
+    for (let i = 0; i < 20; i++) {
+      for (let j = 0; j < 20; j++) {
+        expect(Math.abs(inpcaSquaredDistance(e, row(e, i), row(e, j)) - d.data[i * 20 + j]!)).toBeLessThan(
+          1e-9,
+        );
+      }
+    }
+    // |λ|-sorted: the space-like axis (scale 3) first
+    expect(Math.abs(e.eigenvalues[0]!)).toBeGreaterThan(Math.abs(e.eigenvalues[1]!));
+  });
+
+  it('explained stress: 1 − sqrt(1 − Σ_{i≤k} λ_i² / ‖W‖_F²), increasing, ≤ 1', () => {
+    const x = points(30, [2, 1.5, 1, 0.5, 0.2], 3);
+    const d = distances(x, [1, 1, -1, 1, -1]);
+    const e = inpca(d, { components: 4 });
+    const total = e.spectrum.reduce((s, l) => s + l * l, 0);
+    expect(Math.abs(total - e.totalSquaredEigenvalues)).toBeLessThan(1e-10 * total);
+    let cum = 0;
+    e.eigenvalues.forEach((l, k) => {
+      cum += l * l;
+      expect(e.explainedStress[k]).toBeCloseTo(1 - Math.sqrt(1 - cum / total), 12);
+      if (k > 0) expect(e.explainedStress[k]).toBeGreaterThan(e.explainedStress[k - 1]!);
+    });
+    expect(e.explainedStress[3]).toBeLessThan(1);
+  });
+
+  it('out-of-sample projection of a point of the embedding lands on its own coordinates', () => {
+    const x = points(30, [2, 1.5, 1, 0.5, 0.2], 4);
+    const d = distances(x, [1, 1, -1, 1, -1]);
+    const e = inpca(d, { components: 3 });
+    for (let i = 0; i < 30; i++) {
+      const p = inpcaProject(e, d.data.subarray(i * 30, (i + 1) * 30));
+      p.forEach((v, k) => expect(Math.abs(v - row(e, i)[k]!)).toBeLessThan(1e-9));
+    }
+  });
+
+  it('out-of-sample: a new point of an exactly 2-D configuration is placed exactly', () => {
+    const x = points(16, [3, 1], 5);
+    const all = distances(x, [1, 1]);
+    const m = 15;
+    const d = { rows: m, cols: m, data: new Float64Array(m * m) };
+    for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) d.data[i * m + j] = all.data[i * 16 + j]!;
+    const e = inpca(d, { components: 2 });
+    const p = inpcaProject(e, all.data.subarray(15 * 16, 15 * 16 + m));
+    for (let i = 0; i < m; i++) {
+      expect(Math.abs(inpcaSquaredDistance(e, p, row(e, i)) - all.data[15 * 16 + i]!)).toBeLessThan(1e-9);
+    }
+  });
+
+  it('all-identical checkpoints (D = 0): zero eigenvalues and coordinates, no NaN', () => {
+    const e = inpca({ rows: 4, cols: 4, data: new Float64Array(16) }, { components: 2 });
+    expect(e.eigenvalues).toEqual([0, 0]);
+    expect(e.coordinates.every((x) => x === 0)).toBe(true);
+    expect(e.explainedStress).toEqual([0, 0]);
+    expect(inpcaProject(e, [0, 0, 0, 0])).toEqual([0, 0]);
+  });
+
+  it('rejects non-square, asymmetric and out-of-range inputs', () => {
+    expect(() => inpca({ rows: 2, cols: 3, data: new Float64Array(6) })).toThrow(/square/);
+    expect(() => inpca({ rows: 2, cols: 2, data: Float64Array.of(0, 1, 2, 0) })).toThrow(/symmetric/);
+    expect(() => inpca({ rows: 2, cols: 2, data: Float64Array.of(0, 1, 1, 0) }, { components: 3 })).toThrow(
+      /components/,
+    );
+  });
+});
+
+const probe = await findPython(['numpy']);
+
+describe.skipIf(probe.python === null)('numpy cross-check (bench/inpca_reference.py)', () => {
+  it('eigenvalues and explained stress agree with numpy', () => {
+    const x = points(40, [2, 1.5, 1, 0.5, 0.2], 6);
+    const d = distances(x, [1, 1, -1, 1, -1]);
+    // a non-Euclidean perturbation so the whole spectrum is non-trivial
+    const r = uniform(7);
+    for (let i = 0; i < 40; i++) {
+      for (let j = 0; j < i; j++) {
+        const v = d.data[i * 40 + j]! + 0.1 * Math.abs(r());
+        d.data[i * 40 + j] = v;
+        d.data[j * 40 + i] = v;
+      }
+    }
+    const e = inpca(d, { components: 5 });
+    const rows = Array.from({ length: 40 }, (_, i) => Array.from(d.data.subarray(i * 40, (i + 1) * 40)));
+    const script = fileURLToPath(new URL('../../bench/inpca_reference.py', import.meta.url));
+    const res = spawnSync(probe.python as string, [script], {
+      input: JSON.stringify({ d: rows, k: 5 }),
+      encoding: 'utf8',
+    });
+    expect(res.status, res.stderr).toBe(0);
+    const ref = (JSON.parse(res.stdout) as { inpca: { eigenvalues: number[]; stress: number[] } }).inpca;
+    ref.eigenvalues.forEach((l, k) => expect(Math.abs(e.spectrum[k]! - l)).toBeLessThan(1e-12));
+    ref.stress.forEach((s, k) => expect(Math.abs(e.explainedStress[k]! - s)).toBeLessThan(1e-12));
+  });
+});
