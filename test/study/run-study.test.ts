@@ -1,14 +1,17 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { type ResultRow, readResults } from '../../src/measure/results.js';
+import { EXIT_FAILURE } from '../../src/cli/io.js';
+import { main } from '../../src/cli/main.js';
+import { type ResultRow, readResults, writeResults } from '../../src/measure/results.js';
 import { readCheckpoints } from '../../src/store/index.js';
 import { runStudy, type StudyResult } from '../../src/study/run-study.js';
 import { parseStudySpec } from '../../src/study/spec.js';
 import { METRICS } from '../../src/study/types.js';
 import { verifyRun } from '../../src/train/inspect.js';
 import { readRunJson } from '../../src/train/run.js';
+import { capture } from '../helpers/cli-io.js';
 import { buildDist, tinyBase } from '../helpers/study.js';
 
 const tinyStudy = {
@@ -222,6 +225,50 @@ describe('runStudy (tiny study, one process)', () => {
       expect(row.step).toBe(45);
     }
   });
+
+  test('a σ = 0 twin that differs fails the control loudly (library and CLI exit 1)', async () => {
+    const tampered = join(root, 'tampered');
+    cpSync(dir, tampered, { recursive: true });
+    const twin = 's0/t20/gaussian-0-r0';
+    const measurements = join(tampered, 'measurements');
+    const file = readdirSync(measurements)
+      .map((f) => join(measurements, f))
+      .find((f) => readResults(f).some((r) => r.runB === twin)) as string;
+    const rows = readResults(file);
+    const last = Math.max(...rows.map((r) => r.step));
+    writeResults(
+      file,
+      rows.map((r) =>
+        r.metric === METRICS.l2 && r.layer === null && r.step === last ? { ...r, value: 1e-7 } : r,
+      ),
+    );
+    const r = await runStudy(spec, tampered, {}, { workers: 1 });
+    expect(r.controlFailures).toEqual([`${twin}: L2 = 1e-7 at step ${last}`]);
+    expect(JSON.parse(readFileSync(join(tampered, 'status.json'), 'utf8'))).toMatchObject({
+      complete: false,
+      controlFailures: r.controlFailures,
+    });
+    const specFile = join(root, 'tiny.json');
+    writeFileSync(specFile, JSON.stringify(tinyStudy));
+    const io = capture();
+    const code = await main(
+      [
+        'node',
+        'twinscope',
+        'run',
+        specFile,
+        '--out',
+        tampered,
+        '--workers',
+        '1',
+        '--no-progress',
+        '--no-report',
+      ],
+      io,
+    );
+    expect(code).toBe(EXIT_FAILURE);
+    expect(io.err).toMatch(/σ = 0 control failed: 1 twin\(s\)/);
+  }, 60_000);
 
   test('two worker processes give bit-identical rows', async () => {
     await buildDist();
