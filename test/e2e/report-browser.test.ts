@@ -13,7 +13,10 @@ import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { EXIT_OK } from '../../src/cli/io.js';
+import { main } from '../../src/cli/main.js';
 import { writeReport } from '../../src/report/html.js';
+import { capture } from '../helpers/cli-io.js';
 import { FAILED_RUN, writeStudyFixture } from '../report/study-fixture.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -164,4 +167,66 @@ describe.skipIf(!haveChromium)('report in headless Chromium', () => {
     expect(statSync(path).size).toBeGreaterThan(0);
     expect(readFileSync(path).subarray(1, 4).toString()).toBe('PNG');
   });
+});
+
+describe.skipIf(!haveChromium)("the README's main job ends in a report that works offline", () => {
+  test('twinscope run pipelines/butterfly-moons.json prints the report path; every plot draws', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'twinscope-main-job-'));
+    const out = join(root, 'butterfly-moons');
+    const io = capture();
+    const argv = [
+      'node',
+      'twinscope',
+      'run',
+      'pipelines/butterfly-moons.json',
+      '--out',
+      out,
+      '--workers',
+      '1',
+    ];
+    expect(await main([...argv, '--no-progress'], io)).toBe(EXIT_OK);
+    const last = io.out.trim().split('\n').pop() ?? '';
+    const match = /^report\s+(.+)$/.exec(last);
+    expect(match, last).not.toBeNull();
+    const report = (match as RegExpExecArray)[1] as string;
+    expect(report).toBe(join(out, 'report', 'index.html'));
+    const served = await serve(root);
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      const errors: string[] = [];
+      const offsite: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(m.text());
+      });
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.route('**/*', (route) => {
+        const url = route.request().url();
+        if (url.startsWith(served.url) || url.startsWith('data:')) return route.continue();
+        offsite.push(url);
+        return route.abort();
+      });
+      await page.goto(`${served.url}/butterfly-moons/report/index.html`);
+      await page.waitForFunction(
+        "[...document.querySelectorAll('.vega')].every((e) => e.getAttribute('data-rendered') !== null)",
+        null,
+        { timeout: 60_000 },
+      );
+      const marks = await page.$$eval('.vega', (els) =>
+        els.map(
+          (e) =>
+            e.querySelectorAll('path[aria-roledescription="line mark"], path[aria-roledescription="point"]')
+              .length,
+        ),
+      );
+      expect(marks).toHaveLength(5);
+      for (const n of marks) expect(n).toBeGreaterThan(0);
+      expect(errors).toEqual([]);
+      expect(offsite).toEqual([]);
+    } finally {
+      await browser.close();
+      await new Promise((r) => served.server.close(r));
+    }
+  }, 240_000);
 });
