@@ -94,6 +94,7 @@ export {
   type ModelSpec,
 } from './model/spec.js';
 export { butterflyPlots } from './report/butterfly-plots.js';
+export { axisTitle, type EmbedPlot, embedPlots, writeEmbedPlots } from './report/embed-plots.js';
 // Reports.
 export {
   escapeHtml,
@@ -119,6 +120,19 @@ export * from './rng/index.js';
 // Run specs, runs on disk, the trajectory store and exports.
 export * from './spec/index.js';
 export * from './store/index.js';
+export {
+  type EmbeddingJson,
+  EmbedInputError,
+  type EmbedMethod,
+  type EmbedPoint,
+  type EmbedRunsOptions,
+  embeddingJson,
+  embeddingTable,
+  embedRuns,
+  type RunEmbedding,
+  type WrittenEmbedding,
+  writeEmbedding,
+} from './study/embed-runs.js';
 export { measurePair, type PairMeasurement } from './study/measure-pair.js';
 export { derivedSeed, type ForkGroup, type PlannedRun, planStudy, type StudyPlan } from './study/plan.js';
 export {

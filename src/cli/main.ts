@@ -9,6 +9,7 @@
 import { Command, CommanderError } from 'commander';
 import { toolkitVersion } from '../version.js';
 import { registerBenchCommand } from './bench.js';
+import { registerEmbedCommand } from './embed.js';
 import { type CliIo, defaultIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './io.js';
 import { EXIT_CODES_HELP, registerReportCommand } from './report.js';
 import { registerRunCommand } from './run.js';
@@ -35,6 +36,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   registerRunDirCommands(program, io);
   registerBenchCommand(program, io);
   registerReportCommand(program, io);
+  registerEmbedCommand(program, io);
   program.addHelpText('after', EXIT_CODES_HELP);
   return program;
 }

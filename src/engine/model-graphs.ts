@@ -258,3 +258,19 @@ export function activationsGraph(model: ModelGraphSpec, batch: number): JobGraph
   });
   return { graph: g, outputs };
 }
+
+/**
+ * Softmax outputs `probs` [batch, outputDim] of a cross-entropy model: exp(logSoftmax(logits)) on
+ * the same forward pass as the other jobs (so each row sums to 1 within rounding).
+ * @throws for an mse model (its outputs are not class scores).
+ */
+export function probabilitiesGraph(model: ModelGraphSpec, batch: number): JobGraph {
+  if (model.loss !== 'cross-entropy') {
+    throw new Error(`probabilities need a cross-entropy model, got loss '${model.loss}'`);
+  }
+  const g = new Graph();
+  const leaves = flatLeaves(g, model, 'theta');
+  const x = g.input('x', [batch, model.inputDim]);
+  const { logits } = forward(g, model, leaves, x);
+  return { graph: g, outputs: { probs: g.exp(g.logSoftmax(logits)) } };
+}

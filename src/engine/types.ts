@@ -108,6 +108,12 @@ export interface Engine {
    * (`dense0`, `dense1`, …; the output layer is not included), each row-major [n, width].
    */
   activations(params: Float32Array, x: Float32Array, n: number): Promise<Map<string, Float32Array>>;
+  /**
+   * Softmax outputs of a cross-entropy model on n examples, row-major [n, outputDim] (each row a
+   * distribution over the classes). Optional: the ORT engine has it, tfjs does not.
+   * @throws for an mse model.
+   */
+  probabilities?(params: Float32Array, x: Float32Array, n: number): Promise<Float32Array>;
   /** Release native resources. */
   dispose(): Promise<void>;
 }

@@ -10,6 +10,7 @@ import {
   gradientGraph,
   hvpGraph,
   type JobGraph,
+  probabilitiesGraph,
   slotNames,
   stepScalars,
   trainStepGraph,
@@ -32,7 +33,7 @@ import { checkLength, disposeJobs, type Feed, type FloatArray, ORT_VERSION, OrtJ
 /** Rows per evaluation/activation call; larger sets are processed in chunks of this size. */
 export const EVAL_CHUNK = 2048;
 
-type JobKind = 'train' | 'loop' | 'eval' | 'grad' | 'hvp' | 'acts';
+type JobKind = 'train' | 'loop' | 'eval' | 'grad' | 'hvp' | 'acts' | 'probs';
 
 /**
  * The ORT jobs of one model in one float type. The float32 instance backs {@link createOrtEngine};
@@ -73,6 +74,7 @@ export class OrtJobs {
         grad: () => gradientGraph(this.model, batch),
         hvp: () => hvpGraph(this.model, batch),
         acts: () => activationsGraph(this.model, batch),
+        probs: () => probabilitiesGraph(this.model, batch),
       };
       job = OrtJob.create(build[kind](), { threads: this.threads, floatType: this.floatType });
       job.catch(() => this.cache.delete(key));
@@ -213,6 +215,27 @@ export class OrtJobs {
     return result;
   }
 
+  /**
+   * Softmax outputs of a cross-entropy model over n examples, [n, outputDim] row-major, in chunks of
+   * {@link EVAL_CHUNK} rows.
+   */
+  async probabilities(params: FloatArray, x: FloatArray, n: number): Promise<FloatArray> {
+    const { inputDim, outputDim } = this.model;
+    checkLength('x', x, n * inputDim);
+    if (this.model.loss !== 'cross-entropy') {
+      throw new Error(`probabilities need a cross-entropy model, got loss '${this.model.loss}'`);
+    }
+    const Out = this.floatType === 'float64' ? Float64Array : Float32Array;
+    const result = new Out(n * outputDim);
+    for (let start = 0; start < n; start += EVAL_CHUNK) {
+      const rows = Math.min(EVAL_CHUNK, n - start);
+      const xs = x.subarray(start * inputDim, (start + rows) * inputDim);
+      const out = await (await this.job('probs', rows)).run(this.batchFeeds(params, xs, null, rows));
+      result.set(out.probs as FloatArray, start * outputDim);
+    }
+    return result;
+  }
+
   async dispose(): Promise<void> {
     await disposeJobs(this.cache);
   }
@@ -283,6 +306,7 @@ export async function createOrtEngine(model: ModelGraphSpec, options: EngineOpti
     hvp: async (params, batch, v) => f32(await jobs.hvp(params, batch.x, batch.y, batch.size, v)),
     activations: async (params, x, n) =>
       new Map([...(await jobs.activations(params, x, n))].map(([k, v]) => [k, f32(v)])),
+    probabilities: async (params, x, n) => f32(await jobs.probabilities(params, x, n)),
     dispose: () => jobs.dispose(),
   };
 }

@@ -1,0 +1,102 @@
+/**
+ * `twinscope embed RUN_DIRS… --method pca|inpca --out DIR`: embed every checkpoint of several runs
+ * in one low-dimensional space (PCA of the weights, or InPCA of the softmax outputs on fixed
+ * examples) and write DIR/embedding.arrow, DIR/embedding.json and the plots under DIR/plots/.
+ */
+import { type Command, Option } from 'commander';
+import { parsePositiveInt } from './bench.js';
+import { type CliIo, UsageError } from './io.js';
+
+const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+
+/** Register `twinscope embed`. */
+export function registerEmbedCommand(program: Command, io: CliIo): void {
+  program
+    .command('embed')
+    .description(
+      'embed the checkpoints of several runs in one space (PCA of weights or InPCA of outputs) and plot the trajectories',
+    )
+    .argument('<runDirs...>', 'run directories (written by twinscope train or run)')
+    .addOption(
+      new Option(
+        '--method <method>',
+        'pca: weights (one shared layout); inpca: softmax outputs (one dataset)',
+      )
+        .choices(['pca', 'inpca'])
+        .makeOptionMandatory(),
+    )
+    .requiredOption('--out <dir>', 'directory to write embedding.arrow, embedding.json and plots/ into')
+    .option('--components <k>', 'axes kept', parsePositiveInt, 3)
+    .option(
+      '--examples <n>',
+      'InPCA: the first n test examples (train when there is no test split)',
+      parsePositiveInt,
+      1000,
+    )
+    .option(
+      '--threads <n>',
+      'ORT intra-op threads (InPCA; default: all cores for the distances)',
+      parsePositiveInt,
+    )
+    .addHelpText(
+      'after',
+      '\nPrints the explained variance (PCA) or explained stress (InPCA) of the top 1, 2 and 3 axes, then\n' +
+        'the paths written. Runs must share a parameter layout (PCA) or a dataset and classes (InPCA).\n' +
+        '\nExamples:\n  twinscope embed studies/moons/runs/A studies/moons/runs/B --method inpca --out embeds/moons\n' +
+        '  twinscope embed runs/sgd runs/adam --method pca --out embeds/pca --components 2\n' +
+        '  twinscope embed studies/mnist/runs/* --method inpca --examples 2000 --out embeds/mnist\n',
+    )
+    .action(
+      async (
+        runDirs: string[],
+        options: {
+          method: 'pca' | 'inpca';
+          out: string;
+          components: number;
+          examples: number;
+          threads?: number;
+        },
+      ) => {
+        const { embedRuns, writeEmbedding, EmbedInputError } = await import('../study/embed-runs.js');
+        let embedding: Awaited<ReturnType<typeof embedRuns>>;
+        try {
+          embedding = await embedRuns(runDirs, {
+            method: options.method,
+            components: options.components,
+            examples: options.examples,
+            ...(options.threads !== undefined && { threads: options.threads }),
+          });
+        } catch (e) {
+          if (e instanceof EmbedInputError) throw new UsageError(e.message);
+          throw e;
+        }
+        const { writeEmbedPlots } = await import('../report/embed-plots.js');
+        const files = writeEmbedding(options.out, embedding);
+        const plots = await writeEmbedPlots(options.out, embedding);
+        const { method, points, runs, components } = embedding;
+        const where =
+          method === 'inpca' ? ` on ${embedding.options.examples} ${embedding.options.split} examples` : '';
+        io.stdout(
+          `${method}: ${points.length} checkpoints of ${runs.length} runs${where}, ${components} axes\n`,
+        );
+        const top = [1, 2, 3].filter((t) => t <= components);
+        if (method === 'pca') {
+          let cum = 0;
+          const cums = (embedding.explainedVarianceRatio ?? []).map((r) => (cum += r));
+          io.stdout(
+            `explained variance  ${top.map((t) => `top ${t}: ${pct(cums[t - 1] ?? 0)}`).join('  ')}\n`,
+          );
+        } else {
+          const stress = embedding.explainedStress ?? [];
+          io.stdout(
+            `explained stress    ${top.map((t) => `top ${t}: ${pct(stress[t - 1] ?? 0)}`).join('  ')}\n`,
+          );
+          const signs = embedding.eigenvalues.map((l) => (l > 0 ? '+' : l < 0 ? '−' : '0')).join(' ');
+          io.stdout(`eigenvalue signs    ${signs}\n`);
+        }
+        io.stdout(`arrow   ${files.arrow}\n`);
+        io.stdout(`json    ${files.json}\n`);
+        for (const p of plots) io.stdout(`plot    ${p.svg}\n`);
+      },
+    );
+}

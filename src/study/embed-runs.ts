@@ -1,0 +1,360 @@
+/**
+ * Trajectory embeddings of several runs in one shared low-dimensional space (METHODS §5): every
+ * checkpoint of every run becomes one point.
+ *
+ * - `pca`: {@link trajectoryPca} of all checkpoints' flat parameters (reference: their mean). The
+ *   runs must share one parameter layout. Coordinates are projections onto the principal directions.
+ * - `inpca`: each checkpoint is the distribution of its softmax outputs on a fixed set of examples
+ *   (the first `examples` test examples, or train examples when the dataset has no test split);
+ *   the Bhattacharyya distances between all checkpoints ({@link bhattacharyyaMatrix}, float64) are
+ *   embedded by {@link inpca}. The runs must share the dataset (spec and data seed) and be
+ *   cross-entropy classifiers with the same number of classes; their architectures may differ.
+ *
+ * {@link writeEmbedding} stores the result as DIR/embedding.arrow (columns run, step, axis0 … axis{k−1})
+ * and DIR/embedding.json (method, signed eigenvalues, explained stress / variance, options).
+ */
+import { mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import {
+  type DataType,
+  Float64,
+  Int64,
+  Table,
+  tableToIPC,
+  Utf8,
+  type Vector,
+  vectorFromArray,
+} from 'apache-arrow';
+import { createOrtEngine } from '../engine/ort/engine.js';
+import type { Engine } from '../engine/types.js';
+import { bhattacharyyaMatrix } from '../measure/bhattacharyya.js';
+import { type InpcaEmbedding, inpca } from '../measure/inpca.js';
+import { type TrajectoryPca, trajectoryPca } from '../measure/pca.js';
+import { modelGraphSpec } from '../model/graph.js';
+import { readCheckpoints } from '../store/index.js';
+import { writeFileAtomic } from '../store/writer.js';
+import { canonical, type RunJson, readRunJson, runContextParts } from '../train/run.js';
+
+/** The embedding methods. */
+export type EmbedMethod = 'pca' | 'inpca';
+
+/** Options of {@link embedRuns}. */
+export interface EmbedRunsOptions {
+  /** `pca` (weights) or `inpca` (softmax outputs, Bhattacharyya distances). */
+  readonly method: EmbedMethod;
+  /** Axes kept (k). Default 3, capped at the number of checkpoints. */
+  readonly components?: number;
+  /** InPCA: the first N test examples (train when there is no test split). Default 1,000. */
+  readonly examples?: number;
+  /** ORT intra-op threads (InPCA only). Default: all available cores for the distance matrix, 1 for the forward passes. */
+  readonly threads?: number;
+  /** Progress messages. Default: none. */
+  readonly log?: (message: string) => void;
+}
+
+/** One embedded checkpoint. */
+export interface EmbedPoint {
+  /** Run label: the directory's base name (the path as given when two base names clash). */
+  readonly run: string;
+  readonly step: number;
+  /** Its k coordinates (axis 0 first). */
+  readonly coords: number[];
+}
+
+/** A trajectory embedding of several runs (see the module comment). */
+export interface RunEmbedding {
+  readonly method: EmbedMethod;
+  /** Run labels in input order (as in {@link EmbedPoint.run}). */
+  readonly runs: string[];
+  /** The run directories as given. */
+  readonly runDirs: string[];
+  /** Every checkpoint of every run, runs in input order, steps ascending within a run. */
+  readonly points: EmbedPoint[];
+  /** k: axes kept. */
+  readonly components: number;
+  /** The k eigenvalues: λ ≥ 0 for PCA; signed InPCA eigenvalues (|λ| descending; λ < 0: time-like axis). */
+  readonly eigenvalues: number[];
+  /** PCA: variance fraction of each axis (λ_k / total). */
+  readonly explainedVarianceRatio?: number[];
+  /** InPCA: explainedStress[k] = explained stress of the first k + 1 axes (nondecreasing). */
+  readonly explainedStress?: number[];
+  /** What was asked for, resolved (examples and split: InPCA only). */
+  readonly options: {
+    readonly components: number;
+    readonly examples?: number;
+    readonly split?: 'test' | 'train';
+  };
+  /** PCA: the decomposition (components, reference), for {@link pcaProject} of further weights. */
+  readonly pca?: TrajectoryPca;
+  /** InPCA: the decomposition, for {@link inpcaProject} of further checkpoints. */
+  readonly inpca?: InpcaEmbedding;
+  /** InPCA: the m × m Bhattacharyya distance matrix between the points (row-major, in point order). */
+  readonly distances?: Float64Array;
+}
+
+/** Bad input to {@link embedRuns}: no runs, not a run directory, runs that cannot share an embedding. */
+export class EmbedInputError extends Error {
+  override name = 'EmbedInputError';
+}
+
+interface LoadedRun {
+  readonly dir: string;
+  readonly label: string;
+  readonly json: RunJson;
+}
+
+function loadRuns(runDirs: readonly string[]): LoadedRun[] {
+  if (runDirs.length === 0) throw new EmbedInputError('no run directories given');
+  const seen = new Set<string>();
+  const runs = runDirs.map((dir) => {
+    if (seen.has(resolve(dir))) throw new EmbedInputError(`${dir}: given twice`);
+    seen.add(resolve(dir));
+    let json: RunJson;
+    try {
+      json = readRunJson(dir);
+    } catch (e) {
+      throw new EmbedInputError((e as Error).message);
+    }
+    if (!json.spec || !json.layout)
+      throw new EmbedInputError(`${join(dir, 'run.json')}: not a run's run.json`);
+    return { dir, json };
+  });
+  const names = runs.map((r) => basename(resolve(r.dir)));
+  const unique = new Set(names).size === names.length;
+  return runs.map((r, i) => ({ ...r, label: unique ? (names[i] as string) : r.dir }));
+}
+
+function readAll(run: LoadedRun) {
+  let checkpoints: ReturnType<typeof readCheckpoints>;
+  try {
+    checkpoints = readCheckpoints(run.dir);
+  } catch (e) {
+    // A missing or unreadable checkpoints.arrow: the directory does not hold a usable run.
+    throw new EmbedInputError(`${run.dir}: cannot read its checkpoints (${(e as Error).message})`);
+  }
+  if (checkpoints.length === 0) throw new EmbedInputError(`${run.dir}: no checkpoints`);
+  return checkpoints;
+}
+
+/**
+ * Embed all checkpoints of `runDirs` in one space with PCA of the weights or InPCA of the softmax
+ * outputs (see the module comment).
+ * @throws EmbedInputError for no directories, a directory without run.json or checkpoints, or runs
+ *   that cannot share the embedding (the message names the offending directory).
+ */
+export async function embedRuns(
+  runDirs: readonly string[],
+  options: EmbedRunsOptions,
+): Promise<RunEmbedding> {
+  const method = options.method;
+  if (method !== 'pca' && method !== 'inpca') {
+    throw new EmbedInputError(`unknown method '${String(method)}' (expected pca or inpca)`);
+  }
+  const wanted = options.components ?? 3;
+  if (!Number.isInteger(wanted) || wanted < 1) {
+    throw new EmbedInputError(`components must be a positive integer, got ${wanted}`);
+  }
+  const runs = loadRuns(runDirs);
+  return method === 'pca' ? embedPca(runs, wanted, options) : embedInpca(runs, wanted, options);
+}
+
+function embedPca(runs: LoadedRun[], wanted: number, options: EmbedRunsOptions): RunEmbedding {
+  const first = runs[0] as LoadedRun;
+  const layoutKey = canonical(first.json.layout);
+  for (const run of runs.slice(1)) {
+    if (canonical(run.json.layout) !== layoutKey) {
+      throw new EmbedInputError(
+        `${run.dir}: parameter layout differs from ${first.dir} (${run.json.layout.size} vs ` +
+          `${first.json.layout.size} parameters); PCA of weights needs one model layout`,
+      );
+    }
+  }
+  const labels: { run: string; step: number }[] = [];
+  const params: Float32Array[] = [];
+  for (const run of runs) {
+    for (const c of readAll(run)) {
+      labels.push({ run: run.label, step: c.step });
+      params.push(c.params);
+    }
+  }
+  const k = Math.min(wanted, params.length);
+  options.log?.(`pca of ${params.length} checkpoints × ${first.json.layout.size} parameters`);
+  const pca = trajectoryPca(params, { components: k, reference: 'mean' });
+  return {
+    method: 'pca',
+    runs: runs.map((r) => r.label),
+    runDirs: runs.map((r) => r.dir),
+    points: labels.map((l, i) => ({ ...l, coords: Array.from(pca.coordinates.subarray(i * k, i * k + k)) })),
+    components: k,
+    eigenvalues: pca.eigenvalues,
+    explainedVarianceRatio: pca.explainedVarianceRatio,
+    options: { components: k },
+    pca,
+  };
+}
+
+async function embedInpca(
+  runs: LoadedRun[],
+  wanted: number,
+  options: EmbedRunsOptions,
+): Promise<RunEmbedding> {
+  const first = runs[0] as LoadedRun;
+  const dataKey = (j: RunJson) => canonical({ data: j.spec.data, dataSeed: j.spec.dataSeed });
+  for (const run of runs) {
+    if (run.json.spec.loss !== 'cross-entropy') {
+      throw new EmbedInputError(
+        `${run.dir}: InPCA needs a cross-entropy classifier, got loss '${run.json.spec.loss}'`,
+      );
+    }
+    if (dataKey(run.json) !== dataKey(first.json)) {
+      throw new EmbedInputError(
+        `${run.dir}: dataset differs from ${first.dir} (data spec or data seed); InPCA compares ` +
+          'outputs on one fixed set of examples',
+      );
+    }
+  }
+  const { data } = runContextParts(first.json.spec);
+  const split = data.test.n > 0 ? 'test' : 'train';
+  const source = data[split];
+  const n = Math.min(options.examples ?? 1000, source.n);
+  if (!Number.isInteger(n) || n < 1)
+    throw new EmbedInputError(`examples must be a positive integer, got ${n}`);
+  const x = source.x.subarray(0, n * data.inputDim);
+  const classes = data.outputDim;
+
+  const labels: { run: string; step: number }[] = [];
+  const probs: Float32Array[] = [];
+  for (const run of runs) {
+    const model = modelGraphSpec(run.json.spec.model, data.inputDim, data.outputDim, run.json.spec.loss);
+    if (model.layout.size !== run.json.layout.size) {
+      throw new EmbedInputError(`${run.dir}: the layout in run.json does not match its model spec`);
+    }
+    const engine: Engine = await createOrtEngine(model, {
+      optimizer: run.json.spec.optimizer,
+      threads: options.threads ?? 1,
+    });
+    try {
+      const probabilities = engine.probabilities;
+      if (!probabilities) throw new Error(`${engine.backend}: no probabilities`);
+      const checkpoints = readAll(run);
+      options.log?.(
+        `${run.label}: softmax outputs of ${checkpoints.length} checkpoints on ${n} ${split} examples`,
+      );
+      for (const c of checkpoints) {
+        labels.push({ run: run.label, step: c.step });
+        probs.push(await probabilities.call(engine, c.params, x, n));
+      }
+    } finally {
+      await engine.dispose();
+    }
+  }
+  const m = probs.length;
+  options.log?.(`Bhattacharyya distances between ${m} checkpoints`);
+  const distances = await bhattacharyyaMatrix(probs, n, classes, {
+    threads: options.threads ?? availableParallelism(),
+  });
+  const k = Math.min(wanted, m);
+  const embedding = inpca({ rows: m, cols: m, data: distances }, { components: k });
+  return {
+    method: 'inpca',
+    runs: runs.map((r) => r.label),
+    runDirs: runs.map((r) => r.dir),
+    points: labels.map((l, i) => ({
+      ...l,
+      coords: Array.from(embedding.coordinates.subarray(i * k, i * k + k)),
+    })),
+    components: k,
+    eigenvalues: embedding.eigenvalues,
+    explainedStress: embedding.explainedStress,
+    options: { components: k, examples: n, split },
+    inpca: embedding,
+    distances,
+  };
+}
+
+/** The points as an Arrow table: run (utf8), step (int64), axis0 … axis{k−1} (float64). */
+export function embeddingTable(embedding: RunEmbedding): Table {
+  const columns: Record<string, Vector<DataType>> = {
+    run: vectorFromArray(
+      embedding.points.map((p) => p.run),
+      new Utf8(),
+    ),
+    step: vectorFromArray(
+      embedding.points.map((p) => BigInt(p.step)),
+      new Int64(),
+    ),
+  };
+  for (let a = 0; a < embedding.components; a++) {
+    columns[`axis${a}`] = vectorFromArray(
+      embedding.points.map((p) => p.coords[a] as number),
+      new Float64(),
+    );
+  }
+  return new Table(columns);
+}
+
+/** What embedding.json holds. */
+export interface EmbeddingJson {
+  readonly method: EmbedMethod;
+  readonly runs: { readonly label: string; readonly dir: string; readonly checkpoints: number }[];
+  readonly points: number;
+  readonly components: number;
+  /** Signed eigenvalues of the kept axes. */
+  readonly eigenvalues: number[];
+  /** sign(λ_k): +1 space-like, −1 time-like (InPCA), 0 for λ = 0. */
+  readonly signs: number[];
+  /** PCA: per-axis variance fraction. */
+  readonly explainedVarianceRatio?: number[];
+  /** PCA: cumulative variance fraction of the first k + 1 axes. */
+  readonly cumulativeVarianceRatio?: number[];
+  /** InPCA: explained stress of the first k + 1 axes. */
+  readonly explainedStress?: number[];
+  readonly options: RunEmbedding['options'];
+}
+
+/** The JSON summary of an embedding (see {@link EmbeddingJson}). */
+export function embeddingJson(embedding: RunEmbedding): EmbeddingJson {
+  const ratio = embedding.explainedVarianceRatio;
+  let cum = 0;
+  return {
+    method: embedding.method,
+    runs: embedding.runs.map((label, i) => ({
+      label,
+      dir: embedding.runDirs[i] as string,
+      checkpoints: embedding.points.filter((p) => p.run === label).length,
+    })),
+    points: embedding.points.length,
+    components: embedding.components,
+    eigenvalues: embedding.eigenvalues,
+    signs: embedding.eigenvalues.map((l) => Math.sign(l) + 0),
+    ...(ratio
+      ? {
+          explainedVarianceRatio: ratio,
+          cumulativeVarianceRatio: ratio.map((r) => {
+            cum += r;
+            return cum;
+          }),
+        }
+      : {}),
+    ...(embedding.explainedStress ? { explainedStress: embedding.explainedStress } : {}),
+    options: embedding.options,
+  };
+}
+
+/** Paths written by {@link writeEmbedding}. */
+export interface WrittenEmbedding {
+  readonly arrow: string;
+  readonly json: string;
+}
+
+/** Write DIR/embedding.arrow ({@link embeddingTable}) and DIR/embedding.json ({@link embeddingJson}), atomically. */
+export function writeEmbedding(dir: string, embedding: RunEmbedding): WrittenEmbedding {
+  mkdirSync(dir, { recursive: true });
+  const out = { arrow: join(dir, 'embedding.arrow'), json: join(dir, 'embedding.json') };
+  writeFileAtomic(out.arrow, [tableToIPC(embeddingTable(embedding), 'file')]);
+  writeFileAtomic(out.json, [
+    new TextEncoder().encode(`${JSON.stringify(embeddingJson(embedding), null, 2)}\n`),
+  ]);
+  return out;
+}
