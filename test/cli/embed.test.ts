@@ -12,20 +12,12 @@ import { main } from '../../src/cli/main.js';
 import { parseRunSpec } from '../../src/spec/run-spec.js';
 import { trainRun } from '../../src/train/run.js';
 import { capture } from '../helpers/cli-io.js';
+import { tinyBase } from '../helpers/study.js';
 
 const root = mkdtempSync(join(tmpdir(), 'twinscope-cli-embed-'));
 const cli = (io: CliIo, ...args: string[]) => main(['node', 'twinscope', ...args], io);
 
-const tinyRun = {
-  name: 'tiny',
-  seed: 0,
-  data: { name: 'moons', n: 200, noise: 0.2, testFraction: 0.25, standardize: true },
-  model: { kind: 'mlp', hidden: [8], activation: 'relu' },
-  optimizer: { kind: 'sgd', lr: 0.1 },
-  batchSize: 32,
-  epochs: 2,
-  checkpoints: { every: 2 },
-};
+const tinyRun = { ...tinyBase, name: 'tiny', epochs: 1, checkpoints: { every: 2 } };
 const a = join(root, 'a');
 const b = join(root, 'b');
 const wide = join(root, 'wide');

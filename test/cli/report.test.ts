@@ -3,16 +3,8 @@
  * path), `twinscope run` ending with the report path, `--json` of inspect and verify, the Examples
  * block of each command's help and the exit codes in `twinscope --help`.
  */
-import { execSync, spawnSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmdirSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -20,49 +12,14 @@ import type { CliIo } from '../../src/cli/io.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { capture } from '../helpers/cli-io.js';
+import { buildDist, ROOT, tinyBase } from '../helpers/study.js';
 import { writeStudyFixture } from '../report/study-fixture.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 const root = mkdtempSync(join(tmpdir(), 'twinscope-cli-report-'));
 const cli = (io: CliIo, ...args: string[]) => main(['node', 'twinscope', ...args], io);
 const lastLine = (text: string) => text.trimEnd().split('\n').at(-1);
 
-const tinyRun = {
-  name: 'tiny',
-  seed: 0,
-  data: { name: 'moons', n: 200, noise: 0.2, testFraction: 0.25, standardize: true },
-  model: { kind: 'mlp', hidden: [8], activation: 'relu' },
-  optimizer: { kind: 'sgd', lr: 0.1 },
-  batchSize: 32,
-  epochs: 2,
-  checkpoints: { every: 5 },
-};
-
-/** `npm run build` once for all test files asking at about the same time (same lock as run.test.ts). */
-async function buildDist(): Promise<void> {
-  const lock = join(tmpdir(), 'twinscope-test-build.lock');
-  const stamp = join(tmpdir(), 'twinscope-test-build.stamp');
-  const asked = Date.now();
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      const since = statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now();
-      if (Date.now() - since > 180_000) rmdirSync(lock);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  try {
-    const last = existsSync(stamp) ? Number(readFileSync(stamp, 'utf8')) : 0;
-    if (last >= asked - 5000) return;
-    const started = Date.now();
-    execSync('npm run build', { cwd: ROOT, stdio: 'ignore' });
-    writeFileSync(stamp, String(started));
-  } finally {
-    rmdirSync(lock);
-  }
-}
+const tinyRun = { ...tinyBase, name: 'tiny', epochs: 1, checkpoints: { every: 5 } };
 
 describe('twinscope report', () => {
   test('writes the report and prints its path as the last line', async () => {
