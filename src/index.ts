@@ -151,6 +151,17 @@ export {
   parseStudySpec,
   type ResolvedStudySpec,
 } from './study/spec.js';
+export {
+  expandGrid,
+  loadSweepSpec,
+  parseSweepSpec,
+  type ResolvedSweepSpec,
+  runSweep,
+  type SweepEvents,
+  type SweepOptions,
+  type SweepPoint,
+  type SweepResult,
+} from './study/sweep.js';
 export { METRICS, type PerturbationKind, type TwinInfo } from './study/types.js';
 export { exportAlignedRun } from './train/aligned.js';
 // Twins: perturbations and forking.

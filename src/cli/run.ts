@@ -10,9 +10,9 @@ export function registerRunCommand(program: Command, io: CliIo): void {
   program
     .command('run')
     .description(
-      'run a twin study: train parents, twins and baselines, measure every pair, write results and plots (re-run to resume)',
+      'run a twin study (train parents, twins and baselines, measure every pair, write results and plots) or a sweep (train a grid of runs, embed all trajectories); re-run to resume',
     )
-    .argument('<study>', 'study spec JSON file (see pipelines/)')
+    .argument('<study>', 'study or sweep spec JSON file (see pipelines/); a sweep has a "sweep" key')
     .requiredOption('--out <dir>', 'study directory to write')
     .option('--workers <n>', 'worker processes (default: cores / threadsPerWorker)')
     .option('--no-progress', 'no progress bar')
@@ -22,15 +22,14 @@ export function registerRunCommand(program: Command, io: CliIo): void {
       '\nAt the end it writes DIR/report/index.html (see twinscope report) and prints its path last.\n' +
         '\nExamples:\n  twinscope run pipelines/butterfly-moons.json --out studies/butterfly-moons\n' +
         '  twinscope run pipelines/butterfly-mnist.json --out studies/mnist --workers 2\n' +
-        '  twinscope run pipelines/butterfly-moons.json --out studies/butterfly-moons --no-progress --no-report\n',
+        '  twinscope run pipelines/butterfly-moons.json --out studies/butterfly-moons --no-progress --no-report\n' +
+        '  twinscope run pipelines/hyper-ribbon-mnist.json --out studies/hyper-ribbon   # a sweep + InPCA\n',
     )
     .action(
       async (
         path: string,
         options: { out: string; workers?: string; progress: boolean; report: boolean },
       ) => {
-        const { loadStudySpec } = await import('../study/spec.js');
-        const study = asUsageError(() => loadStudySpec(path));
         let workers: number | undefined;
         if (options.workers !== undefined) {
           workers = Number(options.workers);
@@ -38,6 +37,14 @@ export function registerRunCommand(program: Command, io: CliIo): void {
             throw new UsageError(`--workers: expected a positive integer, got '${options.workers}'`);
           }
         }
+        const sweeps = await import('../study/sweep.js');
+        const { readSpecJson } = await import('../spec/run-spec.js');
+        if (sweeps.isSweepJson(asUsageError(() => readSpecJson(path)))) {
+          await runSweepCommand(path, options.out, workers, options.progress, io);
+          return;
+        }
+        const { loadStudySpec } = await import('../study/spec.js');
+        const study = asUsageError(() => loadStudySpec(path));
         const { runStudy, ControlError } = await import('../study/run-study.js');
         const { createStudyProgress } = await import('./progress.js');
         const progress = createStudyProgress(io, options.progress);
@@ -82,4 +89,47 @@ export function registerRunCommand(program: Command, io: CliIo): void {
         if (reportError !== undefined) throw reportError;
       },
     );
+}
+
+/** A sweep (`"sweep"` key): train every grid point, embed all trajectories, print the explained stress. */
+async function runSweepCommand(
+  path: string,
+  out: string,
+  workers: number | undefined,
+  showProgress: boolean,
+  io: CliIo,
+): Promise<void> {
+  const { loadSweepSpec, runSweep, describeEmbedding } = await import('../study/sweep.js');
+  const sweep = asUsageError(() => loadSweepSpec(path));
+  const { createStudyProgress } = await import('./progress.js');
+  const progress = createStudyProgress(io, showProgress);
+  let result: Awaited<ReturnType<typeof runSweep>>;
+  try {
+    result = await runSweep(
+      sweep,
+      out,
+      {
+        onRound: (r) => progress.round(r.label, r.runSteps, r.jobs, r.workers),
+        onSteps: (n) => progress.steps(n),
+        onJob: (id, outcome, message) => progress.job(id, outcome, message),
+        ...(showProgress && { onLog: (m: string) => io.stderr(`  ${m}\n`) }),
+      },
+      workers === undefined ? {} : { workers },
+    );
+  } finally {
+    progress.stop();
+  }
+  if (result.failed.length > 0) {
+    const lines = result.failed.map((f) => `  ${f.id}: ${f.message}`);
+    throw new Error(`${result.failed.length} run(s) failed:\n${lines.join('\n')}\nre-run to retry`);
+  }
+  const { join } = await import('node:path');
+  const e = result.embedding;
+  io.stdout(
+    `${sweep.name}: ${result.runDirs.length} runs (${result.trained} trained now), ` +
+      `${e?.points.length ?? 0} checkpoints embedded with ${sweep.embed.method}\n`,
+  );
+  if (e) for (const line of describeEmbedding(e)) io.stdout(`${line}\n`);
+  io.stdout(`embedding ${join(out, 'embedding.json')}\n`);
+  if (result.plots.length > 0) io.stdout(`plots     ${join(out, 'plots')}/ (${result.plots.length})\n`);
 }

@@ -258,21 +258,7 @@ export function parseRunSpec(json: unknown, source?: string): ResolvedRunSpec {
  * and returned absolute.
  */
 export function loadRunSpec(path: string): ResolvedRunSpec {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'file not found' : `cannot read file (${(err as Error).message})`;
-    throw new SpecError(why, path);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new SpecError(`invalid JSON: ${jsonErrorMessage(err as Error, text)}`, path);
-  }
-  const spec = parseRunSpec(json, path);
+  const spec = parseRunSpec(readSpecJson(path), path);
   if (spec.data.name === 'arrow') {
     const base = dirname(resolve(path));
     const data = { ...spec.data, path: resolve(base, spec.data.path) };
@@ -291,6 +277,36 @@ export function loadRunSpec(path: string): ResolvedRunSpec {
     spec.data = data;
   }
   return spec;
+}
+
+/** Read a JSON spec file (run, study or sweep), naming the file in errors (with line and column for bad JSON). */
+export function readSpecJson(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'file not found' : `cannot read file (${(err as Error).message})`;
+    throw new SpecError(why, path);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new SpecError(`invalid JSON: ${jsonErrorMessage(err as Error, text)}`, path);
+  }
+}
+
+/**
+ * Check that `json` is an object and validate it with a strict zod `schema`; throws a
+ * {@link SpecError} with every problem, one line each, naming the field.
+ */
+export function parseSpecObject<T>(schema: z.ZodType<T>, json: unknown, source?: string): T {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw new SpecError(`expected a JSON object at top level (got ${describeValue(json)})`, source);
+  }
+  const result = schema.safeParse(json, { reportInput: true });
+  if (!result.success) throw new SpecError([...new Set(result.error.issues.flatMap(formatIssue))], source);
+  return result.data;
 }
 
 export function jsonErrorMessage(err: Error, text: string): string {

@@ -19,16 +19,15 @@
  * Like run specs, every object is strict and every problem is reported at once, one line each,
  * naming the field (`perturbations[0].sigmas[2]`) and prefixed with the file.
  */
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { SpecError } from '../spec/errors.js';
 import {
-  formatIssue,
-  jsonErrorMessage,
   loadRunSpec,
   parseRunSpec,
+  parseSpecObject,
   type ResolvedRunSpec,
+  readSpecJson,
 } from '../spec/run-spec.js';
 import type { PerturbationKind } from './types.js';
 
@@ -248,12 +247,7 @@ function resolveMeasure(m: z.infer<typeof MeasureSchema>): MeasureSpec {
  * Throws a {@link SpecError} listing every problem, prefixed with `source`.
  */
 export function parseStudySpec(json: unknown, source?: string, dir = '.'): ResolvedStudySpec {
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new SpecError('expected a JSON object at top level', source);
-  }
-  const result = StudySpecSchema.safeParse(json, { reportInput: true });
-  if (!result.success) throw new SpecError([...new Set(result.error.issues.flatMap(formatIssue))], source);
-  const s = result.data;
+  const s = parseSpecObject(StudySpecSchema, json, source);
   let base: ResolvedRunSpec;
   try {
     base = typeof s.base === 'string' ? loadRunSpec(resolve(dir, s.base)) : parseRunSpec(s.base, undefined);
@@ -317,18 +311,5 @@ export function parseStudySpec(json: unknown, source?: string, dir = '.'): Resol
 
 /** Read and validate a study spec file; a `base` path is relative to the file's folder. */
 export function loadStudySpec(path: string): ResolvedStudySpec {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new SpecError(code === 'ENOENT' ? 'file not found' : (err as Error).message, path);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new SpecError(`invalid JSON: ${jsonErrorMessage(err as Error, text)}`, path);
-  }
-  return parseStudySpec(json, path, dirname(resolve(path)));
+  return parseStudySpec(readSpecJson(path), path, dirname(resolve(path)));
 }

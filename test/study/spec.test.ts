@@ -183,8 +183,8 @@ describe('study spec errors', () => {
   });
 
   test('non-objects are rejected', () => {
-    expect(problems([1, 2])).toEqual(['expected a JSON object at top level']);
-    expect(problems(null, 'x.json')).toEqual(['x.json: expected a JSON object at top level']);
+    expect(problems([1, 2])).toEqual(['expected a JSON object at top level (got an array)']);
+    expect(problems(null, 'x.json')).toEqual(['x.json: expected a JSON object at top level (got null)']);
   });
 });
 

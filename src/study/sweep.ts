@@ -1,0 +1,421 @@
+/**
+ * Sweeps: many independent runs — the cartesian product of field overrides of one base run spec —
+ * trained into one directory and embedded together (all their checkpoints) with InPCA or PCA, as in
+ * the "hyper-ribbon" of Mao et al. 2024. `twinscope run` takes a sweep spec when its JSON has a
+ * `sweep` key.
+ *
+ * ```json
+ * { "name": "hyper-ribbon-mnist",
+ *   "sweep": {
+ *     "base": "mnist-mlp.json",
+ *     "grid": { "model.hidden": [[64], [128, 128]], "batchSize": [64, 256], "seed": [0, 1] } },
+ *   "embed": { "method": "inpca", "components": 3, "examples": 2000 },
+ *   "workers": 2 }
+ * ```
+ *
+ * - `base`: a run spec, inline or as a path relative to the sweep file.
+ * - `grid`: dotted field paths of the run spec (`optimizer`, `optimizer.lr`, `model.hidden`, `seed`)
+ *   to lists of values; every combination is one run (the first field varies slowest). A value
+ *   replaces the field as a whole. `name` cannot be swept (runs are named `<index>-<description>`),
+ *   nor, for InPCA, `data` or `dataSeed` (InPCA compares outputs on one fixed set of examples).
+ * - Every run gets `dataSeed` = the base's `dataSeed` (else its `seed`), so all runs share the same
+ *   data and split, and, unless the base or the grid sets `orderSeed`, `orderSeed` = its own `seed`:
+ *   a seed changes the initialization and the minibatch order, never the data.
+ * - `embed`: `method` (default inpca), `components` (default 3), `examples` (InPCA; default 2000).
+ *
+ * Layout of the sweep directory:
+ *
+ * ```
+ * DIR/sweep.json       the resolved sweep: every run's name, overrides and resolved spec
+ * DIR/runs/<name>/     every run (resumable; a complete run is not trained again)
+ * DIR/embedding.arrow  DIR/embedding.json   all checkpoints embedded (see embed-runs.ts)
+ * DIR/plots/           embedding plots (SVG, PNG, Vega-Lite JSON)
+ * ```
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { loadDataset } from '../data/load.js';
+import { writeEmbedPlots } from '../report/embed-plots.js';
+import { SpecError } from '../spec/errors.js';
+import {
+  loadRunSpec,
+  parseRunSpec,
+  parseSpecObject,
+  planRun,
+  type ResolvedRunSpec,
+  RunSpecSchema,
+  readSpecJson,
+} from '../spec/run-spec.js';
+import { canonical, readRunJson, writeJsonAtomic } from '../train/run.js';
+import { toolkitVersion } from '../version.js';
+import { type EmbedMethod, embedRuns, type RunEmbedding, writeEmbedding } from './embed-runs.js';
+import { type PoolJob, type PoolResult, runPool } from './pool.js';
+
+const posInt = () => z.number().int().positive();
+
+/** A dotted field path: identifiers (or array indices) separated by dots. */
+const FIELD_RE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$/;
+
+export const SweepSpecSchema = z.strictObject({
+  name: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'letters, digits, ".", "_" and "-" only' }),
+  sweep: z.strictObject({
+    /** A run spec: inline, or a path relative to the sweep file. */
+    base: z.union([z.string().min(1), z.record(z.string(), z.unknown())], {
+      error: 'expected a run spec object or the path of a run spec file',
+    }),
+    grid: z.record(z.string(), z.array(z.unknown()).min(1)),
+  }),
+  embed: z
+    .strictObject({
+      method: z.enum(['inpca', 'pca']).optional(),
+      components: posInt().max(64).optional(),
+      examples: posInt().optional(),
+    })
+    .optional(),
+  workers: posInt().max(64).optional(),
+});
+
+/** One run of a sweep. */
+export interface SweepPoint {
+  /** Position in the grid (0-based, first grid field slowest). */
+  readonly index: number;
+  /** Folder-safe run name: `<index>-<description of the overrides>`. */
+  readonly name: string;
+  /** The grid values of this run, by field path. */
+  readonly overrides: Record<string, unknown>;
+  readonly spec: ResolvedRunSpec;
+}
+
+/** A validated sweep spec with its grid expanded. */
+export interface ResolvedSweepSpec {
+  readonly name: string;
+  /** The base run spec, resolved. */
+  readonly base: ResolvedRunSpec;
+  readonly grid: Record<string, unknown[]>;
+  readonly points: SweepPoint[];
+  readonly embed: { method: EmbedMethod; components: number; examples: number };
+  readonly workers?: number;
+}
+
+/** Whether a parsed JSON spec is a sweep (has a `sweep` key) rather than a twin study. */
+export function isSweepJson(json: unknown): boolean {
+  return json !== null && typeof json === 'object' && !Array.isArray(json) && 'sweep' in json;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field paths
+
+/** The object fields a zod schema accepts (through optionals, unions and discriminated unions). */
+function fieldsOf(schema: z.ZodType): Map<string, z.ZodType> | undefined {
+  if (schema instanceof z.ZodOptional) return fieldsOf(schema.unwrap() as z.ZodType);
+  if (schema instanceof z.ZodObject)
+    return new Map(Object.entries(schema.shape as Record<string, z.ZodType>));
+  if (schema instanceof z.ZodUnion) {
+    const out = new Map<string, z.ZodType>();
+    for (const option of schema.options as z.ZodType[]) {
+      for (const [k, v] of fieldsOf(option) ?? []) if (!out.has(k)) out.set(k, v);
+    }
+    return out.size > 0 ? out : undefined;
+  }
+  return undefined;
+}
+
+/** Why `path` is not a run spec field that a sweep may set, or undefined when it is. */
+function fieldProblem(path: string, method: EmbedMethod): string | undefined {
+  if (!FIELD_RE.test(path)) return 'not a dotted field path (e.g. "optimizer.lr")';
+  const segments = path.split('.');
+  const top = segments[0] as string;
+  if (top === 'name') return 'cannot be swept (each run is named after its grid point)';
+  if (method === 'inpca' && (top === 'data' || top === 'dataSeed')) {
+    return 'cannot be swept with InPCA (it compares outputs of all runs on one fixed set of examples)';
+  }
+  let schema: z.ZodType = RunSpecSchema;
+  for (const [i, segment] of segments.entries()) {
+    let inner: z.ZodType = schema;
+    while (inner instanceof z.ZodOptional) inner = inner.unwrap() as z.ZodType;
+    if (inner instanceof z.ZodArray && /^\d+$/.test(segment)) {
+      schema = inner.element as z.ZodType;
+      continue;
+    }
+    const fields = fieldsOf(inner);
+    const where = segments.slice(0, i).join('.');
+    if (!fields) return `'${where}' has no field '${segment}'`;
+    const next = fields.get(segment);
+    if (!next) {
+      const known = [...fields.keys()].filter((k) => i > 0 || k !== 'name').join(', ');
+      return `unknown run spec field '${segment}'${where ? ` in '${where}'` : ''} (expected one of ${known})`;
+    }
+    schema = next;
+  }
+  return undefined;
+}
+
+/** Set `path` (dotted) in a JSON object, creating intermediate objects; the value replaces the field. */
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const segments = path.split('.');
+  let node: Record<string, unknown> | unknown[] = target;
+  for (const segment of segments.slice(0, -1)) {
+    const key = Array.isArray(node) ? Number(segment) : segment;
+    const child = (node as Record<string | number, unknown>)[key];
+    if (child === null || typeof child !== 'object') {
+      (node as Record<string | number, unknown>)[key] = {};
+    }
+    node = (node as Record<string | number, unknown>)[key] as Record<string, unknown>;
+  }
+  const last = segments[segments.length - 1] as string;
+  (node as Record<string | number, unknown>)[Array.isArray(node) ? Number(last) : last] =
+    structuredClone(value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names
+
+/** A short, folder-safe rendering of one grid value. */
+function describeGridValue(field: string, value: unknown): string {
+  const key = field.split('.').pop() as string;
+  if (Array.isArray(value)) return `${key}${value.map((v) => describeGridValue('', v)).join('x')}`;
+  if (value !== null && typeof value === 'object') {
+    return Object.values(value as Record<string, unknown>)
+      .filter((v) => v === null || typeof v !== 'object')
+      .map(String)
+      .join('-');
+  }
+  return `${key}${String(value)}`;
+}
+
+/** `<index>-<description>`, folder-safe and at most 100 characters. */
+function pointName(index: number, width: number, overrides: Record<string, unknown>): string {
+  const description = Object.entries(overrides)
+    .map(([field, value]) => describeGridValue(field, value))
+    .join('-')
+    .replace(/[^A-Za-z0-9._-]+/g, '_')
+    .replace(/^[._-]+/, '');
+  const name = `${String(index).padStart(width, '0')}${description ? `-${description}` : ''}`;
+  return name.slice(0, 100);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+/** The cartesian product of the grid, first field slowest. */
+export function expandGrid(grid: Record<string, readonly unknown[]>): Record<string, unknown>[] {
+  let out: Record<string, unknown>[] = [{}];
+  for (const [field, values] of Object.entries(grid)) {
+    out = out.flatMap((o) => values.map((v) => ({ ...o, [field]: v })));
+  }
+  return out;
+}
+
+/** Read a base run spec file as written (arrow data paths made absolute), or report why not. */
+function baseJson(base: string | Record<string, unknown>, dir: string, source?: string) {
+  if (typeof base !== 'string') {
+    try {
+      return { json: structuredClone(base), resolved: parseRunSpec(base) };
+    } catch (e) {
+      if (!(e instanceof SpecError)) throw e;
+      throw new SpecError(
+        e.problems.map((p) => `sweep.base.${p}`),
+        source,
+      );
+    }
+  }
+  const path = resolve(dir, base);
+  const resolved = loadRunSpec(path);
+  const json = readSpecJson(path) as Record<string, unknown>;
+  if (resolved.data.name === 'arrow') json.data = resolved.data;
+  return { json, resolved };
+}
+
+/**
+ * Validate a parsed sweep spec, expand its grid and validate every run. `dir` resolves a `base`
+ * given as a path. Throws a {@link SpecError} listing every problem, one line each: a bad grid field
+ * is named once; a run spec problem names its grid point (or says it hits every point).
+ */
+export function parseSweepSpec(json: unknown, source?: string, dir = '.'): ResolvedSweepSpec {
+  const s = parseSpecObject(SweepSpecSchema, json, source);
+  const embed = {
+    method: s.embed?.method ?? 'inpca',
+    components: s.embed?.components ?? 3,
+    examples: s.embed?.examples ?? 2000,
+  } as const;
+  const problems: string[] = [];
+  const fields = Object.keys(s.sweep.grid);
+  if (fields.length === 0) problems.push('sweep.grid: empty (give at least one field to sweep)');
+  for (const field of fields) {
+    const why = fieldProblem(field, embed.method);
+    if (why) problems.push(`sweep.grid."${field}": ${why}`);
+    const values = s.sweep.grid[field] as unknown[];
+    if (new Set(values.map((v) => canonical(v))).size !== values.length) {
+      problems.push(`sweep.grid."${field}": contains duplicates`);
+    }
+  }
+  if (problems.length > 0) throw new SpecError(problems, source);
+
+  const base = baseJson(s.sweep.base, dir, source);
+  const dataSeed = base.resolved.dataSeed;
+  const combos = expandGrid(s.sweep.grid);
+  const width = String(combos.length - 1).length;
+  const pointProblems = new Map<string, string[]>();
+  const points: SweepPoint[] = [];
+  combos.forEach((overrides, index) => {
+    const name = pointName(index, width, overrides);
+    const spec = structuredClone(base.json);
+    for (const [field, value] of Object.entries(overrides)) setPath(spec, field, value);
+    spec.name = name;
+    spec.dataSeed = dataSeed;
+    if (base.json.orderSeed === undefined && !('orderSeed' in overrides)) spec.orderSeed = spec.seed;
+    try {
+      points.push({ index, name, overrides, spec: parseRunSpec(spec) });
+    } catch (e) {
+      if (!(e instanceof SpecError)) throw e;
+      for (const p of e.problems) pointProblems.set(p, [...(pointProblems.get(p) ?? []), name]);
+    }
+  });
+  for (const [problem, names] of pointProblems) {
+    if (names.length === combos.length) problems.push(`sweep: every grid point: ${problem}`);
+    else for (const n of names) problems.push(`sweep: grid point ${n}: ${problem}`);
+  }
+  if (problems.length > 0) throw new SpecError(problems, source);
+  if (embed.method === 'inpca') {
+    for (const p of points) {
+      if (p.spec.loss !== 'cross-entropy') {
+        throw new SpecError(
+          `sweep: grid point ${p.name}: InPCA needs a cross-entropy classifier (loss is '${p.spec.loss}')`,
+          source,
+        );
+      }
+    }
+  }
+  const out: ResolvedSweepSpec = {
+    name: s.name,
+    base: base.resolved,
+    grid: s.sweep.grid,
+    points,
+    embed,
+  };
+  return s.workers === undefined ? out : { ...out, workers: s.workers };
+}
+
+/** Read and validate a sweep spec file; a `base` path is relative to the file's folder. */
+export function loadSweepSpec(path: string): ResolvedSweepSpec {
+  return parseSweepSpec(readSpecJson(path), path, dirname(resolve(path)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running
+
+/** What a sweep reports while it runs (the same shape as a study's events). */
+export interface SweepEvents {
+  readonly onRound?: (info: { label: string; jobs: number; runSteps: number; workers: number }) => void;
+  readonly onSteps?: (n: number) => void;
+  readonly onJob?: (id: string, outcome: 'done' | 'skipped' | 'failed', message?: string) => void;
+  /** Progress of the embedding. */
+  readonly onLog?: (message: string) => void;
+}
+
+export interface SweepOptions {
+  /** Worker processes (default: the spec's, else the number of cores). */
+  readonly workers?: number;
+}
+
+/** The outcome of a sweep. */
+export interface SweepResult {
+  readonly dir: string;
+  readonly runDirs: string[];
+  /** Runs trained by this call (0 when every run was already complete). */
+  readonly trained: number;
+  readonly failed: PoolResult['failed'];
+  /** Absent when a run failed (nothing is embedded then). */
+  readonly embedding?: RunEmbedding;
+  /** Plot files written (SVG paths). */
+  readonly plots: string[];
+}
+
+/** Whether `dir` holds the complete run of `spec`. */
+function runComplete(dir: string, spec: ResolvedRunSpec): boolean {
+  if (!existsSync(join(dir, 'run.json'))) return false;
+  const run = readRunJson(dir);
+  return run.status === 'complete' && canonical(run.spec) === canonical(spec);
+}
+
+/**
+ * Train every run of `sweep` into DIR/runs/ (skipping complete runs, resuming interrupted ones),
+ * then embed all their checkpoints and write DIR/embedding.{arrow,json} and DIR/plots/. When a run
+ * fails, the others still train and nothing is embedded (see {@link SweepResult.failed}).
+ */
+export async function runSweep(
+  sweep: ResolvedSweepSpec,
+  dir: string,
+  events: SweepEvents = {},
+  options: SweepOptions = {},
+): Promise<SweepResult> {
+  mkdirSync(dir, { recursive: true });
+  const workers = options.workers ?? sweep.workers ?? Math.max(1, cpus().length);
+  const runDir = (p: SweepPoint) => join(dir, 'runs', p.name);
+  writeJsonAtomic(join(dir, 'sweep.json'), {
+    format: 1,
+    toolkit: toolkitVersion(),
+    name: sweep.name,
+    base: sweep.base,
+    grid: sweep.grid,
+    embed: sweep.embed,
+    runs: sweep.points.map((p) => ({ name: p.name, overrides: p.overrides, spec: p.spec })),
+  });
+
+  const todo = sweep.points.filter((p) => !runComplete(runDir(p), p.spec));
+  let runSteps = 0;
+  const nTrain = new Map<string, number>();
+  for (const p of todo) {
+    const key = canonical({ data: p.spec.data, seed: p.spec.dataSeed });
+    if (!nTrain.has(key)) nTrain.set(key, loadDataset(p.spec.data, p.spec.dataSeed).train.n);
+    runSteps += planRun(p.spec, nTrain.get(key) as number).totalSteps;
+  }
+  const jobs: PoolJob[] = sweep.points.map((p) => ({
+    id: `train:${p.name}`,
+    deps: [],
+    job: { kind: 'train', dir: runDir(p), spec: p.spec },
+    done: () => runComplete(runDir(p), p.spec),
+  }));
+  events.onRound?.({ label: sweep.name, jobs: todo.length, runSteps, workers });
+  let trained = 0;
+  const pool = await runPool(jobs, {
+    workers: Math.min(workers, Math.max(1, todo.length)),
+    ...(events.onSteps && { onSteps: events.onSteps }),
+    onFinished: (job, outcome, message) => {
+      if (outcome === 'done') trained++;
+      if (outcome !== 'skipped') events.onJob?.(job.id, outcome, message);
+    },
+  });
+  const runDirs = sweep.points.map(runDir);
+  if (pool.failed.length > 0) return { dir, runDirs, trained, failed: pool.failed, plots: [] };
+
+  const embedding = await embedRuns(runDirs, {
+    method: sweep.embed.method,
+    components: sweep.embed.components,
+    examples: sweep.embed.examples,
+    ...(events.onLog && { log: events.onLog }),
+  });
+  writeEmbedding(dir, embedding);
+  const plots = (await writeEmbedPlots(dir, embedding)).map((p) => p.svg);
+  return { dir, runDirs, trained, failed: [], embedding, plots };
+}
+
+/** One line per kept axis: eigenvalue and the explained stress (InPCA) or variance (PCA) so far. */
+export function describeEmbedding(e: RunEmbedding): string[] {
+  let cumulative = 0;
+  return e.eigenvalues.map((lambda, k) => {
+    const sign = lambda < 0 ? 'time-like' : 'space-like';
+    if (e.explainedStress) {
+      const s = e.explainedStress[k] as number;
+      return `top ${k + 1} axes: explained stress ${(100 * s).toFixed(1)}%  (λ${k + 1} = ${lambda.toPrecision(4)}, ${sign})`;
+    }
+    cumulative += e.explainedVarianceRatio?.[k] ?? 0;
+    return `top ${k + 1} axes: explained variance ${(100 * cumulative).toFixed(1)}%  (λ${k + 1} = ${lambda.toPrecision(4)})`;
+  });
+}

@@ -1,0 +1,157 @@
+/**
+ * Sweeps: grid expansion (count, names, overrides, fixed data seed), spec errors that name the bad
+ * grid field or grid point, and a real 4-run two-moons sweep embedded with InPCA, run twice (the
+ * second run trains nothing).
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { SpecError } from '../../src/spec/errors.js';
+import { expandGrid, isSweepJson, loadSweepSpec, parseSweepSpec, runSweep } from '../../src/study/sweep.js';
+import { readRunJson } from '../../src/train/run.js';
+import { tinyBase } from '../helpers/study.js';
+
+const grid = {
+  'model.hidden': [[8], [16, 16]],
+  optimizer: [
+    { kind: 'sgd', lr: 0.1, momentum: 0.9 },
+    { kind: 'adam', lr: 0.01 },
+  ],
+  seed: [0, 1],
+};
+
+const spec = (over: Record<string, unknown> = {}) => ({
+  name: 'sweep-test',
+  sweep: { base: { ...tinyBase, seed: 3 }, grid },
+  embed: { method: 'inpca', components: 3, examples: 100 },
+  ...over,
+});
+
+function specError(fn: () => unknown): SpecError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof SpecError) return e;
+    throw e;
+  }
+  throw new Error('expected a SpecError');
+}
+
+describe('parseSweepSpec', () => {
+  test('expands the cartesian product, first field slowest, with folder-safe names', () => {
+    expect(expandGrid({ a: [1, 2], b: ['x', 'y', 'z'] })).toHaveLength(6);
+    const sweep = parseSweepSpec(spec());
+    expect(sweep.points).toHaveLength(8);
+    expect(sweep.points.map((p) => p.name)).toEqual([
+      '0-hidden8-sgd-0.1-0.9-seed0',
+      '1-hidden8-sgd-0.1-0.9-seed1',
+      '2-hidden8-adam-0.01-seed0',
+      '3-hidden8-adam-0.01-seed1',
+      '4-hidden16x16-sgd-0.1-0.9-seed0',
+      '5-hidden16x16-sgd-0.1-0.9-seed1',
+      '6-hidden16x16-adam-0.01-seed0',
+      '7-hidden16x16-adam-0.01-seed1',
+    ]);
+    const p6 = sweep.points[6];
+    expect(p6?.overrides).toEqual({ 'model.hidden': [16, 16], optimizer: grid.optimizer[1], seed: 0 });
+    expect(p6?.spec.name).toBe(p6?.name);
+    expect(p6?.spec.model).toMatchObject({ kind: 'mlp', hidden: [16, 16], activation: 'relu' });
+    expect(p6?.spec.optimizer).toMatchObject({ kind: 'adam', lr: 0.01 });
+    expect(p6?.spec.batchSize).toBe(tinyBase.batchSize);
+    // Every run on the base's data (data seed = base seed 3); the seed sets init and batch order.
+    for (const p of sweep.points) {
+      expect(p.spec.dataSeed).toBe(3);
+      expect(p.spec.orderSeed).toBe(p.spec.seed);
+    }
+    expect(sweep.points.map((p) => p.spec.seed)).toEqual([0, 1, 0, 1, 0, 1, 0, 1]);
+    expect(sweep.embed).toEqual({ method: 'inpca', components: 3, examples: 100 });
+    expect(isSweepJson(spec())).toBe(true);
+    expect(isSweepJson({ name: 'study', base: tinyBase })).toBe(false);
+  });
+
+  test('a bad grid field is reported once, on one line naming it', () => {
+    const e = specError(() =>
+      parseSweepSpec(spec({ sweep: { base: tinyBase, grid: { 'modle.hidden': [[8], [16]] } } }), 'x.json'),
+    );
+    expect(e.problems).toHaveLength(1);
+    expect(e.message.split('\n')).toHaveLength(1);
+    expect(e.message).toMatch(/^x\.json: sweep\.grid\."modle\.hidden": unknown run spec field 'modle'/);
+
+    const nested = specError(() =>
+      parseSweepSpec(spec({ sweep: { base: tinyBase, grid: { 'optimizer.rate': [0.1, 0.2] } } })),
+    );
+    expect(nested.problems).toEqual([
+      expect.stringMatching(/^sweep\.grid\."optimizer\.rate": unknown run spec field 'rate' in 'optimizer'/),
+    ]);
+    const data = specError(() =>
+      parseSweepSpec(spec({ sweep: { base: tinyBase, grid: { dataSeed: [0, 1] } } })),
+    );
+    expect(data.problems).toEqual([
+      expect.stringMatching(/^sweep\.grid\."dataSeed": cannot be swept with InPCA/),
+    ]);
+  });
+
+  test('a value that makes a bad run spec names its grid point', () => {
+    const e = specError(() =>
+      parseSweepSpec(spec({ sweep: { base: tinyBase, grid: { 'optimizer.lr': [0.1, -1] } } })),
+    );
+    expect(e.problems).toEqual(['sweep: grid point 1-lr-1: optimizer.lr: must be > 0 (got -1)']);
+  });
+
+  test('the base may be a path relative to the sweep file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'twinscope-sweep-spec-'));
+    writeFileSync(join(dir, 'base.json'), JSON.stringify(tinyBase));
+    writeFileSync(join(dir, 'sweep.json'), JSON.stringify(spec({ sweep: { base: 'base.json', grid } })));
+    expect(loadSweepSpec(join(dir, 'sweep.json')).points).toHaveLength(8);
+  });
+});
+
+describe('runSweep', () => {
+  test('trains a 4-run sweep, embeds it with InPCA, and trains nothing the second time', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'twinscope-sweep-'));
+    const sweep = parseSweepSpec(
+      spec({
+        sweep: {
+          base: tinyBase,
+          grid: { optimizer: grid.optimizer, seed: [0, 1] },
+        },
+      }),
+    );
+    expect(sweep.points).toHaveLength(4);
+    const jobs: string[] = [];
+    let steps = 0;
+    const first = await runSweep(
+      sweep,
+      dir,
+      { onSteps: (n) => (steps += n), onJob: (id, outcome) => jobs.push(`${id} ${outcome}`) },
+      { workers: 1 },
+    );
+    expect(first.failed).toEqual([]);
+    expect(first.trained).toBe(4);
+    expect(jobs).toHaveLength(4);
+    expect(steps).toBe(4 * 5 * 9); // tinyBase: 9 steps per epoch, 5 epochs
+    for (const d of first.runDirs) expect(readRunJson(d).status).toBe('complete');
+
+    const json = JSON.parse(readFileSync(join(dir, 'embedding.json'), 'utf8'));
+    expect(json.method).toBe('inpca');
+    expect(json.runs).toHaveLength(4);
+    const stress = json.explainedStress as number[];
+    expect(stress).toHaveLength(3);
+    for (const [k, s] of stress.entries()) {
+      expect(s).toBeGreaterThan(0);
+      expect(s).toBeLessThanOrEqual(1 + 1e-12);
+      if (k > 0) expect(s).toBeGreaterThanOrEqual((stress[k - 1] as number) - 1e-12);
+    }
+    expect(json.signs).toEqual((json.eigenvalues as number[]).map((l) => Math.sign(l)));
+    const sweepJson = JSON.parse(readFileSync(join(dir, 'sweep.json'), 'utf8'));
+    expect(sweepJson.runs.map((r: { name: string }) => r.name)).toEqual(sweep.points.map((p) => p.name));
+    expect(first.plots.length).toBeGreaterThan(0);
+
+    let again = 0;
+    const second = await runSweep(sweep, dir, { onSteps: (n) => (again += n) }, { workers: 1 });
+    expect(second.trained).toBe(0);
+    expect(again).toBe(0);
+    expect(second.embedding?.explainedStress).toEqual(stress);
+  }, 120_000);
+});
