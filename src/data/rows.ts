@@ -53,3 +53,11 @@ export function regressionSplit(
   if (!indices) return { x, y, n: y.length / outputDim };
   return { x: takeRows(x, inputDim, indices), y: takeRows(y, outputDim, indices), n: indices.length };
 }
+
+/** The first `n` examples of a split as views (all of them when it has fewer). */
+export function firstRows(split: Split, n: number): { x: Float32Array; y: Float32Array; n: number } {
+  const m = Math.min(n, split.n);
+  const inDim = split.x.length / Math.max(split.n, 1);
+  const outDim = split.y.length / Math.max(split.n, 1);
+  return { x: split.x.subarray(0, m * inDim), y: split.y.subarray(0, m * outDim), n: m };
+}

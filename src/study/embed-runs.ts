@@ -34,7 +34,7 @@ import { type TrajectoryPca, trajectoryPca } from '../measure/pca.js';
 import { modelGraphSpec } from '../model/graph.js';
 import { readCheckpoints } from '../store/index.js';
 import { writeFileAtomic } from '../store/writer.js';
-import { canonical, type RunJson, readRunJson, runContextParts } from '../train/run.js';
+import { canonical, type RunJson, readRunJson, runContextParts, writeJsonAtomic } from '../train/run.js';
 
 /** The embedding methods. */
 export type EmbedMethod = 'pca' | 'inpca';
@@ -353,8 +353,6 @@ export function writeEmbedding(dir: string, embedding: RunEmbedding): WrittenEmb
   mkdirSync(dir, { recursive: true });
   const out = { arrow: join(dir, 'embedding.arrow'), json: join(dir, 'embedding.json') };
   writeFileAtomic(out.arrow, [tableToIPC(embeddingTable(embedding), 'file')]);
-  writeFileAtomic(out.json, [
-    new TextEncoder().encode(`${JSON.stringify(embeddingJson(embedding), null, 2)}\n`),
-  ]);
+  writeJsonAtomic(out.json, embeddingJson(embedding));
   return out;
 }

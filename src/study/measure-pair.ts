@@ -6,28 +6,19 @@
  * Every row carries the options of the definition that produced it.
  */
 import { join } from 'node:path';
-import { loadDataset } from '../data/load.js';
-import type { Dataset, Split } from '../data/types.js';
+import { firstRows } from '../data/rows.js';
+import type { Dataset } from '../data/types.js';
 import type { Engine } from '../engine/types.js';
 import { activationMatching, applyPermutations, weightMatching } from '../measure/align.js';
-import { alphaGrid, barrier, type CurveData, interpolationCurve } from '../measure/barrier.js';
+import { alphaGrid, barrier, interpolationCurve } from '../measure/barrier.js';
 import { cka } from '../measure/cka.js';
 import { cosineSimilarity, l2Distance, normalizedL2, perTensorL2 } from '../measure/distance.js';
 import type { ResultRow } from '../measure/results.js';
-import { modelGraphSpec } from '../model/graph.js';
 import type { ParameterLayout } from '../model/layout.js';
 import { type Checkpoint, readCheckpoints } from '../store/index.js';
-import { createEngine, readRunJson } from '../train/run.js';
+import { createEngine, readRunJson, runContextParts } from '../train/run.js';
 import type { MeasureSpec } from './spec.js';
 import { METRICS, type TwinInfo } from './types.js';
-
-/** The first `n` examples of a split (all of them when it has fewer). */
-function head(split: Split, n: number): CurveData {
-  const m = Math.min(n, split.n);
-  const inDim = split.x.length / Math.max(split.n, 1);
-  const outDim = split.y.length / Math.max(split.n, 1);
-  return { x: split.x.subarray(0, m * inDim), y: split.y.subarray(0, m * outDim), n: m };
-}
 
 /** Whether a layout has hidden layers to permute (an MLP with at least one hidden layer). */
 function hasHiddenLayers(layout: ParameterLayout): boolean {
@@ -50,7 +41,7 @@ async function barrierRows(
   const rows: Row[] = [];
   const alphas = alphaGrid(spec.alphas);
   for (const split of spec.splits) {
-    const set = head(data[split], spec.examples);
+    const set = firstRows(data[split], spec.examples);
     if (set.n === 0) continue;
     const curve = await interpolationCurve(engine, a, b, set, alphas);
     const base = { step, layer: null, split } as const;
@@ -120,11 +111,9 @@ export async function measurePair(
 
   const spec = runA.spec;
   const needsEngine = Boolean(measure.barrier || measure.align || measure.cka);
-  const data = needsEngine ? loadDataset(spec.data, spec.dataSeed) : undefined;
-  const engine =
-    data && needsEngine
-      ? await createEngine(spec, modelGraphSpec(spec.model, data.inputDim, data.outputDim, spec.loss))
-      : undefined;
+  const parts = needsEngine ? runContextParts(spec) : undefined;
+  const data = parts?.data;
+  const engine = parts ? await createEngine(spec, parts.model) : undefined;
   const rows: Row[] = [];
   const aligned: PairMeasurement['aligned'] = [];
   try {
@@ -164,7 +153,7 @@ export async function measurePair(
             perms = r.perms;
             extra = { method, sweeps: r.sweeps, converged: r.converged };
           } else {
-            const set = head(data.train, measure.align.examples);
+            const set = firstRows(data.train, measure.align.examples);
             const [actsA, actsB] = [
               await engine.activations(a, set.x, set.n),
               await engine.activations(b, set.x, set.n),
@@ -189,7 +178,7 @@ export async function measurePair(
         }
       }
       if (measure.cka && when(measure.cka.at, step)) {
-        const set = head(data.test.n > 0 ? data.test : data.train, measure.cka.examples);
+        const set = firstRows(data.test.n > 0 ? data.test : data.train, measure.cka.examples);
         const split = data.test.n > 0 ? 'test' : 'train';
         const [actsA, actsB] = [
           await engine.activations(a, set.x, set.n),

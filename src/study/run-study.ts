@@ -69,8 +69,15 @@ export class ControlError extends Error {
 
 const hash = (value: unknown) => createHash('sha256').update(canonical(value)).digest('hex');
 
-/** Whether `dir` holds the complete run `planned` (same spec, same perturbation). */
-function runComplete(dir: string, planned: PlannedRun, lockstep: boolean): boolean {
+/**
+ * Whether `dir` holds the complete run `planned` (same spec, same perturbation, same training mode).
+ * The perturbation's norm is left out: it is only known once the perturbation is drawn.
+ */
+export function runComplete(
+  dir: string,
+  planned: Pick<PlannedRun, 'spec' | 'fork'>,
+  lockstep = false,
+): boolean {
   if (!existsSync(join(dir, 'run.json'))) return false;
   const run = readRunJson(dir);
   if (run.status !== 'complete' || canonical(run.spec) !== canonical(planned.spec)) return false;

@@ -32,7 +32,7 @@
  * DIR/plots/           embedding plots (SVG, PNG, Vega-Lite JSON)
  * ```
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -48,10 +48,11 @@ import {
   RunSpecSchema,
   readSpecJson,
 } from '../spec/run-spec.js';
-import { canonical, readRunJson, writeJsonAtomic } from '../train/run.js';
+import { canonical, writeJsonAtomic } from '../train/run.js';
 import { toolkitVersion } from '../version.js';
 import { type EmbedMethod, embedRuns, type RunEmbedding, writeEmbedding } from './embed-runs.js';
 import { type PoolJob, type PoolResult, runPool } from './pool.js';
+import { runComplete } from './run-study.js';
 
 const posInt = () => z.number().int().positive();
 
@@ -337,13 +338,6 @@ export interface SweepResult {
   readonly plots: string[];
 }
 
-/** Whether `dir` holds the complete run of `spec`. */
-function runComplete(dir: string, spec: ResolvedRunSpec): boolean {
-  if (!existsSync(join(dir, 'run.json'))) return false;
-  const run = readRunJson(dir);
-  return run.status === 'complete' && canonical(run.spec) === canonical(spec);
-}
-
 /**
  * Train every run of `sweep` into DIR/runs/ (skipping complete runs, resuming interrupted ones),
  * then embed all their checkpoints and write DIR/embedding.{arrow,json} and DIR/plots/. When a run
@@ -368,7 +362,7 @@ export async function runSweep(
     runs: sweep.points.map((p) => ({ name: p.name, overrides: p.overrides, spec: p.spec })),
   });
 
-  const todo = sweep.points.filter((p) => !runComplete(runDir(p), p.spec));
+  const todo = sweep.points.filter((p) => !runComplete(runDir(p), p));
   let runSteps = 0;
   const nTrain = new Map<string, number>();
   for (const p of todo) {
@@ -380,7 +374,7 @@ export async function runSweep(
     id: `train:${p.name}`,
     deps: [],
     job: { kind: 'train', dir: runDir(p), spec: p.spec },
-    done: () => runComplete(runDir(p), p.spec),
+    done: () => runComplete(runDir(p), p),
   }));
   events.onRound?.({ label: sweep.name, jobs: todo.length, runSteps, workers });
   let trained = 0;

@@ -4,9 +4,7 @@
  */
 import { relative } from 'node:path';
 import { gatherBatch } from '../data/batching.js';
-import { loadDataset } from '../data/load.js';
 import { createLockstepEngine, type LockstepEngine } from '../engine/ort/lockstep.js';
-import { modelGraphSpec } from '../model/graph.js';
 import { Rng } from '../rng/rng.js';
 import { planRun, type ResolvedRunSpec } from '../spec/run-spec.js';
 import { readCheckpoints } from '../store/index.js';
@@ -52,8 +50,7 @@ async function perturbationFor(
   const rng = Rng.fromSeed(p.seed).stream('perturb');
   if (p.kind === 'gaussian') return gaussianPerturbation(parent.layout, p.sigma, rng, p);
   const { spec } = parent;
-  const data = loadDataset(spec.data, spec.dataSeed);
-  const model = modelGraphSpec(spec.model, data.inputDim, data.outputDim, spec.loss);
+  const { data, model } = runContextParts(spec);
   const size =
     spec.batchSize === 'full' ? Math.min(FULL_BATCH_PERTURBATION_SIZE, data.train.n) : spec.batchSize;
   const indices = rng.stream('batch').permutation(data.train.n).subarray(0, size);
