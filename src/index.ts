@@ -121,18 +121,20 @@ export * from './rng/index.js';
 export * from './spec/index.js';
 export * from './store/index.js';
 export {
-  type EmbeddingJson,
   EmbedInputError,
   type EmbedMethod,
   type EmbedPoint,
   type EmbedRunsOptions,
-  embeddingJson,
-  embeddingTable,
   embedRuns,
   type RunEmbedding,
+} from './study/embed-runs.js';
+export {
+  type EmbeddingJson,
+  embeddingJson,
+  embeddingTable,
   type WrittenEmbedding,
   writeEmbedding,
-} from './study/embed-runs.js';
+} from './study/embedding-files.js';
 export { measurePair, type PairMeasurement } from './study/measure-pair.js';
 export { derivedSeed, type ForkGroup, type PlannedRun, planStudy, type StudyPlan } from './study/plan.js';
 export {

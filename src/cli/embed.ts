@@ -57,7 +57,8 @@ export function registerEmbedCommand(program: Command, io: CliIo): void {
           threads?: number;
         },
       ) => {
-        const { embedRuns, writeEmbedding, EmbedInputError } = await import('../study/embed-runs.js');
+        const { embedRuns, EmbedInputError } = await import('../study/embed-runs.js');
+        const { writeEmbedding } = await import('../study/embedding-files.js');
         let embedding: Awaited<ReturnType<typeof embedRuns>>;
         try {
           embedding = await embedRuns(runDirs, {

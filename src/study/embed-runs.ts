@@ -10,22 +10,10 @@
  *   embedded by {@link inpca}. The runs must share the dataset (spec and data seed) and be
  *   cross-entropy classifiers with the same number of classes; their architectures may differ.
  *
- * {@link writeEmbedding} stores the result as DIR/embedding.arrow (columns run, step, axis0 … axis{k−1})
- * and DIR/embedding.json (method, signed eigenvalues, explained stress / variance, options).
+ * `writeEmbedding` (embedding-files.ts) stores the result.
  */
-import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import {
-  type DataType,
-  Float64,
-  Int64,
-  Table,
-  tableToIPC,
-  Utf8,
-  type Vector,
-  vectorFromArray,
-} from 'apache-arrow';
 import { createOrtEngine } from '../engine/ort/engine.js';
 import type { Engine } from '../engine/types.js';
 import { bhattacharyyaMatrix } from '../measure/bhattacharyya.js';
@@ -33,8 +21,7 @@ import { type InpcaEmbedding, inpca } from '../measure/inpca.js';
 import { type TrajectoryPca, trajectoryPca } from '../measure/pca.js';
 import { modelGraphSpec } from '../model/graph.js';
 import { readCheckpoints } from '../store/index.js';
-import { writeFileAtomic } from '../store/writer.js';
-import { canonical, type RunJson, readRunJson, runContextParts, writeJsonAtomic } from '../train/run.js';
+import { canonical, type RunJson, readRunJson, runContextParts } from '../train/run.js';
 
 /** The embedding methods. */
 export type EmbedMethod = 'pca' | 'inpca';
@@ -271,88 +258,4 @@ async function embedInpca(
     inpca: embedding,
     distances,
   };
-}
-
-/** The points as an Arrow table: run (utf8), step (int64), axis0 … axis{k−1} (float64). */
-export function embeddingTable(embedding: RunEmbedding): Table {
-  const columns: Record<string, Vector<DataType>> = {
-    run: vectorFromArray(
-      embedding.points.map((p) => p.run),
-      new Utf8(),
-    ),
-    step: vectorFromArray(
-      embedding.points.map((p) => BigInt(p.step)),
-      new Int64(),
-    ),
-  };
-  for (let a = 0; a < embedding.components; a++) {
-    columns[`axis${a}`] = vectorFromArray(
-      embedding.points.map((p) => p.coords[a] as number),
-      new Float64(),
-    );
-  }
-  return new Table(columns);
-}
-
-/** What embedding.json holds. */
-export interface EmbeddingJson {
-  readonly method: EmbedMethod;
-  readonly runs: { readonly label: string; readonly dir: string; readonly checkpoints: number }[];
-  readonly points: number;
-  readonly components: number;
-  /** Signed eigenvalues of the kept axes. */
-  readonly eigenvalues: number[];
-  /** sign(λ_k): +1 space-like, −1 time-like (InPCA), 0 for λ = 0. */
-  readonly signs: number[];
-  /** PCA: per-axis variance fraction. */
-  readonly explainedVarianceRatio?: number[];
-  /** PCA: cumulative variance fraction of the first k + 1 axes. */
-  readonly cumulativeVarianceRatio?: number[];
-  /** InPCA: explained stress of the first k + 1 axes. */
-  readonly explainedStress?: number[];
-  readonly options: RunEmbedding['options'];
-}
-
-/** The JSON summary of an embedding (see {@link EmbeddingJson}). */
-export function embeddingJson(embedding: RunEmbedding): EmbeddingJson {
-  const ratio = embedding.explainedVarianceRatio;
-  let cum = 0;
-  return {
-    method: embedding.method,
-    runs: embedding.runs.map((label, i) => ({
-      label,
-      dir: embedding.runDirs[i] as string,
-      checkpoints: embedding.points.filter((p) => p.run === label).length,
-    })),
-    points: embedding.points.length,
-    components: embedding.components,
-    eigenvalues: embedding.eigenvalues,
-    signs: embedding.eigenvalues.map((l) => Math.sign(l) + 0),
-    ...(ratio
-      ? {
-          explainedVarianceRatio: ratio,
-          cumulativeVarianceRatio: ratio.map((r) => {
-            cum += r;
-            return cum;
-          }),
-        }
-      : {}),
-    ...(embedding.explainedStress ? { explainedStress: embedding.explainedStress } : {}),
-    options: embedding.options,
-  };
-}
-
-/** Paths written by {@link writeEmbedding}. */
-export interface WrittenEmbedding {
-  readonly arrow: string;
-  readonly json: string;
-}
-
-/** Write DIR/embedding.arrow ({@link embeddingTable}) and DIR/embedding.json ({@link embeddingJson}), atomically. */
-export function writeEmbedding(dir: string, embedding: RunEmbedding): WrittenEmbedding {
-  mkdirSync(dir, { recursive: true });
-  const out = { arrow: join(dir, 'embedding.arrow'), json: join(dir, 'embedding.json') };
-  writeFileAtomic(out.arrow, [tableToIPC(embeddingTable(embedding), 'file')]);
-  writeJsonAtomic(out.json, embeddingJson(embedding));
-  return out;
 }
