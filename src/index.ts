@@ -54,6 +54,8 @@ export {
   bhattacharyya,
   bhattacharyyaMatrix,
   bhattacharyyaMatrixJs,
+  gaussianBhattacharyya,
+  gaussianBhattacharyyaMatrix,
   type ProbabilityArray,
 } from './measure/bhattacharyya.js';
 export { angularCka, type CkaOptions, cka, type Matrix, minibatchCka } from './measure/cka.js';
@@ -72,6 +74,7 @@ export {
   inpca,
   inpcaProject,
   inpcaSquaredDistance,
+  widthRatios,
 } from './measure/inpca.js';
 export { pcaProject, type TrajectoryPca, type TrajectoryPcaOptions, trajectoryPca } from './measure/pca.js';
 // Models: specs, parameter layouts, initialization.
@@ -107,6 +110,7 @@ export {
 export { withLegendToggle } from './report/interactive.js';
 // Plots.
 export { renderPlot, THEME, writePlot } from './report/plot.js';
+export { groupPlots, writeGroupPlots } from './report/ribbon-plots.js';
 export {
   NotAStudyError,
   type ReportRun,
@@ -159,11 +163,14 @@ export {
   parseSweepSpec,
   type ResolvedSweepSpec,
   runSweep,
+  type SweepEmbedSpec,
   type SweepEvents,
+  type SweepGroup,
   type SweepOptions,
   type SweepPoint,
   type SweepResult,
 } from './study/sweep.js';
+export { type EmbeddedGroup, groupSummary, groupTable, writeGroupSummary } from './study/sweep-groups.js';
 export { METRICS, type PerturbationKind, type TwinInfo } from './study/types.js';
 export { exportAlignedRun } from './train/aligned.js';
 // Twins: perturbations and forking.

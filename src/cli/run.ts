@@ -99,7 +99,7 @@ async function runSweepCommand(
   showProgress: boolean,
   io: CliIo,
 ): Promise<void> {
-  const { loadSweepSpec, runSweep, describeEmbedding } = await import('../study/sweep.js');
+  const { loadSweepSpec, runSweep, describeEmbedding, describeGroups } = await import('../study/sweep.js');
   const sweep = asUsageError(() => loadSweepSpec(path));
   const { createStudyProgress } = await import('./progress.js');
   const progress = createStudyProgress(io, showProgress);
@@ -125,11 +125,17 @@ async function runSweepCommand(
   }
   const { join } = await import('node:path');
   const e = result.embedding;
+  const embedded = e ? e.points.length : result.groups.reduce((n, g) => n + g.embedding.points.length, 0);
+  const groups = result.groups.length > 0 ? ` in ${result.groups.length} groups` : '';
   io.stdout(
     `${sweep.name}: ${result.runDirs.length} runs (${result.trained} trained now), ` +
-      `${e?.points.length ?? 0} checkpoints embedded with ${sweep.embed.method}\n`,
+      `${embedded} checkpoints embedded with ${sweep.embed.method}${groups}\n`,
   );
-  if (e) for (const line of describeEmbedding(e)) io.stdout(`${line}\n`);
-  io.stdout(`embedding ${join(out, 'embedding.json')}\n`);
+  if (e) {
+    for (const line of describeEmbedding(e)) io.stdout(`${line}\n`);
+    io.stdout(`embedding ${join(out, 'embedding.json')}\n`);
+  }
+  for (const line of describeGroups(result.groups)) io.stdout(`${line}\n`);
+  if (result.groups.length > 0) io.stdout(`groups    ${join(out, 'groups.json')}\n`);
   if (result.plots.length > 0) io.stdout(`plots     ${join(out, 'plots')}/ (${result.plots.length})\n`);
 }

@@ -260,17 +260,23 @@ export function activationsGraph(model: ModelGraphSpec, batch: number): JobGraph
 }
 
 /**
- * Softmax outputs `probs` [batch, outputDim] of a cross-entropy model: exp(logSoftmax(logits)) on
- * the same forward pass as the other jobs (so each row sums to 1 within rounding).
- * @throws for an mse model (its outputs are not class scores).
+ * Model outputs of one forward pass on [batch, inputDim] inputs (the same pass as the other jobs):
+ * - `kind` 'probs': the softmax `probs` [batch, outputDim] of a cross-entropy model,
+ *   exp(logSoftmax(logits)) (each row sums to 1 within rounding);
+ * - `kind` 'raw': the raw outputs `outputs` [batch, outputDim] — logits of a classifier, the
+ *   predictions (Gaussian means) of an mse model.
+ * @throws for 'probs' of an mse model (its outputs are not class scores).
  */
-export function probabilitiesGraph(model: ModelGraphSpec, batch: number): JobGraph {
-  if (model.loss !== 'cross-entropy') {
+export function outputsGraph(model: ModelGraphSpec, batch: number, kind: 'probs' | 'raw'): JobGraph {
+  if (kind === 'probs' && model.loss !== 'cross-entropy') {
     throw new Error(`probabilities need a cross-entropy model, got loss '${model.loss}'`);
   }
   const g = new Graph();
   const leaves = flatLeaves(g, model, 'theta');
   const x = g.input('x', [batch, model.inputDim]);
   const { logits } = forward(g, model, leaves, x);
-  return { graph: g, outputs: { probs: g.exp(g.logSoftmax(logits)) } };
+  return {
+    graph: g,
+    outputs: kind === 'probs' ? { probs: g.exp(g.logSoftmax(logits)) } : { outputs: logits },
+  };
 }

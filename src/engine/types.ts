@@ -114,6 +114,11 @@ export interface Engine {
    * @throws for an mse model.
    */
   probabilities?(params: Float32Array, x: Float32Array, n: number): Promise<Float32Array>;
+  /**
+   * Raw model outputs on n examples, row-major [n, outputDim]: a classifier's logits, an mse
+   * model's predictions. Optional: the ORT engine has it, tfjs does not.
+   */
+  predictions?(params: Float32Array, x: Float32Array, n: number): Promise<Float32Array>;
   /** Release native resources. */
   dispose(): Promise<void>;
 }

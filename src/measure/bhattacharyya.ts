@@ -273,3 +273,81 @@ export async function bhattacharyyaMatrix(
   }
   return finishMatrix(d, m);
 }
+
+/**
+ * Bhattacharyya distance between two checkpoints of a regression (mse) model seen as Gaussian
+ * predictive distributions N(μ^n, s² I) on N examples, averaged per sample:
+ *
+ *   d(u, v) = (1/N) Σ_n ‖μ_u^n − μ_v^n‖² / (8 s²)
+ *
+ * (the Bhattacharyya distance of two Gaussians with one shared covariance Σ is
+ * (μ₁ − μ₂)ᵀ Σ⁻¹ (μ₁ − μ₂) / 8). `mu` and `nu` are N × D row-major means; `sigma` is s (default 1,
+ * the unit-variance likelihood behind the squared loss). d is a scaled squared Euclidean distance, so
+ * InPCA of these distances is classical MDS of the predictions: every eigenvalue is ≥ 0 and the
+ * embedding equals PCA of the prediction vectors μ / sqrt(8 s² N) (see docs/methods.md).
+ */
+export function gaussianBhattacharyya(mu: Matrix, nu: Matrix, options: { sigma?: number } = {}): number {
+  if (mu.rows !== nu.rows || mu.cols !== nu.cols) {
+    throw new Error(
+      `gaussianBhattacharyya: shapes differ (${mu.rows} × ${mu.cols} vs ${nu.rows} × ${nu.cols})`,
+    );
+  }
+  if (mu.rows === 0 || mu.cols === 0) throw new Error('gaussianBhattacharyya: empty input');
+  const scale = gaussianScale(options.sigma, mu.rows);
+  checkMeans(mu.data, mu.rows * mu.cols, 'gaussianBhattacharyya (mu)');
+  checkMeans(nu.data, nu.rows * nu.cols, 'gaussianBhattacharyya (nu)');
+  return squaredDistance(mu.data, nu.data) * scale;
+}
+
+/** 1 / (8 s² N), after checking s. */
+function gaussianScale(sigma: number | undefined, n: number): number {
+  const s = sigma ?? 1;
+  if (!(s > 0) || !Number.isFinite(s)) throw new Error(`sigma must be a positive number, got ${s}`);
+  return 1 / (8 * s * s * n);
+}
+
+function checkMeans(data: ProbabilityArray, size: number, what: string): void {
+  if (data.length !== size) throw new Error(`${what}: expected ${size} values, got ${data.length}`);
+  for (let i = 0; i < size; i++) {
+    if (!Number.isFinite(data[i] as number)) throw new Error(`${what}: non-finite output ${data[i]} at ${i}`);
+  }
+}
+
+function squaredDistance(a: ProbabilityArray, b: ProbabilityArray): number {
+  let acc = 0;
+  for (let i = 0; i < a.length; i++) {
+    const e = (a[i] as number) - (b[i] as number);
+    acc += e * e;
+  }
+  return acc;
+}
+
+/**
+ * The m × m Gaussian-output Bhattacharyya distance matrix ({@link gaussianBhattacharyya}) of m
+ * checkpoints' predictions, each an N × D row-major array: row-major Float64Array, symmetric, zero
+ * diagonal. Computed from the differences themselves in float64 (not from a Gram matrix, which
+ * would cancel catastrophically for the close checkpoints of one run): m(m−1)/2 · N · D
+ * multiply-adds.
+ */
+export function gaussianBhattacharyyaMatrix(
+  means: readonly ProbabilityArray[],
+  n: number,
+  outputs: number,
+  options: { sigma?: number } = {},
+): Float64Array {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`n must be a positive integer, got ${n}`);
+  if (!Number.isInteger(outputs) || outputs < 1) {
+    throw new Error(`outputs must be a positive integer, got ${outputs}`);
+  }
+  const scale = gaussianScale(options.sigma, n);
+  means.forEach((mu, i) => checkMeans(mu, n * outputs, `gaussianBhattacharyyaMatrix (checkpoint ${i})`));
+  const m = means.length;
+  const wide = means.map((mu) => Float64Array.from(mu));
+  const d = new Float64Array(m * m);
+  for (let u = 0; u < m; u++) {
+    for (let v = u + 1; v < m; v++) {
+      d[u * m + v] = squaredDistance(wide[u] as Float64Array, wide[v] as Float64Array) * scale;
+    }
+  }
+  return finishMatrix(d, m);
+}

@@ -175,3 +175,18 @@ export function inpcaSquaredDistance(
   }
   return s;
 }
+
+/**
+ * Successive eigenvalue ratios |λ_{k+1}| / |λ_k| of an embedding's spectrum (sorted by |λ|
+ * descending): how fast the "hyper-ribbon" thins from one axis to the next. Axis k + 1's extent is
+ * sqrt of the ratio times axis k's (coordinates scale with sqrt|λ|). A ratio after a zero eigenvalue
+ * is 0. Length: max(0, eigenvalues.length − 1).
+ */
+export function widthRatios(eigenvalues: ArrayLike<number>): number[] {
+  const out: number[] = [];
+  for (let k = 0; k + 1 < eigenvalues.length; k++) {
+    const a = Math.abs(eigenvalues[k] as number);
+    out.push(a === 0 ? 0 : Math.abs(eigenvalues[k + 1] as number) / a);
+  }
+  return out;
+}

@@ -4,11 +4,13 @@
  *
  * - `pca`: {@link trajectoryPca} of all checkpoints' flat parameters (reference: their mean). The
  *   runs must share one parameter layout. Coordinates are projections onto the principal directions.
- * - `inpca`: each checkpoint is the distribution of its softmax outputs on a fixed set of examples
- *   (the first `examples` test examples, or train examples when the dataset has no test split);
- *   the Bhattacharyya distances between all checkpoints ({@link bhattacharyyaMatrix}, float64) are
- *   embedded by {@link inpca}. The runs must share the dataset (spec and data seed) and be
- *   cross-entropy classifiers with the same number of classes; their architectures may differ.
+ * - `inpca`: each checkpoint is the distribution of its outputs on a fixed set of examples (the
+ *   first `examples` test examples, or train examples when the dataset has no test split): for
+ *   cross-entropy classifiers the softmax outputs, with the categorical Bhattacharyya distances of
+ *   {@link bhattacharyyaMatrix} (float64); for mse models (regression) a Gaussian N(prediction, s²)
+ *   per example, with {@link gaussianBhattacharyyaMatrix} (‖Δμ‖² / 8s² per example). The distances
+ *   between all checkpoints are embedded by {@link inpca}. The runs must share the dataset (spec
+ *   and data seed) and the loss; their architectures may differ.
  *
  * `writeEmbedding` (embedding-files.ts) stores the result.
  */
@@ -16,7 +18,7 @@ import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { createOrtEngine } from '../engine/ort/engine.js';
 import type { Engine } from '../engine/types.js';
-import { bhattacharyyaMatrix } from '../measure/bhattacharyya.js';
+import { bhattacharyyaMatrix, gaussianBhattacharyyaMatrix } from '../measure/bhattacharyya.js';
 import { type InpcaEmbedding, inpca } from '../measure/inpca.js';
 import { type TrajectoryPca, trajectoryPca } from '../measure/pca.js';
 import { modelGraphSpec } from '../model/graph.js';
@@ -34,6 +36,8 @@ export interface EmbedRunsOptions {
   readonly components?: number;
   /** InPCA: the first N test examples (train when there is no test split). Default 1,000. */
   readonly examples?: number;
+  /** InPCA of mse models: the standard deviation s of the Gaussian outputs. Default 1. */
+  readonly sigma?: number;
   /** ORT intra-op threads (InPCA only). Default: all available cores for the distance matrix, 1 for the forward passes. */
   readonly threads?: number;
   /** Progress messages. Default: none. */
@@ -66,11 +70,14 @@ export interface RunEmbedding {
   readonly explainedVarianceRatio?: number[];
   /** InPCA: explainedStress[k] = explained stress of the first k + 1 axes (nondecreasing). */
   readonly explainedStress?: number[];
-  /** What was asked for, resolved (examples and split: InPCA only). */
+  /** What was asked for, resolved (examples, split and likelihood: InPCA only; sigma: Gaussian only). */
   readonly options: {
     readonly components: number;
     readonly examples?: number;
     readonly split?: 'test' | 'train';
+    /** How a checkpoint's outputs are read as distributions: softmax (categorical) or Gaussian means. */
+    readonly likelihood?: 'categorical' | 'gaussian';
+    readonly sigma?: number;
   };
   /** PCA: the decomposition (components, reference), for {@link pcaProject} of further weights. */
   readonly pca?: TrajectoryPca;
@@ -188,10 +195,12 @@ async function embedInpca(
 ): Promise<RunEmbedding> {
   const first = runs[0] as LoadedRun;
   const dataKey = (j: RunJson) => canonical({ data: j.spec.data, dataSeed: j.spec.dataSeed });
+  const loss = first.json.spec.loss;
   for (const run of runs) {
-    if (run.json.spec.loss !== 'cross-entropy') {
+    if (run.json.spec.loss !== loss) {
       throw new EmbedInputError(
-        `${run.dir}: InPCA needs a cross-entropy classifier, got loss '${run.json.spec.loss}'`,
+        `${run.dir}: loss '${run.json.spec.loss}' differs from '${loss}' in ${first.dir}; InPCA reads ` +
+          'all checkpoints as the same kind of distribution',
       );
     }
     if (dataKey(run.json) !== dataKey(first.json)) {
@@ -200,6 +209,11 @@ async function embedInpca(
           'outputs on one fixed set of examples',
       );
     }
+  }
+  const gaussian = loss === 'mse';
+  const sigma = options.sigma ?? 1;
+  if (!(sigma > 0) || !Number.isFinite(sigma)) {
+    throw new EmbedInputError(`sigma must be a positive number, got ${sigma}`);
   }
   const { data } = runContextParts(first.json.spec);
   const split = data.test.n > 0 ? 'test' : 'train';
@@ -211,7 +225,7 @@ async function embedInpca(
   const classes = data.outputDim;
 
   const labels: { run: string; step: number }[] = [];
-  const probs: Float32Array[] = [];
+  const outputs: Float32Array[] = [];
   for (const run of runs) {
     const model = modelGraphSpec(run.json.spec.model, data.inputDim, data.outputDim, run.json.spec.loss);
     if (model.layout.size !== run.json.layout.size) {
@@ -222,25 +236,26 @@ async function embedInpca(
       threads: options.threads ?? 1,
     });
     try {
-      const probabilities = engine.probabilities;
-      if (!probabilities) throw new Error(`${engine.backend}: no probabilities`);
+      const forward = gaussian ? engine.predictions : engine.probabilities;
+      if (!forward) throw new Error(`${engine.backend}: no ${gaussian ? 'predictions' : 'probabilities'}`);
       const checkpoints = readAll(run);
       options.log?.(
-        `${run.label}: softmax outputs of ${checkpoints.length} checkpoints on ${n} ${split} examples`,
+        `${run.label}: ${gaussian ? 'predictions' : 'softmax outputs'} of ${checkpoints.length} ` +
+          `checkpoints on ${n} ${split} examples`,
       );
       for (const c of checkpoints) {
         labels.push({ run: run.label, step: c.step });
-        probs.push(await probabilities.call(engine, c.params, x, n));
+        outputs.push(await forward.call(engine, c.params, x, n));
       }
     } finally {
       await engine.dispose();
     }
   }
-  const m = probs.length;
-  options.log?.(`Bhattacharyya distances between ${m} checkpoints`);
-  const distances = await bhattacharyyaMatrix(probs, n, classes, {
-    threads: options.threads ?? availableParallelism(),
-  });
+  const m = outputs.length;
+  options.log?.(`${gaussian ? 'Gaussian' : 'categorical'} Bhattacharyya distances between ${m} checkpoints`);
+  const distances = gaussian
+    ? gaussianBhattacharyyaMatrix(outputs, n, classes, { sigma })
+    : await bhattacharyyaMatrix(outputs, n, classes, { threads: options.threads ?? availableParallelism() });
   const k = Math.min(wanted, m);
   const embedding = inpca({ rows: m, cols: m, data: distances }, { components: k });
   return {
@@ -254,7 +269,13 @@ async function embedInpca(
     components: k,
     eigenvalues: embedding.eigenvalues,
     explainedStress: embedding.explainedStress,
-    options: { components: k, examples: n, split },
+    options: {
+      components: k,
+      examples: n,
+      split,
+      likelihood: gaussian ? 'gaussian' : 'categorical',
+      ...(gaussian && { sigma }),
+    },
     inpca: embedding,
     distances,
   };

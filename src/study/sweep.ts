@@ -17,19 +17,31 @@
  * - `grid`: dotted field paths of the run spec (`optimizer`, `optimizer.lr`, `model.hidden`, `seed`)
  *   to lists of values; every combination is one run (the first field varies slowest). A value
  *   replaces the field as a whole. `name` cannot be swept (runs are named `<index>-<description>`),
- *   nor, for InPCA, `data` or `dataSeed` (InPCA compares outputs on one fixed set of examples).
+ *   nor, for InPCA, `data` or `dataSeed` unless the field is in `embed.groupBy` (InPCA compares the
+ *   outputs of the runs it embeds together on one fixed set of examples).
  * - Every run gets `dataSeed` = the base's `dataSeed` (else its `seed`), so all runs share the same
  *   data and split, and, unless the base or the grid sets `orderSeed`, `orderSeed` = its own `seed`:
  *   a seed changes the initialization and the minibatch order, never the data.
- * - `embed`: `method` (default inpca), `components` (default 3), `examples` (InPCA; default 2000).
+ * - `embed`: `method` (default inpca), `components` (default 3), `examples` (InPCA; default 2000),
+ *   `sigma` (InPCA of mse models: the Gaussian outputs' standard deviation; default 1) and
+ *   `groupBy`: grid fields whose values split the runs into groups embedded separately (e.g.
+ *   `["data.decay"]`: one embedding per input spectrum), compared in DIR/groups.json and plots.
  *
  * Layout of the sweep directory:
  *
  * ```
  * DIR/sweep.json       the resolved sweep: every run's name, overrides and resolved spec
  * DIR/runs/<name>/     every run (resumable; a complete run is not trained again)
- * DIR/embedding.arrow  DIR/embedding.json   all checkpoints embedded (see embed-runs.ts)
+ * DIR/embedding.arrow  DIR/embedding.json   all checkpoints embedded (see embedding-files.ts)
  * DIR/plots/           embedding plots (SVG, PNG, Vega-Lite JSON)
+ * ```
+ *
+ * With `embed.groupBy`, instead of the single embedding:
+ *
+ * ```
+ * DIR/groups/<group>/embedding.{arrow,json}, plots/   each group's embedding (g<i>-<values>)
+ * DIR/groups.json  DIR/groups.arrow   per group: values, runs, eigenvalues, explained stress, width ratios
+ * DIR/plots/ribbon-widths.*  ribbon-explained.*      width ratios and explained stress across groups
  * ```
  */
 import { mkdirSync } from 'node:fs';
@@ -37,7 +49,9 @@ import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { loadDataset } from '../data/load.js';
+import { widthRatios } from '../measure/inpca.js';
 import { writeEmbedPlots } from '../report/embed-plots.js';
+import { writeGroupPlots } from '../report/ribbon-plots.js';
 import { SpecError } from '../spec/errors.js';
 import {
   loadRunSpec,
@@ -54,6 +68,7 @@ import { type EmbedMethod, embedRuns, type RunEmbedding } from './embed-runs.js'
 import { writeEmbedding } from './embedding-files.js';
 import { type PoolJob, type PoolResult, runPool } from './pool.js';
 import { runComplete } from './run-study.js';
+import { cumulativeExplained, describeGridValue, writeGroupSummary } from './sweep-groups.js';
 
 const posInt = () => z.number().int().positive();
 
@@ -78,6 +93,8 @@ export const SweepSpecSchema = z.strictObject({
       method: z.enum(['inpca', 'pca']).optional(),
       components: posInt().max(64).optional(),
       examples: posInt().optional(),
+      sigma: z.number().gt(0).optional(),
+      groupBy: z.array(z.string()).min(1).optional(),
     })
     .optional(),
   workers: posInt().max(64).optional(),
@@ -94,6 +111,27 @@ export interface SweepPoint {
   readonly spec: ResolvedRunSpec;
 }
 
+/** One embedding group of a sweep: the runs that share the values of the `embed.groupBy` fields. */
+export interface SweepGroup {
+  /** Folder-safe group name: `g<index>-<description of its values>`. */
+  readonly name: string;
+  /** Its value of every groupBy field, by field path. */
+  readonly values: Record<string, unknown>;
+  /** Names of its runs, in grid order. */
+  readonly points: string[];
+}
+
+/** How a sweep embeds its runs (defaults filled). */
+export interface SweepEmbedSpec {
+  readonly method: EmbedMethod;
+  readonly components: number;
+  readonly examples: number;
+  /** InPCA of mse models: the Gaussian outputs' standard deviation s. */
+  readonly sigma?: number;
+  /** Grid fields whose values split the runs into separately embedded groups (empty: one embedding). */
+  readonly groupBy: string[];
+}
+
 /** A validated sweep spec with its grid expanded. */
 export interface ResolvedSweepSpec {
   readonly name: string;
@@ -101,7 +139,9 @@ export interface ResolvedSweepSpec {
   readonly base: ResolvedRunSpec;
   readonly grid: Record<string, unknown[]>;
   readonly points: SweepPoint[];
-  readonly embed: { method: EmbedMethod; components: number; examples: number };
+  readonly embed: SweepEmbedSpec;
+  /** The embedding groups (one group holding every run when `embed.groupBy` is empty). */
+  readonly groups: SweepGroup[];
   readonly workers?: number;
 }
 
@@ -128,14 +168,20 @@ function fieldsOf(schema: z.ZodType): Map<string, z.ZodType> | undefined {
   return undefined;
 }
 
-/** Why `path` is not a run spec field that a sweep may set, or undefined when it is. */
-function fieldProblem(path: string, method: EmbedMethod): string | undefined {
+/**
+ * Why `path` is not a run spec field that a sweep may set, or undefined when it is. `grouped`: the
+ * field is one of `embed.groupBy` (each group is embedded on its own, so InPCA may sweep data fields).
+ */
+function fieldProblem(path: string, method: EmbedMethod, grouped: boolean): string | undefined {
   if (!FIELD_RE.test(path)) return 'not a dotted field path (e.g. "optimizer.lr")';
   const segments = path.split('.');
   const top = segments[0] as string;
   if (top === 'name') return 'cannot be swept (each run is named after its grid point)';
-  if (method === 'inpca' && (top === 'data' || top === 'dataSeed')) {
-    return 'cannot be swept with InPCA (it compares outputs of all runs on one fixed set of examples)';
+  if (method === 'inpca' && !grouped && (top === 'data' || top === 'dataSeed')) {
+    return (
+      'cannot be swept with InPCA unless listed in embed.groupBy (InPCA compares the outputs of ' +
+      'the runs it embeds together on one fixed set of examples)'
+    );
   }
   let schema: z.ZodType = RunSpecSchema;
   for (const [i, segment] of segments.entries()) {
@@ -178,28 +224,29 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
 // ---------------------------------------------------------------------------------------------
 // Names
 
-/** A short, folder-safe rendering of one grid value. */
-function describeGridValue(field: string, value: unknown): string {
-  const key = field.split('.').pop() as string;
-  if (Array.isArray(value)) return `${key}${value.map((v) => describeGridValue('', v)).join('x')}`;
-  if (value !== null && typeof value === 'object') {
-    return Object.values(value as Record<string, unknown>)
-      .filter((v) => v === null || typeof v !== 'object')
-      .map(String)
-      .join('-');
-  }
-  return `${key}${String(value)}`;
-}
-
-/** `<index>-<description>`, folder-safe and at most 100 characters. */
-function pointName(index: number, width: number, overrides: Record<string, unknown>): string {
+/** `<prefix><index>-<description>`, folder-safe and at most 100 characters. */
+function pointName(index: number, width: number, overrides: Record<string, unknown>, prefix = ''): string {
   const description = Object.entries(overrides)
     .map(([field, value]) => describeGridValue(field, value))
     .join('-')
     .replace(/[^A-Za-z0-9._-]+/g, '_')
     .replace(/^[._-]+/, '');
-  const name = `${String(index).padStart(width, '0')}${description ? `-${description}` : ''}`;
+  const name = `${prefix}${String(index).padStart(width, '0')}${description ? `-${description}` : ''}`;
   return name.slice(0, 100);
+}
+
+/** Split the points into groups by their values of `groupBy` (first-seen order). */
+function groupPoints(points: readonly SweepPoint[], groupBy: readonly string[]): SweepGroup[] {
+  const byKey = new Map<string, { values: Record<string, unknown>; points: string[] }>();
+  for (const p of points) {
+    const values = Object.fromEntries(groupBy.map((f) => [f, p.overrides[f]]));
+    const key = canonical(values);
+    const group = byKey.get(key) ?? { values, points: [] };
+    group.points.push(p.name);
+    byKey.set(key, group);
+  }
+  const width = String(byKey.size - 1).length;
+  return [...byKey.values()].map((g, i) => ({ name: pointName(i, width, g.values, 'g'), ...g }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -241,16 +288,26 @@ function baseJson(base: string | Record<string, unknown>, dir: string, source?: 
  */
 export function parseSweepSpec(json: unknown, source?: string, dir = '.'): ResolvedSweepSpec {
   const s = parseSpecObject(SweepSpecSchema, json, source);
-  const embed = {
+  const embed: SweepEmbedSpec = {
     method: s.embed?.method ?? 'inpca',
     components: s.embed?.components ?? 3,
     examples: s.embed?.examples ?? 2000,
-  } as const;
+    ...(s.embed?.sigma !== undefined && { sigma: s.embed.sigma }),
+    groupBy: s.embed?.groupBy ?? [],
+  };
   const problems: string[] = [];
   const fields = Object.keys(s.sweep.grid);
   if (fields.length === 0) problems.push('sweep.grid: empty (give at least one field to sweep)');
+  embed.groupBy.forEach((field, i) => {
+    if (!fields.includes(field)) {
+      problems.push(
+        `embed.groupBy[${i}]: '${field}' is not a grid field (expected one of ${fields.join(', ')})`,
+      );
+    }
+    if (embed.groupBy.indexOf(field) !== i) problems.push(`embed.groupBy[${i}]: '${field}' is listed twice`);
+  });
   for (const field of fields) {
-    const why = fieldProblem(field, embed.method);
+    const why = fieldProblem(field, embed.method, embed.groupBy.includes(field));
     if (why) problems.push(`sweep.grid."${field}": ${why}`);
     const values = s.sweep.grid[field] as unknown[];
     if (new Set(values.map((v) => canonical(v))).size !== values.length) {
@@ -284,22 +341,29 @@ export function parseSweepSpec(json: unknown, source?: string, dir = '.'): Resol
     else for (const n of names) problems.push(`sweep: grid point ${n}: ${problem}`);
   }
   if (problems.length > 0) throw new SpecError(problems, source);
+  const groups = groupPoints(points, embed.groupBy);
   if (embed.method === 'inpca') {
-    for (const p of points) {
-      if (p.spec.loss !== 'cross-entropy') {
-        throw new SpecError(
-          `sweep: grid point ${p.name}: InPCA needs a cross-entropy classifier (loss is '${p.spec.loss}')`,
-          source,
+    // InPCA reads every checkpoint of a group as the same kind of distribution.
+    const lossOf = new Map(points.map((p) => [p.name, p.spec.loss]));
+    for (const g of groups) {
+      const losses = new Set(g.points.map((n) => lossOf.get(n)));
+      if (losses.size > 1) {
+        problems.push(
+          `sweep: ${embed.groupBy.length > 0 ? `group ${g.name}` : 'the runs'} mix losses ` +
+            `(${[...losses].join(', ')}); InPCA embeds runs of one loss together (add the field that ` +
+            'changes the loss to embed.groupBy)',
         );
       }
     }
   }
+  if (problems.length > 0) throw new SpecError(problems, source);
   const out: ResolvedSweepSpec = {
     name: s.name,
     base: base.resolved,
     grid: s.sweep.grid,
     points,
     embed,
+    groups,
   };
   return s.workers === undefined ? out : { ...out, workers: s.workers };
 }
@@ -333,8 +397,10 @@ export interface SweepResult {
   /** Runs trained by this call (0 when every run was already complete). */
   readonly trained: number;
   readonly failed: PoolResult['failed'];
-  /** Absent when a run failed (nothing is embedded then). */
+  /** The embedding of all runs (no `embed.groupBy`); absent when a run failed (nothing is embedded then). */
   readonly embedding?: RunEmbedding;
+  /** One embedding per group (with `embed.groupBy`); empty when a run failed. */
+  readonly groups: { readonly group: SweepGroup; readonly embedding: RunEmbedding }[];
   /** Plot files written (SVG paths). */
   readonly plots: string[];
 }
@@ -388,29 +454,64 @@ export async function runSweep(
     },
   });
   const runDirs = sweep.points.map(runDir);
-  if (pool.failed.length > 0) return { dir, runDirs, trained, failed: pool.failed, plots: [] };
+  if (pool.failed.length > 0) return { dir, runDirs, trained, failed: pool.failed, groups: [], plots: [] };
 
-  const embedding = await embedRuns(runDirs, {
-    method: sweep.embed.method,
-    components: sweep.embed.components,
-    examples: sweep.embed.examples,
-    ...(events.onLog && { log: events.onLog }),
-  });
-  writeEmbedding(dir, embedding);
-  const plots = (await writeEmbedPlots(dir, embedding)).map((p) => p.svg);
-  return { dir, runDirs, trained, failed: [], embedding, plots };
+  const embed = (dirs: string[]) =>
+    embedRuns(dirs, {
+      method: sweep.embed.method,
+      components: sweep.embed.components,
+      examples: sweep.embed.examples,
+      ...(sweep.embed.sigma !== undefined && { sigma: sweep.embed.sigma }),
+      ...(events.onLog && { log: events.onLog }),
+    });
+  if (sweep.embed.groupBy.length === 0) {
+    const embedding = await embed(runDirs);
+    writeEmbedding(dir, embedding);
+    const plots = (await writeEmbedPlots(dir, embedding)).map((p) => p.svg);
+    return { dir, runDirs, trained, failed: [], embedding, groups: [], plots };
+  }
+  const dirOf = new Map(sweep.points.map((p) => [p.name, runDir(p)]));
+  const groups: SweepResult['groups'] = [];
+  const plots: string[] = [];
+  for (const group of sweep.groups) {
+    events.onLog?.(`group ${group.name}: ${group.points.length} runs`);
+    const embedding = await embed(group.points.map((n) => dirOf.get(n) as string));
+    const groupDir = join(dir, 'groups', group.name);
+    writeEmbedding(groupDir, embedding);
+    plots.push(...(await writeEmbedPlots(groupDir, embedding)).map((p) => p.svg));
+    groups.push({ group, embedding });
+  }
+  writeGroupSummary(dir, sweep, groups);
+  plots.push(...(await writeGroupPlots(dir, sweep.embed.groupBy, groups)).map((p) => p.svg));
+  return { dir, runDirs, trained, failed: [], groups, plots };
 }
 
 /** One line per kept axis: eigenvalue and the explained stress (InPCA) or variance (PCA) so far. */
 export function describeEmbedding(e: RunEmbedding): string[] {
-  let cumulative = 0;
+  const explained = cumulativeExplained(e);
   return e.eigenvalues.map((lambda, k) => {
-    const sign = lambda < 0 ? 'time-like' : 'space-like';
+    const share = `${(100 * (explained[k] ?? 0)).toFixed(1)}%`;
+    const value = `λ${k + 1} = ${lambda.toPrecision(4)}`;
     if (e.explainedStress) {
-      const s = e.explainedStress[k] as number;
-      return `top ${k + 1} axes: explained stress ${(100 * s).toFixed(1)}%  (λ${k + 1} = ${lambda.toPrecision(4)}, ${sign})`;
+      const sign = lambda < 0 ? 'time-like' : 'space-like';
+      return `top ${k + 1} axes: explained stress ${share}  (${value}, ${sign})`;
     }
-    cumulative += e.explainedVarianceRatio?.[k] ?? 0;
-    return `top ${k + 1} axes: explained variance ${(100 * cumulative).toFixed(1)}%  (λ${k + 1} = ${lambda.toPrecision(4)})`;
+    return `top ${k + 1} axes: explained variance ${share}  (${value})`;
+  });
+}
+
+/** One line per group: its values, the explained stress (or variance) of its top axes and its width ratios. */
+export function describeGroups(groups: SweepResult['groups']): string[] {
+  const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+  return groups.map(({ group, embedding }) => {
+    const values = Object.entries(group.values)
+      .map(([f, v]) => `${f}=${JSON.stringify(v)}`)
+      .join(' ');
+    const what = embedding.explainedStress ? 'stress' : 'variance';
+    const explained = cumulativeExplained(embedding).map(pct).join('/');
+    const ratios = widthRatios(embedding.eigenvalues)
+      .map((r) => r.toPrecision(3))
+      .join(', ');
+    return `${group.name} (${values}): ${what} ${explained}; |λk+1|/|λk| ${ratios}`;
   });
 }

@@ -3,8 +3,12 @@ import {
   bhattacharyya,
   bhattacharyyaMatrix,
   bhattacharyyaMatrixJs,
+  gaussianBhattacharyya,
+  gaussianBhattacharyyaMatrix,
   type ProbabilityArray,
 } from '../../src/measure/bhattacharyya.js';
+import { symmetricEigen } from '../../src/measure/eigen.js';
+import { inpca } from '../../src/measure/inpca.js';
 
 function uniform(seed: number): () => number {
   let s = seed >>> 0;
@@ -151,5 +155,86 @@ describe('bhattacharyyaMatrix', () => {
     const exact = bhattacharyya(mat(close[0]!, c), mat(close[1]!, c));
     expect(exact).toBeGreaterThan(0);
     expect(Math.abs(d[1]! - exact)).toBeLessThan(1e-9 * exact + 1e-15);
+  });
+});
+
+describe('gaussianBhattacharyya', () => {
+  /** −log ∫ sqrt(N(x; a, s²) N(x; b, s²)) dx by the trapezoid rule on [−40, 40]: the definition itself. */
+  function integrated(a: number, b: number, s: number): number {
+    const h = 1e-3;
+    let sum = 0;
+    for (let x = -40; x <= 40; x += h) {
+      const p = Math.exp(-((x - a) ** 2) / (2 * s * s)) / (s * Math.sqrt(2 * Math.PI));
+      const q = Math.exp(-((x - b) ** 2) / (2 * s * s)) / (s * Math.sqrt(2 * Math.PI));
+      sum += Math.sqrt(p * q) * h;
+    }
+    return -Math.log(sum);
+  }
+
+  it('equals −log ∫ sqrt(p q) of two 1-D Gaussians, averaged over samples', () => {
+    const mu = [0, 1.5, -2, 3];
+    const nu = [0.5, -1, -2, 0];
+    for (const s of [0.7, 1, 2]) {
+      const expected = mu.reduce((acc, a, i) => acc + integrated(a, nu[i] as number, s), 0) / mu.length;
+      const d = gaussianBhattacharyya(mat(Float64Array.from(mu), 1), mat(Float64Array.from(nu), 1), {
+        sigma: s,
+      });
+      expect(Math.abs(d - expected)).toBeLessThan(1e-9);
+      // and the closed form Δμ² / 8s²
+      const closed =
+        mu.reduce((acc, a, i) => acc + (a - (nu[i] as number)) ** 2, 0) / (8 * s * s * mu.length);
+      expect(d).toBeCloseTo(closed, 14);
+    }
+  });
+
+  it('sums over output dimensions (independent Gaussians per output)', () => {
+    const mu = Float64Array.from([1, 2, 3, 4]);
+    const nu = Float64Array.from([0, 2, 5, 1]);
+    // two samples × two outputs: (1 + 0 + 4 + 9) / (8 · 2)
+    expect(gaussianBhattacharyya(mat(mu, 2), mat(nu, 2))).toBeCloseTo(14 / 16, 15);
+  });
+
+  it('the matrix holds every pair, and its InPCA is PCA of the scaled predictions (all λ ≥ 0)', () => {
+    const m = 9;
+    const n = 7;
+    const r = uniform(11);
+    const means = Array.from({ length: m }, () => Float32Array.from({ length: n * 2 }, () => 4 * r() - 2));
+    const sigma = 1.3;
+    const d = gaussianBhattacharyyaMatrix(means, n, 2, { sigma });
+    for (let u = 0; u < m; u++) {
+      expect(d[u * m + u]).toBe(0);
+      for (let v = 0; v < m; v++) {
+        const direct = gaussianBhattacharyya(mat(means[u]!, 2), mat(means[v]!, 2), { sigma });
+        expect(d[u * m + v]).toBeCloseTo(direct, 14);
+      }
+    }
+    // Classical MDS: −½ J D J = centred Gram of a = μ / sqrt(8 s² N).
+    const a = means.map((mu) => Float64Array.from(mu, (x) => x / Math.sqrt(8 * sigma * sigma * n)));
+    const mean = new Float64Array(n * 2);
+    for (const row of a) row.forEach((x, i) => (mean[i]! += x / m));
+    const gram = new Float64Array(m * m);
+    for (let u = 0; u < m; u++) {
+      for (let v = 0; v < m; v++) {
+        let s = 0;
+        for (let i = 0; i < n * 2; i++) s += (a[u]![i]! - mean[i]!) * (a[v]![i]! - mean[i]!);
+        gram[u * m + v] = s;
+      }
+    }
+    const expected = Array.from(symmetricEigen(gram, m).values).sort((x, y) => Math.abs(y) - Math.abs(x));
+    const e = inpca({ rows: m, cols: m, data: d }, { components: m });
+    e.eigenvalues.forEach((lambda, k) => {
+      expect(lambda).toBeGreaterThan(-1e-12);
+      expect(Math.abs(lambda - (expected[k] as number))).toBeLessThan(1e-12);
+    });
+  });
+
+  it('rejects mismatched shapes, non-finite outputs and a bad sigma', () => {
+    const a = mat(Float64Array.from([1, 2]), 1);
+    expect(() => gaussianBhattacharyya(a, mat(Float64Array.from([1, 2, 3]), 1))).toThrow(/shapes differ/);
+    expect(() => gaussianBhattacharyya(a, mat(Float64Array.from([1, Number.NaN]), 1))).toThrow(/non-finite/);
+    expect(() => gaussianBhattacharyya(a, a, { sigma: 0 })).toThrow(/sigma must be a positive number/);
+    expect(() => gaussianBhattacharyyaMatrix([new Float32Array(3)], 2, 1)).toThrow(
+      /expected 2 values, got 3/,
+    );
   });
 });

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { findPython } from '../../src/bench/python.js';
 import type { Matrix } from '../../src/measure/cka.js';
-import { inpca, inpcaProject, inpcaSquaredDistance } from '../../src/measure/inpca.js';
+import { inpca, inpcaProject, inpcaSquaredDistance, widthRatios } from '../../src/measure/inpca.js';
 
 function uniform(seed: number): () => number {
   let s = seed >>> 0;
@@ -169,5 +169,13 @@ describe.skipIf(probe.python === null)('numpy cross-check (bench/inpca_reference
     const ref = (JSON.parse(res.stdout) as { inpca: { eigenvalues: number[]; stress: number[] } }).inpca;
     ref.eigenvalues.forEach((l, k) => expect(Math.abs(e.spectrum[k]! - l)).toBeLessThan(1e-12));
     ref.stress.forEach((s, k) => expect(Math.abs(e.explainedStress[k]! - s)).toBeLessThan(1e-12));
+  });
+});
+
+describe('widthRatios', () => {
+  it('is |λ_{k+1}| / |λ_k| of a signed spectrum, 0 after a zero eigenvalue', () => {
+    expect(widthRatios([8, -4, 1, 0, 0])).toEqual([0.5, 0.25, 0, 0]);
+    expect(widthRatios([3])).toEqual([]);
+    expect(widthRatios([])).toEqual([]);
   });
 });

@@ -1,7 +1,8 @@
 /**
- * Trajectory embeddings of real (tiny) two-moons runs: the engine's softmax outputs against a float64
- * reference, PCA coordinates against pcaProject, the InPCA distance matrix, stress and out-of-sample
- * projection, the written files, and the input checks.
+ * Trajectory embeddings of real (tiny) two-moons and linear-regression runs: the engine's softmax
+ * outputs and raw predictions against a float64 reference, PCA coordinates against pcaProject, the
+ * InPCA distance matrix, stress and out-of-sample projection, the Gaussian-output distances of
+ * regression runs against x·w computed here, the written files, and the input checks.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +26,19 @@ const root = mkdtempSync(join(tmpdir(), 'twinscope-embed-'));
 const dirs = { a: join(root, 'a'), b: join(root, 'b'), c: join(root, 'c') };
 const narrow = join(root, 'narrow');
 const otherData = join(root, 'other-data');
+/** Linear regression (mse): two seeds of a bias-free linear model, full-batch GD. */
+const linearBase = {
+  name: 'lin',
+  seed: 0,
+  dataSeed: 0,
+  data: { name: 'linear-regression', n: 120, dim: 6, decay: 1 },
+  model: { kind: 'linear', bias: false, init: { kind: 'normal', std: 0.5 } },
+  optimizer: { kind: 'sgd', lr: 0.3 },
+  batchSize: 'full',
+  steps: 12,
+  checkpoints: { every: 3 },
+};
+const linear = { a: join(root, 'lin-a'), b: join(root, 'lin-b') };
 
 beforeAll(async () => {
   await trainRun(parseRunSpec({ ...tinyBase, name: 'a' }), dirs.a);
@@ -35,6 +49,8 @@ beforeAll(async () => {
     narrow,
   );
   await trainRun(parseRunSpec({ ...tinyBase, name: 'other', data: { ...tinyBase.data, n: 300 } }), otherData);
+  await trainRun(parseRunSpec({ ...linearBase, name: 'lin-a' }), linear.a);
+  await trainRun(parseRunSpec({ ...linearBase, name: 'lin-b', seed: 1 }), linear.b);
 }, 120_000);
 
 const runDirs = () => [dirs.a, dirs.b, dirs.c];
@@ -64,6 +80,29 @@ describe('engine.probabilities (ORT)', () => {
       expect(worst).toBeLessThan(1e-5);
     } finally {
       await engine.dispose();
+    }
+  });
+
+  test('predictions are the raw outputs of the reference forward pass (logits; mse predictions)', async () => {
+    for (const loss of ['cross-entropy', 'mse'] as const) {
+      const model = modelGraphSpec({ kind: 'mlp', hidden: [5], activation: 'tanh' }, 3, 2, loss);
+      const engine = await createOrtEngine(model, { optimizer: { kind: 'sgd', lr: 0.1 } });
+      try {
+        const rand = mulberry32(5);
+        const params = uniformArray(rand, model.layout.size, -1, 1);
+        const n = 2100;
+        const x = uniformArray(rand, n * 3, -2, 2);
+        const out = (await engine.predictions?.(params, x, n)) as Float32Array;
+        const reference = referenceForward(model, params, x, n).output;
+        expect(out.length).toBe(n * 2);
+        let worst = 0;
+        for (let i = 0; i < out.length; i++) {
+          worst = Math.max(worst, Math.abs((out[i] as number) - (reference[i] as number)));
+        }
+        expect(worst).toBeLessThan(1e-5);
+      } finally {
+        await engine.dispose();
+      }
     }
   });
 
@@ -129,7 +168,7 @@ describe('embedRuns inpca', () => {
     const emb = e.inpca;
     if (!d || !emb) throw new Error('no inpca');
     expect(d.length).toBe(m * m);
-    expect(e.options).toEqual({ components: 3, examples: 60, split: 'test' });
+    expect(e.options).toEqual({ components: 3, examples: 60, split: 'test', likelihood: 'categorical' });
     for (let i = 0; i < m; i++) {
       expect(d[i * m + i]).toBe(0);
       for (let j = 0; j < i; j++) {
@@ -184,6 +223,59 @@ describe('embedRuns inpca', () => {
   });
 });
 
+describe('embedRuns inpca of regression runs (Gaussian outputs)', () => {
+  test('distances are mean ‖Δ(x·w)‖² / 8s² over the test examples, computed here in float64', async () => {
+    const n = 20;
+    const e = await embedRuns([linear.a, linear.b], { method: 'inpca', examples: n, components: 4 });
+    expect(e.options).toEqual({
+      components: 4,
+      examples: n,
+      split: 'test',
+      likelihood: 'gaussian',
+      sigma: 1,
+    });
+    const { data } = runContextParts(parseRunSpec(linearBase));
+    const x = data.test.x;
+    const predictions = [linear.a, linear.b].flatMap((dir) =>
+      readCheckpoints(dir).map((c) =>
+        Float64Array.from({ length: n }, (_, r) => {
+          let s = 0;
+          for (let j = 0; j < 6; j++) s += (x[r * 6 + j] as number) * (c.params[j] as number);
+          return s;
+        }),
+      ),
+    );
+    const m = predictions.length;
+    expect(e.points).toHaveLength(m);
+    const d = e.distances as Float64Array;
+    let scale = 0;
+    for (const v of d) scale = Math.max(scale, v);
+    expect(scale).toBeGreaterThan(0);
+    for (let u = 0; u < m; u++) {
+      for (let v = 0; v < m; v++) {
+        let sq = 0;
+        for (let r = 0; r < n; r++)
+          sq += ((predictions[u]?.[r] as number) - (predictions[v]?.[r] as number)) ** 2;
+        expect(Math.abs((d[u * m + v] as number) - sq / (8 * n))).toBeLessThan(1e-5 * scale);
+      }
+    }
+    // Squared-Euclidean distances: no time-like axes.
+    for (const lambda of e.eigenvalues)
+      expect(lambda).toBeGreaterThan(-1e-12 * Math.abs(e.eigenvalues[0] as number));
+    const wide = await embedRuns([linear.a, linear.b], { method: 'inpca', examples: n, sigma: 2 });
+    (wide.distances as Float64Array).forEach((v, i) => {
+      expect(v).toBeCloseTo((d[i] as number) / 4, 15);
+    });
+  });
+
+  test('runs with different losses cannot share an InPCA embedding', async () => {
+    await expect(embedRuns([dirs.a, linear.a], { method: 'inpca' })).rejects.toThrow(
+      new RegExp(`^${linear.a}: loss 'mse' differs from 'cross-entropy'`),
+    );
+    await expect(embedRuns([linear.a], { method: 'inpca', sigma: -1 })).rejects.toThrow(/sigma must be/);
+  });
+});
+
 describe('input checks and files', () => {
   test('no directories, a non-run directory, bad components', async () => {
     await expect(embedRuns([], { method: 'pca' })).rejects.toThrow(EmbedInputError);
@@ -209,7 +301,7 @@ describe('input checks and files', () => {
     expect(json.eigenvalues).toEqual(e.eigenvalues);
     expect(json.signs).toEqual(e.eigenvalues.map(Math.sign));
     expect(json.explainedStress).toEqual(e.explainedStress);
-    expect(json.options).toEqual({ components: 2, examples: 30, split: 'test' });
+    expect(json.options).toEqual({ components: 2, examples: 30, split: 'test', likelihood: 'categorical' });
     expect(json.runs.map((r: { label: string }) => r.label)).toEqual(['a', 'b', 'c']);
   });
 });

@@ -1,13 +1,16 @@
 /**
  * Sweeps: grid expansion (count, names, overrides, fixed data seed), spec errors that name the bad
- * grid field or grid point, and a real 4-run two-moons sweep embedded with InPCA, run twice (the
- * second run trains nothing).
+ * grid field or grid point, a real 4-run two-moons sweep embedded with InPCA, run twice (the
+ * second run trains nothing), and a grouped linear-regression sweep (one embedding per decay,
+ * checked against direct embedRuns calls, with the groups.json / groups.arrow summaries).
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tableFromIPC } from 'apache-arrow';
 import { describe, expect, test } from 'vitest';
 import { SpecError } from '../../src/spec/errors.js';
+import { embedRuns } from '../../src/study/embed-runs.js';
 import { expandGrid, isSweepJson, loadSweepSpec, parseSweepSpec, runSweep } from '../../src/study/sweep.js';
 import { readRunJson } from '../../src/train/run.js';
 import { tinyBase } from '../helpers/study.js';
@@ -65,7 +68,8 @@ describe('parseSweepSpec', () => {
       expect(p.spec.orderSeed).toBe(p.spec.seed);
     }
     expect(sweep.points.map((p) => p.spec.seed)).toEqual([0, 1, 0, 1, 0, 1, 0, 1]);
-    expect(sweep.embed).toEqual({ method: 'inpca', components: 3, examples: 100 });
+    expect(sweep.embed).toEqual({ method: 'inpca', components: 3, examples: 100, groupBy: [] });
+    expect(sweep.groups).toEqual([{ name: 'g0', values: {}, points: sweep.points.map((p) => p.name) }]);
     expect(isSweepJson(spec())).toBe(true);
     expect(isSweepJson({ name: 'study', base: tinyBase })).toBe(false);
   });
@@ -153,5 +157,90 @@ describe('runSweep', () => {
     expect(second.trained).toBe(0);
     expect(again).toBe(0);
     expect(second.embedding?.explainedStress).toEqual(stress);
+  }, 120_000);
+});
+
+/** Linear regression, full-batch GD: a grouped sweep over the input-spectrum decay. */
+const linearSweep = (embed: Record<string, unknown> = {}, grid: Record<string, unknown[]> = {}) => ({
+  name: 'linear-sweep',
+  sweep: {
+    base: {
+      name: 'lin',
+      seed: 0,
+      data: { name: 'linear-regression', n: 100, dim: 5, decay: 1 },
+      model: { kind: 'linear', bias: false, init: { kind: 'normal', std: 0.3 } },
+      optimizer: { kind: 'sgd', lr: 0.4 },
+      batchSize: 'full',
+      steps: 10,
+      checkpoints: { every: 2 },
+    },
+    grid: { 'data.decay': [1, 3], seed: [0, 1, 2], ...grid },
+  },
+  embed: { method: 'inpca', components: 3, examples: 20, groupBy: ['data.decay'], ...embed },
+});
+
+describe('grouped sweeps (embed.groupBy)', () => {
+  test('groups runs by the groupBy values; data fields need groupBy with InPCA', () => {
+    const sweep = parseSweepSpec(linearSweep());
+    expect(sweep.groups.map((g) => [g.name, g.values, g.points.length])).toEqual([
+      ['g0-decay1', { 'data.decay': 1 }, 3],
+      ['g1-decay3', { 'data.decay': 3 }, 3],
+    ]);
+    expect(sweep.groups[1]?.points).toEqual(['3-decay3-seed0', '4-decay3-seed1', '5-decay3-seed2']);
+    const ungrouped = specError(() => parseSweepSpec(linearSweep({ groupBy: undefined })));
+    expect(ungrouped.problems).toEqual([
+      expect.stringMatching(
+        /^sweep\.grid\."data\.decay": cannot be swept with InPCA unless listed in embed\.groupBy/,
+      ),
+    ]);
+    const notGrid = specError(() => parseSweepSpec(linearSweep({ groupBy: ['data.decay', 'optimizer.lr'] })));
+    expect(notGrid.problems).toEqual([
+      "embed.groupBy[1]: 'optimizer.lr' is not a grid field (expected one of data.decay, seed)",
+    ]);
+    // PCA compares weights, not outputs: data may be swept without groups.
+    expect(parseSweepSpec(linearSweep({ method: 'pca', groupBy: undefined })).groups).toHaveLength(1);
+  });
+
+  test('embeds each group on its own and summarises eigenvalues and width ratios', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'twinscope-sweep-groups-'));
+    const sweep = parseSweepSpec(linearSweep());
+    const result = await runSweep(sweep, dir, {}, { workers: 1 });
+    expect(result.failed).toEqual([]);
+    expect(result.embedding).toBeUndefined();
+    expect(result.groups.map((g) => g.group.name)).toEqual(['g0-decay1', 'g1-decay3']);
+    const summary = JSON.parse(readFileSync(join(dir, 'groups.json'), 'utf8'));
+    expect(summary.groupBy).toEqual(['data.decay']);
+    for (const [i, g] of sweep.groups.entries()) {
+      const dirs = g.points.map((name) => join(dir, 'runs', name));
+      const direct = await embedRuns(dirs, { method: 'inpca', components: 3, examples: 20 });
+      const written = JSON.parse(readFileSync(join(dir, 'groups', g.name, 'embedding.json'), 'utf8'));
+      expect(written.eigenvalues).toEqual(direct.eigenvalues);
+      expect(written.options.likelihood).toBe('gaussian');
+      const s = summary.groups[i];
+      expect(s.name).toBe(g.name);
+      expect(s.runs).toEqual(g.points);
+      expect(s.eigenvalues).toEqual(direct.eigenvalues);
+      expect(s.explained).toEqual(direct.explainedStress);
+      const [l1, l2, l3] = direct.eigenvalues.map(Math.abs) as [number, number, number];
+      expect(s.widthRatios).toEqual([l2 / l1, l3 / l2]);
+    }
+    const table = tableFromIPC(readFileSync(join(dir, 'groups.arrow')));
+    expect(table.schema.fields.map((f) => f.name)).toEqual([
+      'group',
+      'data.decay',
+      'axis',
+      'eigenvalue',
+      'explained',
+      'widthRatio',
+    ]);
+    expect(table.numRows).toBe(2 * 3);
+    const row = table.get(4)?.toJSON();
+    expect([row?.group, row?.['data.decay'], row?.axis]).toEqual(['g1-decay3', 3, 1]);
+    expect(row?.widthRatio).toBe(summary.groups[1].widthRatios[1]);
+    expect(table.get(5)?.toJSON().widthRatio).toBeNull();
+    const names = result.plots.map((p) => p.slice(dir.length + 1));
+    expect(names).toContain(join('plots', 'ribbon-widths.svg'));
+    expect(names).toContain(join('plots', 'ribbon-explained.svg'));
+    expect(names).toContain(join('groups', 'g0-decay1', 'plots', 'embedding.svg'));
   }, 120_000);
 });

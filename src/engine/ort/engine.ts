@@ -10,7 +10,7 @@ import {
   gradientGraph,
   hvpGraph,
   type JobGraph,
-  probabilitiesGraph,
+  outputsGraph,
   slotNames,
   stepScalars,
   trainStepGraph,
@@ -33,7 +33,7 @@ import { checkLength, disposeJobs, type Feed, type FloatArray, ORT_VERSION, OrtJ
 /** Rows per evaluation/activation call; larger sets are processed in chunks of this size. */
 export const EVAL_CHUNK = 2048;
 
-type JobKind = 'train' | 'loop' | 'eval' | 'grad' | 'hvp' | 'acts' | 'probs';
+type JobKind = 'train' | 'loop' | 'eval' | 'grad' | 'hvp' | 'acts' | 'probs' | 'raw';
 
 /**
  * The ORT jobs of one model in one float type. The float32 instance backs {@link createOrtEngine};
@@ -74,7 +74,8 @@ export class OrtJobs {
         grad: () => gradientGraph(this.model, batch),
         hvp: () => hvpGraph(this.model, batch),
         acts: () => activationsGraph(this.model, batch),
-        probs: () => probabilitiesGraph(this.model, batch),
+        probs: () => outputsGraph(this.model, batch, 'probs'),
+        raw: () => outputsGraph(this.model, batch, 'raw'),
       };
       job = OrtJob.create(build[kind](), { threads: this.threads, floatType: this.floatType });
       job.catch(() => this.cache.delete(key));
@@ -219,19 +220,29 @@ export class OrtJobs {
    * Softmax outputs of a cross-entropy model over n examples, [n, outputDim] row-major, in chunks of
    * {@link EVAL_CHUNK} rows.
    */
-  async probabilities(params: FloatArray, x: FloatArray, n: number): Promise<FloatArray> {
-    const { inputDim, outputDim } = this.model;
-    checkLength('x', x, n * inputDim);
+  probabilities(params: FloatArray, x: FloatArray, n: number): Promise<FloatArray> {
     if (this.model.loss !== 'cross-entropy') {
       throw new Error(`probabilities need a cross-entropy model, got loss '${this.model.loss}'`);
     }
+    return this.outputs('probs', params, x, n);
+  }
+
+  /** Raw model outputs (logits, or an mse model's predictions) over n examples, [n, outputDim]. */
+  predictions(params: FloatArray, x: FloatArray, n: number): Promise<FloatArray> {
+    return this.outputs('raw', params, x, n);
+  }
+
+  private async outputs(kind: 'probs' | 'raw', params: FloatArray, x: FloatArray, n: number) {
+    const { inputDim, outputDim } = this.model;
+    checkLength('x', x, n * inputDim);
     const Out = this.floatType === 'float64' ? Float64Array : Float32Array;
     const result = new Out(n * outputDim);
+    const name = kind === 'probs' ? 'probs' : 'outputs';
     for (let start = 0; start < n; start += EVAL_CHUNK) {
       const rows = Math.min(EVAL_CHUNK, n - start);
       const xs = x.subarray(start * inputDim, (start + rows) * inputDim);
-      const out = await (await this.job('probs', rows)).run(this.batchFeeds(params, xs, null, rows));
-      result.set(out.probs as FloatArray, start * outputDim);
+      const out = await (await this.job(kind, rows)).run(this.batchFeeds(params, xs, null, rows));
+      result.set(out[name] as FloatArray, start * outputDim);
     }
     return result;
   }
@@ -307,6 +318,7 @@ export async function createOrtEngine(model: ModelGraphSpec, options: EngineOpti
     activations: async (params, x, n) =>
       new Map([...(await jobs.activations(params, x, n))].map(([k, v]) => [k, f32(v)])),
     probabilities: async (params, x, n) => f32(await jobs.probabilities(params, x, n)),
+    predictions: async (params, x, n) => f32(await jobs.predictions(params, x, n)),
     dispose: () => jobs.dispose(),
   };
 }

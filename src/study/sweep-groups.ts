@@ -1,0 +1,137 @@
+/**
+ * Per-group summaries of a grouped sweep (`embed.groupBy`): how the embedding of each group of runs
+ * looks in numbers — signed eigenvalues, explained stress (InPCA) or variance (PCA) of the first k
+ * axes, and the ribbon's width ratios |λ_{k+1}| / |λ_k| ({@link widthRatios}) — written as
+ * DIR/groups.json and, in long form (one row per group and axis), DIR/groups.arrow.
+ */
+import { join } from 'node:path';
+import {
+  type DataType,
+  Float64,
+  Int32,
+  Table,
+  tableToIPC,
+  Utf8,
+  type Vector,
+  vectorFromArray,
+} from 'apache-arrow';
+import { widthRatios } from '../measure/inpca.js';
+import { writeFileAtomic } from '../store/writer.js';
+import { writeJsonAtomic } from '../train/run.js';
+import type { RunEmbedding } from './embed-runs.js';
+import type { ResolvedSweepSpec, SweepGroup } from './sweep.js';
+
+/** One embedded group. */
+export interface EmbeddedGroup {
+  readonly group: SweepGroup;
+  readonly embedding: RunEmbedding;
+}
+
+/** A short, folder-safe rendering of one grid value (`decay0.5`, `hidden64x64`, `normal-0.01`). */
+export function describeGridValue(field: string, value: unknown): string {
+  const key = field.split('.').pop() as string;
+  if (Array.isArray(value)) return `${key}${value.map((v) => describeGridValue('', v)).join('x')}`;
+  if (value !== null && typeof value === 'object') {
+    return Object.values(value as Record<string, unknown>)
+      .filter((v) => v === null || typeof v !== 'object')
+      .map(String)
+      .join('-');
+  }
+  return `${key}${String(value)}`;
+}
+
+/**
+ * The explained fraction of the first k + 1 axes: InPCA's explained stress, or PCA's cumulative
+ * explained variance.
+ */
+export function cumulativeExplained(e: RunEmbedding): number[] {
+  if (e.explainedStress) return e.explainedStress;
+  let sum = 0;
+  return (e.explainedVarianceRatio ?? []).map((r) => {
+    sum += r;
+    return sum;
+  });
+}
+
+/** A groupBy value as a table cell: numbers stay numbers, anything else becomes its JSON text. */
+function cell(value: unknown): number | string {
+  return typeof value === 'number' ? value : JSON.stringify(value);
+}
+
+/** DIR/groups.json: per group its values, runs and embedding spectrum. */
+export function groupSummary(sweep: ResolvedSweepSpec, groups: readonly EmbeddedGroup[]) {
+  return {
+    format: 1,
+    method: sweep.embed.method,
+    groupBy: sweep.embed.groupBy,
+    groups: groups.map(({ group, embedding: e }) => ({
+      name: group.name,
+      values: group.values,
+      runs: group.points,
+      points: e.points.length,
+      eigenvalues: e.eigenvalues,
+      explained: cumulativeExplained(e),
+      widthRatios: widthRatios(e.eigenvalues),
+      options: e.options,
+    })),
+  };
+}
+
+/**
+ * The long-form table of DIR/groups.arrow: columns group (utf8), one column per groupBy field
+ * (float64 when every value is a number, else utf8 JSON), axis (int32, 0-based), eigenvalue,
+ * explained (of axes 0..axis) and widthRatio (|λ_{axis+1}| / |λ_axis|; null on the last axis).
+ */
+export function groupTable(groupBy: readonly string[], groups: readonly EmbeddedGroup[]): Table {
+  const rows = groups.flatMap(({ group, embedding: e }) => {
+    const explained = cumulativeExplained(e);
+    const ratios = widthRatios(e.eigenvalues);
+    return e.eigenvalues.map((lambda, axis) => ({
+      group,
+      axis,
+      lambda,
+      explained: explained[axis] ?? null,
+      ratio: ratios[axis] ?? null,
+    }));
+  });
+  const columns: Record<string, Vector<DataType>> = {
+    group: vectorFromArray(
+      rows.map((r) => r.group.name),
+      new Utf8(),
+    ),
+  };
+  for (const field of groupBy) {
+    const values = rows.map((r) => cell(r.group.values[field]));
+    const numeric = values.every((v) => typeof v === 'number');
+    columns[field] = vectorFromArray(values, numeric ? new Float64() : new Utf8()) as Vector<DataType>;
+  }
+  columns.axis = vectorFromArray(
+    rows.map((r) => r.axis),
+    new Int32(),
+  );
+  columns.eigenvalue = vectorFromArray(
+    rows.map((r) => r.lambda),
+    new Float64(),
+  );
+  columns.explained = vectorFromArray(
+    rows.map((r) => r.explained),
+    new Float64(),
+  );
+  columns.widthRatio = vectorFromArray(
+    rows.map((r) => r.ratio),
+    new Float64(),
+  );
+  return new Table(columns);
+}
+
+/** Write DIR/groups.json ({@link groupSummary}) and DIR/groups.arrow ({@link groupTable}), atomically. */
+export function writeGroupSummary(
+  dir: string,
+  sweep: ResolvedSweepSpec,
+  groups: readonly EmbeddedGroup[],
+): { json: string; arrow: string } {
+  const out = { json: join(dir, 'groups.json'), arrow: join(dir, 'groups.arrow') };
+  writeJsonAtomic(out.json, groupSummary(sweep, groups));
+  writeFileAtomic(out.arrow, [tableToIPC(groupTable(sweep.embed.groupBy, groups), 'file')]);
+  return out;
+}
