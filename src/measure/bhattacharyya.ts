@@ -30,6 +30,9 @@
  *
  * Note that float32 softmax rows sum to 1 only within ~1e-7, so even two copies of the same outputs
  * have d = −mean_n log Σ_c p_n(c) ≈ 1e-8 rather than 0 (the diagonal is set to exactly 0).
+ *
+ * Regression (mse) checkpoints have no softmax; {@link gaussianBhattacharyya} and
+ * {@link gaussianBhattacharyyaMatrix} read their predictions as Gaussians N(ŷ, s²) instead.
  */
 import { availableParallelism } from 'node:os';
 import { Graph, type Node, type Tensor } from '../engine/ir/graph.js';
