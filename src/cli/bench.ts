@@ -139,6 +139,15 @@ export function parsePositiveInt(value: string): number {
   return n;
 }
 
+/** A positive finite number (e.g. `0.5`, `1e-3`) for commander, or a usage error. */
+export function parsePositiveNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
+    throw new InvalidArgumentError(`expected a positive number, got '${value}'`);
+  }
+  return n;
+}
+
 /** A comma-separated list of positive run counts, or `none` for an empty list. */
 export function parseRunCounts(value: string): number[] {
   if (value.trim() === 'none') return [];

@@ -1,10 +1,11 @@
 /**
  * `twinscope embed RUN_DIRS… --method pca|inpca --out DIR`: embed every checkpoint of several runs
- * in one low-dimensional space (PCA of the weights, or InPCA of the softmax outputs on fixed
- * examples) and write DIR/embedding.arrow, DIR/embedding.json and the plots under DIR/plots/.
+ * in one low-dimensional space (PCA of the weights, or InPCA of the outputs on fixed examples:
+ * softmax for classifiers, Gaussian predictions for regression) and write DIR/embedding.arrow,
+ * DIR/embedding.json and the plots under DIR/plots/.
  */
 import { type Command, Option } from 'commander';
-import { parsePositiveInt } from './bench.js';
+import { parsePositiveInt, parsePositiveNumber } from './bench.js';
 import { type CliIo, UsageError } from './io.js';
 
 const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
@@ -20,7 +21,7 @@ export function registerEmbedCommand(program: Command, io: CliIo): void {
     .addOption(
       new Option(
         '--method <method>',
-        'pca: weights (one shared layout); inpca: softmax outputs (one dataset)',
+        'pca: weights (one shared layout); inpca: outputs on fixed examples (one dataset and loss)',
       )
         .choices(['pca', 'inpca'])
         .makeOptionMandatory(),
@@ -34,6 +35,12 @@ export function registerEmbedCommand(program: Command, io: CliIo): void {
       1000,
     )
     .option(
+      '--sigma <s>',
+      'InPCA of regression (mse) runs: standard deviation of the Gaussian outputs',
+      parsePositiveNumber,
+      1,
+    )
+    .option(
       '--threads <n>',
       'ORT intra-op threads (InPCA; default: all cores for the distances)',
       parsePositiveInt,
@@ -41,7 +48,9 @@ export function registerEmbedCommand(program: Command, io: CliIo): void {
     .addHelpText(
       'after',
       '\nPrints the explained variance (PCA) or explained stress (InPCA) of the top 1, 2 and 3 axes, then\n' +
-        'the paths written. Runs must share a parameter layout (PCA) or a dataset and classes (InPCA).\n' +
+        'the paths written. Runs must share a parameter layout (PCA) or a dataset and loss (InPCA).\n' +
+        'InPCA reads classifiers as softmax distributions and regression (mse) runs as Gaussians\n' +
+        'N(prediction, sigma²).\n' +
         '\nExamples:\n  twinscope embed studies/moons/runs/A studies/moons/runs/B --method inpca --out embeds/moons\n' +
         '  twinscope embed runs/sgd runs/adam --method pca --out embeds/pca --components 2\n' +
         '  twinscope embed studies/mnist/runs/* --method inpca --examples 2000 --out embeds/mnist\n',
@@ -54,6 +63,7 @@ export function registerEmbedCommand(program: Command, io: CliIo): void {
           out: string;
           components: number;
           examples: number;
+          sigma: number;
           threads?: number;
         },
       ) => {
@@ -65,6 +75,7 @@ export function registerEmbedCommand(program: Command, io: CliIo): void {
             method: options.method,
             components: options.components,
             examples: options.examples,
+            sigma: options.sigma,
             ...(options.threads !== undefined && { threads: options.threads }),
           });
         } catch (e) {

@@ -1,6 +1,6 @@
 /**
  * `twinscope embed`: a successful PCA and InPCA embedding of two tiny runs (printed summary, written
- * files) and exit code 2 with one clear line on bad input.
+ * files), InPCA of two regression runs with --sigma, and exit code 2 with one clear line on bad input.
  */
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -71,11 +71,46 @@ describe('twinscope embed', () => {
       [a, '--method', 'pca', '--out', join(root, 'x'), '--components', '0'],
       /positive integer/,
     ],
+    ['bad --sigma', [a, '--method', 'inpca', '--out', join(root, 'x'), '--sigma', '-1'], /positive number/],
   ])('%s exits 2 with one line', async (_what, args, message) => {
     const io = capture();
     expect(await cli(io, 'embed', ...args)).toBe(EXIT_USAGE);
     expect(io.err.split('\n')[0]).toMatch(message);
     expect(io.out).toBe('');
+  });
+
+  test('inpca of regression runs: Gaussian outputs, distances scale as 1 / sigma²', async () => {
+    const lin = {
+      name: 'lin',
+      seed: 0,
+      dataSeed: 0,
+      data: { name: 'linear-regression', n: 80, dim: 4, decay: 1 },
+      model: { kind: 'linear', init: { kind: 'normal', std: 0.5 } },
+      optimizer: { kind: 'sgd', lr: 0.3 },
+      batchSize: 'full',
+      steps: 6,
+      checkpoints: { every: 2 },
+    };
+    const la = join(root, 'lin-a');
+    const lb = join(root, 'lin-b');
+    await trainRun(parseRunSpec(lin), la);
+    await trainRun(parseRunSpec({ ...lin, seed: 1 }), lb);
+    const eigen = async (sigma: string) => {
+      const out = join(root, `out-lin-${sigma}`);
+      const io = capture();
+      expect(await cli(io, 'embed', la, lb, '--method', 'inpca', '--out', out, '--sigma', sigma)).toBe(
+        EXIT_OK,
+      );
+      expect(io.out).toMatch(/^eigenvalue signs +\+ \+ \+$/m);
+      return JSON.parse(readFileSync(join(out, 'embedding.json'), 'utf8'));
+    };
+    const one = await eigen('1');
+    const two = await eigen('2');
+    expect(one.options).toMatchObject({ likelihood: 'gaussian', sigma: 1 });
+    expect(two.options.sigma).toBe(2);
+    one.eigenvalues.forEach((l: number, k: number) => {
+      expect(two.eigenvalues[k]).toBeCloseTo(l / 4, 12);
+    });
   });
 
   test('a mismatched run is named in the error', async () => {
