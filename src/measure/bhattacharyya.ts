@@ -40,6 +40,7 @@ import type { JobGraph } from '../engine/model-graphs.js';
 import type { FloatType } from '../engine/onnx/emit.js';
 import type { FloatArray, OrtJob } from '../engine/ort/session.js';
 import type { Matrix } from './cka.js';
+import { sqDiff } from './distance.js';
 
 /** Lower clip of the per-sample Bhattacharyya coefficient before the logarithm. */
 export const BC_FLOOR = 1e-12;
@@ -299,7 +300,7 @@ export function gaussianBhattacharyya(mu: Matrix, nu: Matrix, options: { sigma?:
   const scale = gaussianScale(options.sigma, mu.rows);
   checkMeans(mu.data, mu.rows * mu.cols, 'gaussianBhattacharyya (mu)');
   checkMeans(nu.data, nu.rows * nu.cols, 'gaussianBhattacharyya (nu)');
-  return squaredDistance(mu.data, nu.data) * scale;
+  return sqDiff(mu.data, nu.data) * scale;
 }
 
 /** 1 / (8 s² N), after checking s. */
@@ -314,15 +315,6 @@ function checkMeans(data: ProbabilityArray, size: number, what: string): void {
   for (let i = 0; i < size; i++) {
     if (!Number.isFinite(data[i] as number)) throw new Error(`${what}: non-finite output ${data[i]} at ${i}`);
   }
-}
-
-function squaredDistance(a: ProbabilityArray, b: ProbabilityArray): number {
-  let acc = 0;
-  for (let i = 0; i < a.length; i++) {
-    const e = (a[i] as number) - (b[i] as number);
-    acc += e * e;
-  }
-  return acc;
 }
 
 /**
@@ -349,7 +341,7 @@ export function gaussianBhattacharyyaMatrix(
   const d = new Float64Array(m * m);
   for (let u = 0; u < m; u++) {
     for (let v = u + 1; v < m; v++) {
-      d[u * m + v] = squaredDistance(wide[u] as Float64Array, wide[v] as Float64Array) * scale;
+      d[u * m + v] = sqDiff(wide[u] as Float64Array, wide[v] as Float64Array) * scale;
     }
   }
   return finishMatrix(d, m);

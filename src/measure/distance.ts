@@ -14,8 +14,8 @@ function checkSameLength(a: Float32Array, b: Float32Array, what: string): void {
   }
 }
 
-/** Σ (a_i − b_i)² in float64 (no length check). */
-function sqDiff(a: Float32Array, b: Float32Array): number {
+/** Σ (a_i − b_i)² in float64 (no length check: b must be at least as long as a). */
+export function sqDiff(a: Float32Array | Float64Array, b: Float32Array | Float64Array): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) {
     const d = (a[i] as number) - (b[i] as number);

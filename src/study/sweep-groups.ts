@@ -109,18 +109,12 @@ export function groupTable(groupBy: readonly string[], groups: readonly Embedded
     rows.map((r) => r.axis),
     new Int32(),
   );
-  columns.eigenvalue = vectorFromArray(
-    rows.map((r) => r.lambda),
-    new Float64(),
-  );
-  columns.explained = vectorFromArray(
-    rows.map((r) => r.explained),
-    new Float64(),
-  );
-  columns.widthRatio = vectorFromArray(
-    rows.map((r) => r.ratio),
-    new Float64(),
-  );
+  const numbers: [string, (r: (typeof rows)[number]) => number | null][] = [
+    ['eigenvalue', (r) => r.lambda],
+    ['explained', (r) => r.explained],
+    ['widthRatio', (r) => r.ratio],
+  ];
+  for (const [name, get] of numbers) columns[name] = vectorFromArray(rows.map(get), new Float64());
   return new Table(columns);
 }
 
