@@ -97,7 +97,14 @@ export {
   type ModelSpec,
 } from './model/spec.js';
 export { butterflyPlots } from './report/butterfly-plots.js';
-export { axisTitle, type EmbedPlot, embedPlots, writeEmbedPlots } from './report/embed-plots.js';
+export {
+  axisTitle,
+  type EmbedPlot,
+  type EmbedPlotOptions,
+  embedPlots,
+  seedPlotOptions,
+  writeEmbedPlots,
+} from './report/embed-plots.js';
 // Reports.
 export {
   escapeHtml,
@@ -125,6 +132,7 @@ export * from './rng/index.js';
 export * from './spec/index.js';
 export * from './store/index.js';
 export {
+  cumulativeExplained,
   EmbedInputError,
   type EmbedMethod,
   type EmbedPoint,
@@ -133,9 +141,16 @@ export {
   type RunEmbedding,
 } from './study/embed-runs.js';
 export {
+  type EmbeddingKeyJson,
+  embedStudy,
+  type StudyEmbedding,
+} from './study/embed-study.js';
+export {
+  EmbeddingFileError,
   type EmbeddingJson,
   embeddingJson,
   embeddingTable,
+  readEmbedding,
   type WrittenEmbedding,
   writeEmbedding,
 } from './study/embedding-files.js';

@@ -67,7 +67,7 @@ export function registerEmbedCommand(program: Command, io: CliIo): void {
           threads?: number;
         },
       ) => {
-        const { embedRuns, EmbedInputError } = await import('../study/embed-runs.js');
+        const { cumulativeExplained, embedRuns, EmbedInputError } = await import('../study/embed-runs.js');
         const { writeEmbedding } = await import('../study/embedding-files.js');
         let embedding: Awaited<ReturnType<typeof embedRuns>>;
         try {
@@ -92,17 +92,10 @@ export function registerEmbedCommand(program: Command, io: CliIo): void {
           `${method}: ${points.length} checkpoints of ${runs.length} runs${where}, ${components} axes\n`,
         );
         const top = [1, 2, 3].filter((t) => t <= components);
-        if (method === 'pca') {
-          let cum = 0;
-          const cums = (embedding.explainedVarianceRatio ?? []).map((r) => (cum += r));
-          io.stdout(
-            `explained variance  ${top.map((t) => `top ${t}: ${pct(cums[t - 1] ?? 0)}`).join('  ')}\n`,
-          );
-        } else {
-          const stress = embedding.explainedStress ?? [];
-          io.stdout(
-            `explained stress    ${top.map((t) => `top ${t}: ${pct(stress[t - 1] ?? 0)}`).join('  ')}\n`,
-          );
+        const explained = cumulativeExplained(embedding);
+        const label = method === 'pca' ? 'explained variance ' : 'explained stress   ';
+        io.stdout(`${label} ${top.map((t) => `top ${t}: ${pct(explained[t - 1] ?? 0)}`).join('  ')}\n`);
+        if (method === 'inpca') {
           const signs = embedding.eigenvalues.map((l) => (l > 0 ? '+' : l < 0 ? '−' : '0')).join(' ');
           io.stdout(`eigenvalue signs    ${signs}\n`);
         }

@@ -57,6 +57,7 @@ export function registerRunCommand(program: Command, io: CliIo): void {
               onRound: (r) => progress.round(r.label, r.runSteps, r.jobs, r.workers),
               onSteps: (n) => progress.steps(n),
               onJob: (id, outcome, message) => progress.job(id, outcome, message),
+              ...(options.progress && { onLog: (m: string) => io.stderr(`  ${m}\n`) }),
             },
             workers === undefined ? {} : { workers },
           );
@@ -64,8 +65,19 @@ export function registerRunCommand(program: Command, io: CliIo): void {
           progress.stop();
         }
         const { join } = await import('node:path');
+        const { cumulativeExplained } = await import('../study/embed-runs.js');
         io.stdout(`${study.name}: ${result.plan.twins.length} pairs, ${result.rows.length} result rows\n`);
         io.stdout(`results  ${join(options.out, 'results.arrow')}\n`);
+        for (const e of result.embeddings) {
+          if (!e.embedding) continue;
+          const k = Math.min(2, e.embedding.components);
+          const share = cumulativeExplained(e.embedding)[k - 1] ?? 0;
+          const what = e.embedding.method === 'pca' ? 'variance' : 'stress';
+          io.stdout(
+            `embedding s${e.seed}: ${e.runs.length} runs, ${e.embedding.points.length} checkpoints, ` +
+              `${e.embedding.method} top ${k}: ${(100 * share).toFixed(1)}% ${what} (${join(e.dir, 'embedding.json')})\n`,
+          );
+        }
         if (result.plots.length > 0)
           io.stdout(`plots    ${join(options.out, 'plots')}/ (${result.plots.length})\n`);
         // The report also covers a failed study (it marks what failed), so it is written before the

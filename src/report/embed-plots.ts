@@ -27,8 +27,11 @@ const PANEL = { width: 300, height: 260 } as const;
 
 const pct = (v: number) => `${(100 * v).toFixed(v >= 0.995 || v < 0.0995 ? 1 : 0)}%`;
 
-/** The axis title of axis `a` (0-based) of `embedding` (see the module comment). */
-export function axisTitle(embedding: RunEmbedding, a: number): string {
+/**
+ * The axis title of axis `a` (0-based) of `embedding` (see the module comment). InPCA titles are two
+ * lines (axis and sign, then stress), so a vertical title stays within the panel's height.
+ */
+export function axisTitle(embedding: RunEmbedding, a: number): string | string[] {
   if (embedding.method === 'pca') {
     const r = embedding.explainedVarianceRatio?.[a] ?? 0;
     return `PC${a + 1} (${pct(r)} variance)`;
@@ -37,7 +40,7 @@ export function axisTitle(embedding: RunEmbedding, a: number): string {
   const sign = lambda > 0 ? 'λ > 0' : lambda < 0 ? 'λ < 0' : 'λ = 0';
   const stress = embedding.explainedStress?.[a] ?? 0;
   const upTo = a === 0 ? '' : ` with axes 1–${a + 1}`;
-  return `axis ${a + 1} (${sign}, stress ${pct(stress)}${upTo})`;
+  return [`axis ${a + 1} (${sign})`, `stress ${pct(stress)}${upTo}`];
 }
 
 function records(embedding: RunEmbedding): Record<string, string | number>[] {
@@ -104,26 +107,47 @@ function panel(embedding: RunEmbedding, a: number, b: number) {
   };
 }
 
-function subtitle(embedding: RunEmbedding): string {
+/** Two subtitle lines: what was embedded, then how many runs and checkpoints. */
+function subtitle(embedding: RunEmbedding): string[] {
   const what =
     embedding.method === 'pca'
       ? 'PCA of the weights'
-      : `InPCA of softmax outputs on ${embedding.options.examples} ${embedding.options.split} examples`;
-  return `${what}; ${embedding.runs.length} run${embedding.runs.length === 1 ? '' : 's'}, ${embedding.points.length} checkpoints`;
+      : `InPCA of ${
+          embedding.options.likelihood === 'gaussian'
+            ? `Gaussian outputs (σ = ${embedding.options.sigma ?? 1})`
+            : 'softmax outputs'
+        } on ${embedding.options.examples} ${embedding.options.split} examples`;
+  const runs = embedding.runs.length;
+  return [what, `${runs} run${runs === 1 ? '' : 's'}, ${embedding.points.length} checkpoints`];
+}
+
+/** Options of {@link embedPlots}: tell apart several embeddings of one directory. */
+export interface EmbedPlotOptions {
+  /** Appended to the file stems: `-s0` gives `embedding-s0` and `embedding-pairs-s0`. Default none. */
+  readonly nameSuffix?: string;
+  /** Appended to the titles, e.g. `, seed 0`. Default none. */
+  readonly titleSuffix?: string;
+}
+
+/** The options of a study's embedding of seed `seed`: `embedding-s<seed>`, titles ending `, seed <seed>`. */
+export function seedPlotOptions(seed: number): EmbedPlotOptions {
+  return { nameSuffix: `-s${seed}`, titleSuffix: `, seed ${seed}` };
 }
 
 /**
  * The embedding figures: `embedding` (axis 1 vs axis 2, one line per run) and, with k ≥ 3,
- * `embedding-pairs` (axes 1–2, 1–3 and 2–3 side by side). An embedding with fewer than two axes
- * has no figures.
+ * `embedding-pairs` (axes 1–2, 1–3 and 2–3 side by side), each name followed by
+ * `options.nameSuffix`. An embedding with fewer than two axes has no figures.
  */
-export function embedPlots(embedding: RunEmbedding): EmbedPlot[] {
+export function embedPlots(embedding: RunEmbedding, options: EmbedPlotOptions = {}): EmbedPlot[] {
   if (embedding.components < 2) return [];
   const values = records(embedding);
-  const label = embedding.method === 'pca' ? 'Weight-trajectory PCA' : 'Trajectory InPCA';
+  const suffix = options.nameSuffix ?? '';
+  const label =
+    (embedding.method === 'pca' ? 'Weight-trajectory PCA' : 'Trajectory InPCA') + (options.titleSuffix ?? '');
   const plots: EmbedPlot[] = [
     {
-      name: 'embedding',
+      name: `embedding${suffix}`,
       title: label,
       spec: {
         title: { text: label, subtitle: subtitle(embedding) },
@@ -134,7 +158,7 @@ export function embedPlots(embedding: RunEmbedding): EmbedPlot[] {
   ];
   if (embedding.components >= 3) {
     plots.push({
-      name: 'embedding-pairs',
+      name: `embedding-pairs${suffix}`,
       title: `${label}: pairs of the top 3 axes`,
       spec: {
         title: { text: `${label}: pairs of the top 3 axes`, subtitle: subtitle(embedding) },
@@ -148,10 +172,14 @@ export function embedPlots(embedding: RunEmbedding): EmbedPlot[] {
 }
 
 /** Render {@link embedPlots} into DIR/plots/ (SVG, PNG, Vega-Lite JSON each); returns what was written. */
-export async function writeEmbedPlots(dir: string, embedding: RunEmbedding): Promise<WrittenPlot[]> {
+export async function writeEmbedPlots(
+  dir: string,
+  embedding: RunEmbedding,
+  options: EmbedPlotOptions = {},
+): Promise<WrittenPlot[]> {
   const out = join(dir, 'plots');
   mkdirSync(out, { recursive: true });
   const written: WrittenPlot[] = [];
-  for (const plot of embedPlots(embedding)) written.push(await writePlot(out, plot.name, plot.spec));
+  for (const plot of embedPlots(embedding, options)) written.push(await writePlot(out, plot.name, plot.spec));
   return written;
 }

@@ -6,8 +6,9 @@
  * and can be mailed or archived as is. Each plot is also written as SVG and PNG (and its Vega-Lite
  * JSON) under DIR/report/plots/ for papers, with the same theme (see plot.ts).
  *
- * Plots are regenerated from results.arrow and study.json, so any study directory can be reported,
- * also one written by an older twinscope or one whose plots/ folder was deleted.
+ * Plots are regenerated from results.arrow and study.json (and the trajectory embeddings from
+ * embedding/s<seed>/, after the butterfly plots), so any study directory can be reported, also one
+ * written by an older twinscope or one whose plots/ folder was deleted.
  *
  * Safety: every string from the study (run names, labels, spec strings, error messages) goes
  * through {@link escapeHtml}; JSON inside `<script>` goes through {@link jsonForScript}, which
@@ -19,6 +20,7 @@ import { dirname, join, relative } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { writeFileAtomic } from '../store/writer.js';
 import { butterflyPlots } from './butterfly-plots.js';
+import { embedPlots, seedPlotOptions } from './embed-plots.js';
 import { withLegendToggle } from './interactive.js';
 import { writePlot } from './plot.js';
 import { type ReportRun, readStudyDir, type StudyDirContents } from './study-dir.js';
@@ -105,8 +107,8 @@ export interface ReportResult {
 }
 
 /**
- * Write the report of the study directory `dir`: regenerate every plot from results.arrow and
- * study.json into `dir/report/plots/` (SVG, PNG, Vega-Lite JSON) and write `dir/report/index.html`.
+ * Write the report of the study directory `dir`: regenerate every plot from results.arrow,
+ * study.json and the embeddings (embedding/s<seed>/) into `dir/report/plots/` (SVG, PNG, Vega-Lite JSON) and write `dir/report/index.html`.
  * Throws {@link NotAStudyError} (from study-dir.ts) when `dir` has no valid study.json.
  */
 export async function writeReport(dir: string): Promise<ReportResult> {
@@ -115,7 +117,11 @@ export async function writeReport(dir: string): Promise<ReportResult> {
   const plotsDir = join(reportDir, 'plots');
   mkdirSync(plotsDir, { recursive: true });
   const plots: ReportPlot[] = [];
-  for (const p of butterflyPlots(contents.rows ?? [], contents.study.twins)) {
+  const figures = [
+    ...butterflyPlots(contents.rows ?? [], contents.study.twins),
+    ...contents.embeddings.flatMap((e) => embedPlots(e.embedding, seedPlotOptions(e.seed))),
+  ];
+  for (const p of figures) {
     const written = await writePlot(plotsDir, p.name, p.spec);
     plots.push({
       name: p.name,

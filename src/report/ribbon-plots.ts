@@ -14,7 +14,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { widthRatios } from '../measure/inpca.js';
-import { cumulativeExplained, describeGridValue, type EmbeddedGroup } from '../study/sweep-groups.js';
+import { cumulativeExplained } from '../study/embed-runs.js';
+import { describeGridValue, type EmbeddedGroup } from '../study/sweep-groups.js';
 import type { EmbedPlot } from './embed-plots.js';
 import { type WrittenPlot, writePlot } from './plot.js';
 

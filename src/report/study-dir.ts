@@ -1,12 +1,16 @@
 /**
  * Read what an HTML report needs from a study directory (see docs/formats.md, "The study
- * directory"): study.json, status.json, every run's run.json and results.arrow. Everything but
+ * directory"): study.json, status.json, every run's run.json, results.arrow and the embeddings
+ * under embedding/s<seed>/. Everything but
  * study.json is optional, so a study that was interrupted or failed still yields a report that says
  * what is missing.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ResultRow, readResults } from '../measure/results.js';
+import type { RunEmbedding } from '../study/embed-runs.js';
+import type { EmbeddingKeyJson } from '../study/embed-study.js';
+import { readEmbedding } from '../study/embedding-files.js';
 import type { TwinInfo } from '../study/types.js';
 import type { RunJson } from '../train/run.js';
 
@@ -54,6 +58,8 @@ export interface StudyDirContents {
   readonly runs: readonly ReportRun[];
   /** results.arrow rows, or undefined when the file is missing. */
   readonly rows?: readonly ResultRow[];
+  /** The readable embeddings under embedding/s<seed>/, by seed (ascending); empty when there are none. */
+  readonly embeddings: readonly { readonly seed: number; readonly embedding: RunEmbedding }[];
   /** Problems reading the directory that the report should show (unreadable files). */
   readonly warnings: readonly string[];
 }
@@ -138,6 +144,8 @@ export function readStudyDir(dir: string): StudyDirContents {
     warnings.push('no results.arrow: the study has not finished measuring, so there are no plots');
   }
 
+  const embeddings = readEmbeddings(dir, warnings);
+
   const twinOf = new Map(study.twins.map((t) => [t.name, t]));
   const references = new Set(study.twins.map((t) => t.reference));
   const runsDir = join(dir, 'runs');
@@ -186,7 +194,46 @@ export function readStudyDir(dir: string): StudyDirContents {
       ...(totalSteps !== undefined && { totalSteps }),
     };
   });
-  return { dir, study, ...(status && { status }), runs, ...(rows && { rows }), warnings };
+  return { dir, study, ...(status && { status }), runs, ...(rows && { rows }), embeddings, warnings };
+}
+
+/** The embeddings under DIR/embedding/s<seed>/; unreadable ones and runs left out become warnings. */
+function readEmbeddings(dir: string, warnings: string[]): StudyDirContents['embeddings'] {
+  const root = join(dir, 'embedding');
+  if (!existsSync(root)) return [];
+  const out: { seed: number; embedding: RunEmbedding }[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync(root, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && /^s\d+$/.test(e.name))
+      .map((e) => e.name);
+  } catch (e) {
+    warnings.push(`embedding/: not readable (${(e as Error).message})`);
+    return [];
+  }
+  for (const name of entries) {
+    const seed = Number(name.slice(1));
+    try {
+      out.push({ seed, embedding: readEmbedding(join(root, name)) });
+    } catch (e) {
+      warnings.push(`embedding/${name}: no embedding plots (${(e as Error).message})`);
+      continue;
+    }
+    const keyPath = join(root, name, 'key.json');
+    if (!existsSync(keyPath)) continue;
+    try {
+      const excluded = (readJson(keyPath) as Partial<EmbeddingKeyJson>).excluded ?? [];
+      if (excluded.length > 0) {
+        warnings.push(
+          `embedding/${name}: ${excluded.length} run(s) not complete, left out of the embedding: ` +
+            excluded.map((x) => x.name).join(', '),
+        );
+      }
+    } catch (e) {
+      warnings.push(`embedding/${name}/key.json: not valid JSON (${(e as Error).message})`);
+    }
+  }
+  return out.sort((a, b) => a.seed - b.seed);
 }
 
 /**

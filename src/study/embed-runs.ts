@@ -226,6 +226,10 @@ async function embedInpca(
 
   const labels: { run: string; step: number }[] = [];
   const outputs: Float32Array[] = [];
+  options.log?.(
+    `${gaussian ? 'predictions' : 'softmax outputs'} of every checkpoint of ${runs.length} runs ` +
+      `on ${n} ${split} examples`,
+  );
   for (const run of runs) {
     const model = modelGraphSpec(run.json.spec.model, data.inputDim, data.outputDim, run.json.spec.loss);
     if (model.layout.size !== run.json.layout.size) {
@@ -238,12 +242,7 @@ async function embedInpca(
     try {
       const forward = gaussian ? engine.predictions : engine.probabilities;
       if (!forward) throw new Error(`${engine.backend}: no ${gaussian ? 'predictions' : 'probabilities'}`);
-      const checkpoints = readAll(run);
-      options.log?.(
-        `${run.label}: ${gaussian ? 'predictions' : 'softmax outputs'} of ${checkpoints.length} ` +
-          `checkpoints on ${n} ${split} examples`,
-      );
-      for (const c of checkpoints) {
+      for (const c of readAll(run)) {
         labels.push({ run: run.label, step: c.step });
         outputs.push(await forward.call(engine, c.params, x, n));
       }
@@ -279,4 +278,17 @@ async function embedInpca(
     inpca: embedding,
     distances,
   };
+}
+
+/**
+ * The explained fraction of the first k + 1 axes: InPCA's explained stress, or PCA's cumulative
+ * explained variance.
+ */
+export function cumulativeExplained(e: RunEmbedding): number[] {
+  if (e.explainedStress) return e.explainedStress;
+  let sum = 0;
+  return (e.explainedVarianceRatio ?? []).map((r) => {
+    sum += r;
+    return sum;
+  });
 }

@@ -1,15 +1,17 @@
 /**
  * Embedding files: DIR/embedding.arrow (one row per checkpoint: run, step, axis0 … axis{k−1}) and
  * DIR/embedding.json (method, signed eigenvalues, explained stress / variance, options), written
- * atomically from a {@link RunEmbedding} (see docs/formats.md, "Embeddings").
+ * atomically from a {@link RunEmbedding} (see docs/formats.md, "Embeddings"), and read back by
+ * {@link readEmbedding}.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type DataType,
   Float64,
   Int64,
   Table,
+  tableFromIPC,
   tableToIPC,
   Utf8,
   type Vector,
@@ -17,7 +19,7 @@ import {
 } from 'apache-arrow';
 import { writeFileAtomic } from '../store/writer.js';
 import { writeJsonAtomic } from '../train/run.js';
-import type { EmbedMethod, RunEmbedding } from './embed-runs.js';
+import { cumulativeExplained, type EmbedMethod, type EmbedPoint, type RunEmbedding } from './embed-runs.js';
 
 /** The points as an Arrow table: run (utf8), step (int64), axis0 … axis{k−1} (float64). */
 export function embeddingTable(embedding: RunEmbedding): Table {
@@ -62,7 +64,6 @@ export interface EmbeddingJson {
 /** The JSON summary of an embedding (see {@link EmbeddingJson}). */
 export function embeddingJson(embedding: RunEmbedding): EmbeddingJson {
   const ratio = embedding.explainedVarianceRatio;
-  let cum = 0;
   return {
     method: embedding.method,
     runs: embedding.runs.map((label, i) => ({
@@ -77,10 +78,7 @@ export function embeddingJson(embedding: RunEmbedding): EmbeddingJson {
     ...(ratio
       ? {
           explainedVarianceRatio: ratio,
-          cumulativeVarianceRatio: ratio.map((r) => {
-            cum += r;
-            return cum;
-          }),
+          cumulativeVarianceRatio: cumulativeExplained(embedding),
         }
       : {}),
     ...(embedding.explainedStress ? { explainedStress: embedding.explainedStress } : {}),
@@ -101,4 +99,84 @@ export function writeEmbedding(dir: string, embedding: RunEmbedding): WrittenEmb
   writeFileAtomic(out.arrow, [tableToIPC(embeddingTable(embedding), 'file')]);
   writeJsonAtomic(out.json, embeddingJson(embedding));
   return out;
+}
+
+/** embedding.arrow or embedding.json missing, unreadable, or not matching each other. */
+export class EmbeddingFileError extends Error {
+  override name = 'EmbeddingFileError';
+}
+
+const numbers = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => typeof x === 'number');
+
+/**
+ * Read DIR/embedding.arrow and DIR/embedding.json (as {@link writeEmbedding} writes them) back into
+ * a {@link RunEmbedding}: points, runs, run directories (as stored), eigenvalues, explained stress or
+ * variance and options. The decompositions (`pca`, `inpca`, `distances`) are not stored, so they are
+ * absent.
+ * @throws EmbeddingFileError naming the file when a file is missing, unreadable or inconsistent.
+ */
+export function readEmbedding(dir: string): RunEmbedding {
+  const jsonPath = join(dir, 'embedding.json');
+  const arrowPath = join(dir, 'embedding.arrow');
+  for (const p of [jsonPath, arrowPath]) if (!existsSync(p)) throw new EmbeddingFileError(`${p}: missing`);
+  let json: EmbeddingJson;
+  try {
+    json = JSON.parse(readFileSync(jsonPath, 'utf8')) as EmbeddingJson;
+  } catch (e) {
+    throw new EmbeddingFileError(`${jsonPath}: not valid JSON (${(e as Error).message})`);
+  }
+  const k = json?.components;
+  if (
+    (json?.method !== 'pca' && json?.method !== 'inpca') ||
+    !Number.isInteger(k) ||
+    k < 1 ||
+    !Array.isArray(json.runs) ||
+    !json.runs.every((r) => typeof r?.label === 'string' && typeof r.dir === 'string') ||
+    !numbers(json.eigenvalues) ||
+    typeof json.options !== 'object' ||
+    json.options === null
+  ) {
+    throw new EmbeddingFileError(
+      `${jsonPath}: not an embedding summary (expected method, components, runs, eigenvalues, options)`,
+    );
+  }
+  let table: Table;
+  try {
+    table = tableFromIPC(readFileSync(arrowPath));
+  } catch (e) {
+    throw new EmbeddingFileError(`${arrowPath}: not a readable Arrow IPC file (${(e as Error).message})`);
+  }
+  const column = (name: string) => {
+    const c = table.getChild(name);
+    if (!c) throw new EmbeddingFileError(`${arrowPath}: no column '${name}'`);
+    return c;
+  };
+  const run = column('run');
+  const step = column('step');
+  const axes = Array.from({ length: k }, (_, a) => column(`axis${a}`));
+  const labels = new Set(json.runs.map((r) => r.label));
+  const points: EmbedPoint[] = [];
+  for (let i = 0; i < table.numRows; i++) {
+    const label = run.get(i) as string;
+    if (!labels.has(label)) {
+      throw new EmbeddingFileError(`${arrowPath}: row ${i} has run '${label}', not in embedding.json`);
+    }
+    points.push({ run: label, step: Number(step.get(i)), coords: axes.map((c) => c.get(i) as number) });
+  }
+  if (typeof json.points === 'number' && json.points !== points.length) {
+    throw new EmbeddingFileError(
+      `${arrowPath}: ${points.length} rows, but embedding.json says ${json.points} points`,
+    );
+  }
+  return {
+    method: json.method,
+    runs: json.runs.map((r) => r.label),
+    runDirs: json.runs.map((r) => r.dir),
+    points,
+    components: k,
+    eigenvalues: json.eigenvalues,
+    ...(numbers(json.explainedVarianceRatio) && { explainedVarianceRatio: json.explainedVarianceRatio }),
+    ...(numbers(json.explainedStress) && { explainedStress: json.explainedStress }),
+    options: json.options,
+  };
 }

@@ -7,7 +7,10 @@
  * DIR/measurements/<key>.arrow   the rows of one pair; key = hash of the pair's runs and options
  * DIR/aligned/<twin>/<method>/   B aligned to A, as a run (when measure.align.exportAligned)
  * DIR/results.arrow        every row: pairs, Lyapunov exponents, stability onsets (long form)
+ * DIR/embedding/s<seed>/   embedding.arrow, embedding.json, key.json: every complete run of the
+ *                          seed embedded together (when measure.embedding; see embed-study.ts)
  * DIR/plots/               SVG, PNG and Vega-Lite JSON of every plot
+ * DIR/status.json          what failed: jobs, jobs blocked by them, σ = 0 control, embeddings
  * ```
  *
  * Every job's output is keyed by its configuration: a re-run skips what is complete and resumes
@@ -25,10 +28,11 @@ import { butterflyPlots } from '../report/butterfly-plots.js';
 import { writePlot } from '../report/plot.js';
 import { canonical, readRunJson, writeJsonAtomic } from '../train/run.js';
 import { toolkitVersion } from '../version.js';
+import { embedStudy, type StudyEmbedding } from './embed-study.js';
 import type { StudyJob } from './jobs.js';
 import { type PlannedRun, planStudy, runNames, type StudyPlan } from './plan.js';
 import { type PoolJob, type PoolResult, runPool } from './pool.js';
-import type { ResolvedStudySpec } from './spec.js';
+import type { MeasureSpec, ResolvedStudySpec } from './spec.js';
 import { METRICS, type TwinInfo } from './types.js';
 
 /** What a study reports while it runs. */
@@ -37,6 +41,8 @@ export interface StudyEvents {
   readonly onRound?: (info: { label: string; jobs: number; runSteps: number; workers: number }) => void;
   readonly onSteps?: (n: number) => void;
   readonly onJob?: (id: string, outcome: 'done' | 'skipped' | 'failed', message?: string) => void;
+  /** Progress of the embedding (measure.embedding). */
+  readonly onLog?: (message: string) => void;
 }
 
 export interface StudyOptions {
@@ -51,6 +57,9 @@ export interface StudyResult {
   readonly rows: ResultRow[];
   /** Plot files written (SVG paths). */
   readonly plots: string[];
+  /** One embedding per parent seed (with measure.embedding; empty otherwise). */
+  readonly embeddings: StudyEmbedding[];
+  /** Failed jobs, and failed embeddings as `embed:s<seed>`. */
   readonly failed: PoolResult['failed'];
   readonly blocked: string[];
   /** σ = 0 twins whose L2 was not exactly 0 (empty when the control passed). */
@@ -68,6 +77,12 @@ export class ControlError extends Error {
 }
 
 const hash = (value: unknown) => createHash('sha256').update(canonical(value)).digest('hex');
+
+/** The pair measurements of `measure` (the embedding is not one: it does not change a pair's rows). */
+function pairMeasure(measure: MeasureSpec): MeasureSpec {
+  const { embedding: _embedding, ...pairs } = measure;
+  return pairs;
+}
 
 /**
  * Whether `dir` holds the complete run `planned` (same spec, same perturbation, same training mode).
@@ -146,10 +161,11 @@ function studyJobs(study: ResolvedStudySpec, plan: StudyPlan, dir: string) {
     ),
   );
   const outputs = new Map<string, string>();
+  const measure = pairMeasure(study.measure);
   for (const twin of plan.twins) {
     const key = hash({
       twin,
-      measure: study.measure,
+      measure,
       a: planned.get(twin.reference),
       b: planned.get(twin.name),
       lockstep: lockstepOk,
@@ -163,7 +179,7 @@ function studyJobs(study: ResolvedStudySpec, plan: StudyPlan, dir: string) {
       root: runsDir,
       study: study.name,
       twin,
-      measure: study.measure,
+      measure,
       out,
       ...(study.measure.align?.exportAligned && { alignedDir: join(dir, 'aligned', twin.name) }),
     };
@@ -297,6 +313,11 @@ export async function runStudy(
   for (const p of butterflyPlots(rows, plan.twins)) {
     plots.push((await writePlot(join(dir, 'plots'), p.name, p.spec)).svg);
   }
+  const embeddings = await embedStudy(study, plan, dir, events.onLog);
+  for (const e of embeddings) {
+    plots.push(...e.plots);
+    if (e.outcome === 'failed') failed.push({ id: `embed:s${e.seed}`, message: e.error ?? 'failed' });
+  }
   const control = controlFailures(plan.twins, pairRows);
   // What went wrong, for reports: failed jobs, jobs blocked by them, σ = 0 control failures.
   writeJsonAtomic(join(dir, 'status.json'), {
@@ -305,7 +326,7 @@ export async function runStudy(
     blocked,
     controlFailures: control,
   });
-  return { dir, plan, rows, plots, failed, blocked, controlFailures: control };
+  return { dir, plan, rows, plots, embeddings, failed, blocked, controlFailures: control };
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Study specs: the JSON file `twinscope run` takes. A twin study names a base run spec, the parent
  * seeds, a perturbation grid (kinds, scales σ, fork steps t, repeats), which measurements to take
- * and when (at every checkpoint the pair shares, or only at the end), an optional stability-onset
+ * and when (at every checkpoint the pair shares, or only at the end), an optional trajectory
+ * embedding of every run of each seed (`measure.embedding`, opt-in), an optional stability-onset
  * search, and how to execute (worker processes, threads, lock-step twins).
  *
  * ```json
@@ -12,7 +13,8 @@
  *     { "kind": "gaussian", "sigmas": [0, 1e-6, 1e-3, 1e-1], "forkSteps": [0, 10, { "epochs": 1 }], "repeats": 2 },
  *     { "kind": "seed", "forkSteps": [0], "repeats": 2 },
  *     { "kind": "init", "repeats": 2 } ],
- *   "measure": { "distance": { "at": "checkpoints" }, "barrier": { "at": "end" } },
+ *   "measure": { "distance": { "at": "checkpoints" }, "barrier": { "at": "end" },
+ *               "embedding": { "method": "inpca", "components": 3, "examples": 1000 } },
  *   "onset": { "kind": "gaussian", "sigmas": [1e-3] } }
  * ```
  *
@@ -29,6 +31,7 @@ import {
   type ResolvedRunSpec,
   readSpecJson,
 } from '../spec/run-spec.js';
+import type { EmbedMethod } from './embed-runs.js';
 import type { PerturbationKind } from './types.js';
 
 const posInt = () => z.number().int().positive();
@@ -101,6 +104,14 @@ const MeasureSchema = z.strictObject({
     })
     .optional(),
   lyapunov: z.strictObject({ window: z.number().int().min(2).optional() }).optional(),
+  embedding: z
+    .strictObject({
+      method: z.enum(['inpca', 'pca']).optional(),
+      components: z.number().int().min(1).max(64).optional(),
+      examples: posInt().optional(),
+      sigma: z.number().gt(0).optional(),
+    })
+    .optional(),
 });
 
 const OnsetSchema = z.strictObject({
@@ -160,6 +171,12 @@ export interface MeasureSpec {
   };
   cka?: { at: MeasureWhen; kernel: 'linear' | 'rbf'; debiased: boolean; examples: number };
   lyapunov?: { window: number };
+  /**
+   * Trajectory embedding of every complete run of each parent seed (not a pair measurement): InPCA
+   * of the outputs on the first `examples` test examples, or PCA of the weights (see embed-runs.ts).
+   * `sigma`: InPCA of regression (mse) runs, the Gaussian outputs' standard deviation (default 1).
+   */
+  embedding?: { method: EmbedMethod; components: number; examples: number; sigma?: number };
 }
 
 /** Bisection over the fork step for the earliest t at which twins stay linearly connected. */
@@ -194,9 +211,13 @@ export const MEASURE_DEFAULTS = {
   align: { at: 'end', methods: ['weight'], examples: 5000, exportAligned: false },
   cka: { at: 'end', kernel: 'linear', debiased: false, examples: 2000 },
   lyapunov: { window: 5 },
+  embedding: { method: 'inpca', components: 3, examples: 1000 },
 } as const;
 
-/** The measurements taken when a study names none: everything cheap, all of it at the end but L2. */
+/**
+ * The measurements taken when a study names none: everything cheap, all of it at the end but L2.
+ * The embedding is opt-in (it reads every checkpoint of every run).
+ */
 const DEFAULT_MEASURE: z.infer<typeof MeasureSchema> = {
   distance: {},
   barrier: {},
@@ -238,6 +259,15 @@ function resolveMeasure(m: z.infer<typeof MeasureSchema>): MeasureSpec {
   if (m.lyapunov) {
     if (!m.distance) out.distance = { at: 'checkpoints' };
     out.lyapunov = { window: m.lyapunov.window ?? MEASURE_DEFAULTS.lyapunov.window };
+  }
+  if (m.embedding) {
+    const d = MEASURE_DEFAULTS.embedding;
+    out.embedding = {
+      method: m.embedding.method ?? d.method,
+      components: m.embedding.components ?? d.components,
+      examples: m.embedding.examples ?? d.examples,
+      ...(m.embedding.sigma !== undefined && { sigma: m.embedding.sigma }),
+    };
   }
   return out;
 }

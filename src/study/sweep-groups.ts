@@ -18,7 +18,7 @@ import {
 import { widthRatios } from '../measure/inpca.js';
 import { writeFileAtomic } from '../store/writer.js';
 import { writeJsonAtomic } from '../train/run.js';
-import type { RunEmbedding } from './embed-runs.js';
+import { cumulativeExplained, type RunEmbedding } from './embed-runs.js';
 import type { ResolvedSweepSpec, SweepGroup } from './sweep.js';
 
 /** One embedded group. */
@@ -38,19 +38,6 @@ export function describeGridValue(field: string, value: unknown): string {
       .join('-');
   }
   return `${key}${String(value)}`;
-}
-
-/**
- * The explained fraction of the first k + 1 axes: InPCA's explained stress, or PCA's cumulative
- * explained variance.
- */
-export function cumulativeExplained(e: RunEmbedding): number[] {
-  if (e.explainedStress) return e.explainedStress;
-  let sum = 0;
-  return (e.explainedVarianceRatio ?? []).map((r) => {
-    sum += r;
-    return sum;
-  });
 }
 
 /** A groupBy value as a table cell: numbers stay numbers, anything else becomes its JSON text. */

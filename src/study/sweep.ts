@@ -64,11 +64,11 @@ import {
 } from '../spec/run-spec.js';
 import { canonical, writeJsonAtomic } from '../train/run.js';
 import { toolkitVersion } from '../version.js';
-import { type EmbedMethod, embedRuns, type RunEmbedding } from './embed-runs.js';
+import { cumulativeExplained, type EmbedMethod, embedRuns, type RunEmbedding } from './embed-runs.js';
 import { writeEmbedding } from './embedding-files.js';
 import { type PoolJob, type PoolResult, runPool } from './pool.js';
 import { runComplete } from './run-study.js';
-import { cumulativeExplained, describeGridValue, writeGroupSummary } from './sweep-groups.js';
+import { describeGridValue, writeGroupSummary } from './sweep-groups.js';
 
 const posInt = () => z.number().int().positive();
 

@@ -7,7 +7,13 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { axisTitle, type EmbedPlot, embedPlots, writeEmbedPlots } from '../../src/report/embed-plots.js';
+import {
+  axisTitle,
+  type EmbedPlot,
+  embedPlots,
+  seedPlotOptions,
+  writeEmbedPlots,
+} from '../../src/report/embed-plots.js';
 import { renderPlot } from '../../src/report/plot.js';
 import type { EmbedPoint, RunEmbedding } from '../../src/study/embed-runs.js';
 
@@ -59,8 +65,8 @@ function marks(svg: string, cls: string): { groups: number; paths: number } {
 describe('embedding plots', () => {
   test('axis titles carry the sign of λ and the explained stress / variance', () => {
     const e = embedding('inpca');
-    expect(axisTitle(e, 0)).toBe('axis 1 (λ > 0, stress 62%)');
-    expect(axisTitle(e, 1)).toBe('axis 2 (λ < 0, stress 80% with axes 1–2)');
+    expect(axisTitle(e, 0)).toEqual(['axis 1 (λ > 0)', 'stress 62%']);
+    expect(axisTitle(e, 1)).toEqual(['axis 2 (λ < 0)', 'stress 80% with axes 1–2']);
     expect(axisTitle(embedding('pca'), 0)).toBe('PC1 (48% variance)');
     expect(axisTitle(embedding('pca'), 2)).toBe('PC3 (6.0% variance)');
   });
@@ -71,13 +77,17 @@ describe('embedding plots', () => {
     const { svg } = await renderPlot(scatter?.spec as NonNullable<typeof scatter>['spec']);
     expect(marks(svg, 'mark-line')).toEqual({ groups: RUNS.length, paths: RUNS.length });
     expect(marks(svg, 'mark-symbol').paths).toBe(RUNS.length * STEPS.length);
-    expect(svg).toContain('axis 1 (λ &gt; 0, stress 62%)');
+    expect(svg).toContain('axis 1 (λ &gt; 0)');
+    expect(svg).toContain('stress 62%');
+    // The two-line vertical title fits the panel: the figure is not padded beyond its panel height.
+    const height = Number(svg.match(/height="(\d+)"/)?.[1]);
+    expect(height).toBeLessThan(400); // a one-line title longer than the 260-px panel padded the figure
     // Pairs of the top 3 axes: three panels of the same marks.
     expect(pairs?.name).toBe('embedding-pairs');
     const p = await renderPlot(pairs?.spec as NonNullable<typeof pairs>['spec']);
     expect(marks(p.svg, 'mark-line')).toEqual({ groups: 3 * RUNS.length, paths: 3 * RUNS.length });
     expect(marks(p.svg, 'mark-symbol').paths).toBe(3 * RUNS.length * STEPS.length);
-    expect(p.svg).toContain('axis 3 (λ &gt; 0, stress 88% with axes 1–3)');
+    expect(p.svg).toContain('stress 88% with axes 1–3');
   });
 
   test('tooltips name run, step and every axis; colour is step on viridis', () => {
@@ -106,5 +116,25 @@ describe('embedding plots', () => {
       join(dir, 'plots', 'embedding-pairs.svg'),
     ]);
     for (const w of written) for (const f of [w.svg, w.png, w.spec]) expect(existsSync(f)).toBe(true);
+  });
+
+  test('a name and title suffix tell apart the embeddings of a study (one per seed)', async () => {
+    const e = embedding('inpca');
+    const plain = embedPlots(e);
+    const seeded = embedPlots(e, seedPlotOptions(2));
+    expect(seeded.map((p) => p.name)).toEqual(['embedding-s2', 'embedding-pairs-s2']);
+    expect(seeded.map((p) => p.title)).toEqual([
+      'Trajectory InPCA, seed 2',
+      'Trajectory InPCA, seed 2: pairs of the top 3 axes',
+    ]);
+    // Only names and titles change.
+    const strip = (p: EmbedPlot) => JSON.stringify({ ...p.spec, title: undefined });
+    expect(seeded.map(strip)).toEqual(plain.map(strip));
+    const dir = mkdtempSync(join(tmpdir(), 'twinscope-embed-plots-'));
+    const written = await writeEmbedPlots(dir, e, { nameSuffix: '-x' });
+    expect(written.map((w) => w.svg)).toEqual([
+      join(dir, 'plots', 'embedding-x.svg'),
+      join(dir, 'plots', 'embedding-pairs-x.svg'),
+    ]);
   });
 });

@@ -84,6 +84,21 @@ describe('parseStudySpec', () => {
     expect(s.measure).toEqual({ distance: { at: 'checkpoints' }, lyapunov: { window: 3 } });
   });
 
+  test('the embedding is opt-in and fills its defaults', () => {
+    expect(parseStudySpec(minimal).measure.embedding).toBeUndefined();
+    const s = parseStudySpec({ ...minimal, measure: { distance: {}, embedding: {} } });
+    expect(s.measure).toEqual({
+      distance: { at: 'checkpoints' },
+      embedding: { method: 'inpca', components: 3, examples: 1000 },
+    });
+    expect(s.measure.embedding).toEqual(MEASURE_DEFAULTS.embedding);
+    const pca = parseStudySpec({ ...minimal, measure: { embedding: { method: 'pca', components: 64 } } });
+    // The embedding brings no pair measurement.
+    expect(pca.measure).toEqual({ embedding: { method: 'pca', components: 64, examples: 1000 } });
+    const given = parseStudySpec({ ...minimal, measure: { embedding: { components: 1, examples: 64 } } });
+    expect(given.measure.embedding).toEqual({ method: 'inpca', components: 1, examples: 64 });
+  });
+
   test('an onset search resolves its defaults and adds a barrier measurement', () => {
     const s = parseStudySpec({
       ...minimal,
@@ -139,6 +154,21 @@ describe('study spec errors', () => {
       ]),
     );
     expect(p.some((l) => l.includes('bogus'))).toBe(true);
+  });
+
+  test('bad embedding options name their field', () => {
+    const field = (embedding: unknown) =>
+      problems({ ...minimal, measure: { embedding } }, 'e.json').map((l) => l.split(':')[1]?.trim());
+    expect(field({ components: 0 })).toEqual(['measure.embedding.components']);
+    expect(field({ components: 65 })).toEqual(['measure.embedding.components']);
+    expect(field({ components: 2.5 })).toEqual(['measure.embedding.components']);
+    expect(field({ examples: 0 })).toEqual(['measure.embedding.examples']);
+    expect(field({ method: 'tsne' })).toEqual(['measure.embedding.method']);
+    expect(field({ sigma: 0 })).toEqual(['measure.embedding.sigma']);
+    const unknown = problems({ ...minimal, measure: { embedding: { perplexity: 30 } } });
+    expect(unknown).toHaveLength(1);
+    expect(unknown[0]).toContain('measure.embedding');
+    expect(unknown[0]).toContain('perplexity');
   });
 
   test('an unknown field is named', () => {

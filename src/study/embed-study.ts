@@ -1,0 +1,225 @@
+/**
+ * The trajectory embedding of a twin study (`measure.embedding`): per parent seed, every complete
+ * run of that seed (parent, reference twins, perturbed twins, seed twins, init baselines) embedded
+ * together with {@link embedRuns} (InPCA of the outputs or PCA of the weights). Parents of different
+ * seeds may see different data, so each seed has its own embedding:
+ *
+ * ```
+ * DIR/embedding/s<seed>/embedding.arrow   one row per checkpoint (run = the study's run name)
+ * DIR/embedding/s<seed>/embedding.json    method, eigenvalues, explained stress / variance, options
+ * DIR/embedding/s<seed>/key.json          what it was computed from (key, runs, runs left out)
+ * DIR/plots/embedding-s<seed>.*, embedding-pairs-s<seed>.*   its figures (pairs: k ≥ 3)
+ * ```
+ *
+ * Resumable: `key` is the sha256 of the canonical JSON of the embedded runs (name, run.json spec,
+ * lineage, status and file hashes), the embedding options and the toolkit version. When key.json
+ * holds the same key, the embedding is read back instead of recomputed. key.json is removed before
+ * and written after the embedding files, so a key always describes the files next to it.
+ *
+ * Runs that are not complete (failed or interrupted) are left out and listed in key.json; a seed
+ * without complete runs, or whose embedding fails, has no embedding (its stale files are removed),
+ * and the study goes on.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { seedPlotOptions, writeEmbedPlots } from '../report/embed-plots.js';
+import { canonical, type RunJson, readRunJson, writeJsonAtomic } from '../train/run.js';
+import { toolkitVersion } from '../version.js';
+import { type EmbedRunsOptions, embedRuns, type RunEmbedding } from './embed-runs.js';
+import { readEmbedding, writeEmbedding } from './embedding-files.js';
+import { type PlannedRun, runNames, type StudyPlan } from './plan.js';
+import type { ResolvedStudySpec } from './spec.js';
+
+/** What key.json (next to a seed's embedding files) holds. */
+export interface EmbeddingKeyJson {
+  readonly format: 1;
+  /** sha256 (hex) of the inputs: runs (name, spec, lineage, status, files), options, toolkit version. */
+  readonly key: string;
+  /** The embedded runs, in embedding order. */
+  readonly runs: readonly string[];
+  /** Runs of the seed that were left out because they are not complete. */
+  readonly excluded: readonly { readonly name: string; readonly reason: string }[];
+}
+
+/** The outcome of one seed's embedding. */
+export interface StudyEmbedding {
+  readonly seed: number;
+  /** DIR/embedding/s<seed>. */
+  readonly dir: string;
+  /** `computed` now, `reused` (same key), `failed` (see `error`), or `empty` (no complete run). */
+  readonly outcome: 'computed' | 'reused' | 'failed' | 'empty';
+  /** The embedded runs (study run names), in embedding order. */
+  readonly runs: readonly string[];
+  /** Runs of the seed left out because they are not complete. */
+  readonly excluded: EmbeddingKeyJson['excluded'];
+  /** The embedding (computed or read back); absent when failed or empty. */
+  readonly embedding?: RunEmbedding;
+  readonly error?: string;
+  /** Plot files written (SVG paths). */
+  readonly plots: readonly string[];
+}
+
+/** The directory of seed `seed`'s embedding inside the study directory `dir`. */
+export const embeddingDir = (dir: string, seed: number) => join(dir, 'embedding', `s${seed}`);
+
+/** The runs of each parent seed in the plan: parent, fork groups (reference first), seed twins, baselines. */
+export function runsBySeed(study: ResolvedStudySpec, plan: StudyPlan): Map<number, PlannedRun[]> {
+  const out = new Map<number, PlannedRun[]>();
+  const baselineSeed = new Map(plan.twins.filter((t) => t.kind === 'init').map((t) => [t.name, t.seed]));
+  for (const seed of study.seeds) {
+    const parent = runNames.parent(seed);
+    out.set(seed, [
+      ...plan.parents.filter((r) => r.name === parent),
+      ...plan.groups.filter((g) => g.parent === parent).flatMap((g) => g.members),
+      ...plan.seedTwins.filter((r) => r.fork?.parent === parent),
+      ...plan.baselines.filter((r) => baselineSeed.get(r.name) === seed),
+    ]);
+  }
+  return out;
+}
+
+/** The run.json of the complete run `planned` in `dir`, or why `dir` does not hold it. */
+function runState(dir: string, planned: PlannedRun): { reason: string } | { json: RunJson } {
+  if (!existsSync(join(dir, 'run.json'))) return { reason: 'missing (no run.json)' };
+  let json: RunJson;
+  try {
+    json = readRunJson(dir);
+  } catch (e) {
+    return { reason: (e as Error).message };
+  }
+  if (json.status !== 'complete') return { reason: `not complete (status ${json.status})` };
+  if (canonical(json.spec) !== canonical(planned.spec)) return { reason: 'spec differs from the study' };
+  return { json };
+}
+
+function readKey(path: string): Partial<EmbeddingKeyJson> | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Partial<EmbeddingKeyJson>;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Remove the embedding files and plots of `seed` (stale outputs of other inputs). */
+function removeSeed(dir: string, seed: number): void {
+  rmSync(embeddingDir(dir, seed), { recursive: true, force: true });
+  const plots = join(dir, 'plots');
+  if (!existsSync(plots)) return;
+  const stems = [`embedding-s${seed}.`, `embedding-pairs-s${seed}.`];
+  for (const f of readdirSync(plots)) {
+    if (stems.some((s) => f.startsWith(s))) rmSync(join(plots, f), { force: true });
+  }
+}
+
+/**
+ * Embed every complete run of each parent seed of `plan` (the final plan of `study`, trained into
+ * `dir`) and write DIR/embedding/s<seed>/ and the plots (see the module comment). Does nothing
+ * without `study.measure.embedding`. Never throws for a seed: a failure is returned as `failed`.
+ */
+export async function embedStudy(
+  study: ResolvedStudySpec,
+  plan: StudyPlan,
+  dir: string,
+  log?: (message: string) => void,
+): Promise<StudyEmbedding[]> {
+  const spec = study.measure.embedding;
+  if (!spec) return [];
+  const root = join(dir, 'embedding');
+  // Seeds no longer in the study: their embeddings describe runs the study does not have.
+  if (existsSync(root)) {
+    for (const e of readdirSync(root, { withFileTypes: true })) {
+      const m = /^s(\d+)$/.exec(e.name);
+      if (e.isDirectory() && m && !study.seeds.includes(Number(m[1]))) removeSeed(dir, Number(m[1]));
+    }
+  }
+  const options = {
+    method: spec.method,
+    components: spec.components,
+    ...(spec.method === 'inpca' && { examples: spec.examples }),
+    ...(spec.method === 'inpca' && spec.sigma !== undefined && { sigma: spec.sigma }),
+  };
+  const out: StudyEmbedding[] = [];
+  for (const [seed, planned] of runsBySeed(study, plan)) {
+    const seedDir = embeddingDir(dir, seed);
+    const say = (message: string) => log?.(`embedding s${seed}: ${message}`);
+    const runs: { name: string; dir: string; json: RunJson }[] = [];
+    const excluded: { name: string; reason: string }[] = [];
+    for (const r of planned) {
+      const runDir = join(dir, 'runs', r.name);
+      const state = runState(runDir, r);
+      if ('json' in state) runs.push({ name: r.name, dir: runDir, json: state.json });
+      else excluded.push({ name: r.name, reason: state.reason });
+    }
+    if (excluded.length > 0) {
+      say(`${excluded.length} run(s) not complete, left out: ${excluded.map((e) => e.name).join(', ')}`);
+    }
+    const base = { seed, dir: seedDir, runs: runs.map((r) => r.name), excluded };
+    if (runs.length === 0) {
+      say('no complete run to embed');
+      removeSeed(dir, seed);
+      out.push({ ...base, outcome: 'empty', plots: [] });
+      continue;
+    }
+    const key = createHash('sha256')
+      .update(
+        canonical({
+          runs: runs.map(({ name, json }) => ({
+            name,
+            spec: json.spec,
+            lineage: json.lineage,
+            status: json.status,
+            files: json.files,
+          })),
+          options,
+          toolkit: toolkitVersion(),
+        }),
+      )
+      .digest('hex');
+    const keyPath = join(seedDir, 'key.json');
+    let embedding: RunEmbedding | undefined;
+    let outcome: 'computed' | 'reused' = 'reused';
+    const keyJson: EmbeddingKeyJson = { format: 1, key, runs: base.runs, excluded };
+    const stored = readKey(keyPath);
+    if (stored?.key === key) {
+      try {
+        embedding = readEmbedding(seedDir);
+        say(`unchanged (${runs.length} runs), reusing ${seedDir}`);
+        // Same runs embedded, but the runs left out may have changed state.
+        if (canonical(stored.excluded) !== canonical(excluded)) writeJsonAtomic(keyPath, keyJson);
+      } catch (e) {
+        say(`recomputing: ${(e as Error).message}`);
+      }
+    }
+    try {
+      if (!embedding) {
+        outcome = 'computed';
+        rmSync(keyPath, { force: true });
+        say(`${spec.method} of ${runs.length} runs`);
+        const embedOptions: EmbedRunsOptions = { ...options, log: say };
+        const raw = await embedRuns(
+          runs.map((r) => r.dir),
+          embedOptions,
+        );
+        // Label points with the study's run names (`s0/t10/a`) rather than directory base names.
+        const nameOf = new Map(raw.runs.map((label, i) => [label, runs[i]?.name as string]));
+        embedding = {
+          ...raw,
+          runs: runs.map((r) => r.name),
+          runDirs: runs.map((r) => `runs/${r.name}`),
+          points: raw.points.map((p) => ({ ...p, run: nameOf.get(p.run) ?? p.run })),
+        };
+        writeEmbedding(seedDir, embedding);
+        writeJsonAtomic(keyPath, keyJson);
+      }
+      const plots = (await writeEmbedPlots(dir, embedding, seedPlotOptions(seed))).map((p) => p.svg);
+      out.push({ ...base, outcome, embedding, plots });
+    } catch (e) {
+      const error = (e as Error).message;
+      say(`failed: ${error}`);
+      removeSeed(dir, seed);
+      out.push({ ...base, outcome: 'failed', error, plots: [] });
+    }
+  }
+  return out;
+}
