@@ -220,8 +220,11 @@ describe.skipIf(!haveChromium)("the README's main job ends in a report that work
               .length,
         ),
       );
-      expect(marks).toHaveLength(5);
+      // 5 butterfly plots, then the InPCA embedding of seed 0 (measure.embedding) and its pairs.
+      expect(marks).toHaveLength(7);
       for (const n of marks) expect(n).toBeGreaterThan(0);
+      const names = await page.$$eval('.vega', (els) => els.map((e) => e.getAttribute('data-plot')));
+      expect(names.slice(5)).toEqual(['embedding-s0', 'embedding-pairs-s0']);
       expect(errors).toEqual([]);
       expect(offsite).toEqual([]);
     } finally {
