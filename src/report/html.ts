@@ -108,7 +108,8 @@ export interface ReportResult {
 
 /**
  * Write the report of the study directory `dir`: regenerate every plot from results.arrow,
- * study.json and the embeddings (embedding/s<seed>/) into `dir/report/plots/` (SVG, PNG, Vega-Lite JSON) and write `dir/report/index.html`.
+ * study.json and the embeddings (embedding/s<seed>/) into `dir/report/plots/` (SVG, PNG, Vega-Lite
+ * JSON) and write `dir/report/index.html`.
  * Throws {@link NotAStudyError} (from study-dir.ts) when `dir` has no valid study.json.
  */
 export async function writeReport(dir: string): Promise<ReportResult> {

@@ -1,9 +1,8 @@
 /**
  * Read what an HTML report needs from a study directory (see docs/formats.md, "The study
  * directory"): study.json, status.json, every run's run.json, results.arrow and the embeddings
- * under embedding/s<seed>/. Everything but
- * study.json is optional, so a study that was interrupted or failed still yields a report that says
- * what is missing.
+ * under embedding/s<seed>/. Everything but study.json is optional, so a study that was interrupted
+ * or failed still yields a report that says what is missing.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
