@@ -114,7 +114,7 @@ function subtitle(embedding: RunEmbedding): string[] {
       ? 'PCA of the weights'
       : `InPCA of ${
           embedding.options.likelihood === 'gaussian'
-            ? `Gaussian outputs (σ = ${embedding.options.sigma ?? 1})`
+            ? `Gaussian outputs (s = ${embedding.options.sigma ?? 1})`
             : 'softmax outputs'
         } on ${embedding.options.examples} ${embedding.options.split} examples`;
   const runs = embedding.runs.length;
