@@ -116,7 +116,7 @@ export {
 } from './report/html.js';
 export { withLegendToggle } from './report/interactive.js';
 // Plots.
-export { renderPlot, THEME, writePlot } from './report/plot.js';
+export { renderPlot, THEME, writePlot, writePlots } from './report/plot.js';
 export { groupPlots, writeGroupPlots } from './report/ribbon-plots.js';
 export {
   NotAStudyError,

@@ -10,11 +10,10 @@
  *
  * Data is inline (one flat record per checkpoint: run, step, axis0 … axis{k−1}).
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import type { RunEmbedding } from '../study/embed-runs.js';
-import { type WrittenPlot, writePlot } from './plot.js';
+import { type WrittenPlot, writePlots } from './plot.js';
 
 /** One embedding figure: file stem, title and spec. */
 export interface EmbedPlot {
@@ -172,14 +171,10 @@ export function embedPlots(embedding: RunEmbedding, options: EmbedPlotOptions = 
 }
 
 /** Render {@link embedPlots} into DIR/plots/ (SVG, PNG, Vega-Lite JSON each); returns what was written. */
-export async function writeEmbedPlots(
+export function writeEmbedPlots(
   dir: string,
   embedding: RunEmbedding,
   options: EmbedPlotOptions = {},
 ): Promise<WrittenPlot[]> {
-  const out = join(dir, 'plots');
-  mkdirSync(out, { recursive: true });
-  const written: WrittenPlot[] = [];
-  for (const plot of embedPlots(embedding, options)) written.push(await writePlot(out, plot.name, plot.spec));
-  return written;
+  return writePlots(join(dir, 'plots'), embedPlots(embedding, options));
 }

@@ -13,6 +13,7 @@
  * On a machine with no fonts at all the PNG still renders every mark, axis line and legend symbol
  * but no text; the SVG is unaffected (a browser uses its own fonts).
  */
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import { parse, type Spec, View } from 'vega';
@@ -171,4 +172,15 @@ function findDataUrl(node: unknown): string | undefined {
     if (u !== undefined) return u;
   }
   return undefined;
+}
+
+/** Write each named plot into `dir` with {@link writePlot} (creating `dir`); returns what was written. */
+export async function writePlots(
+  dir: string,
+  plots: readonly { readonly name: string; readonly spec: TopLevelSpec }[],
+): Promise<WrittenPlot[]> {
+  mkdirSync(dir, { recursive: true });
+  const written: WrittenPlot[] = [];
+  for (const p of plots) written.push(await writePlot(dir, p.name, p.spec));
+  return written;
 }

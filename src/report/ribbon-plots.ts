@@ -10,14 +10,13 @@
  * The x axis is the first groupBy field whose values are all numbers (log scale when they are all
  * positive), else the group name; the other groupBy fields facet the figure (wrapped panels).
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { widthRatios } from '../measure/inpca.js';
 import { cumulativeExplained } from '../study/embed-runs.js';
 import { describeGridValue, type EmbeddedGroup } from '../study/sweep-groups.js';
 import type { EmbedPlot } from './embed-plots.js';
-import { type WrittenPlot, writePlot } from './plot.js';
+import { type WrittenPlot, writePlots } from './plot.js';
 
 interface Layout {
   /** The x field: a numeric groupBy field, or undefined (x = group name). */
@@ -135,14 +134,10 @@ export function groupPlots(groupBy: readonly string[], groups: readonly Embedded
 }
 
 /** Render {@link groupPlots} into DIR/plots/ (SVG, PNG, Vega-Lite JSON each). */
-export async function writeGroupPlots(
+export function writeGroupPlots(
   dir: string,
   groupBy: readonly string[],
   groups: readonly EmbeddedGroup[],
 ): Promise<WrittenPlot[]> {
-  const out = join(dir, 'plots');
-  mkdirSync(out, { recursive: true });
-  const written: WrittenPlot[] = [];
-  for (const plot of groupPlots(groupBy, groups)) written.push(await writePlot(out, plot.name, plot.spec));
-  return written;
+  return writePlots(join(dir, 'plots'), groupPlots(groupBy, groups));
 }

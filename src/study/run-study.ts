@@ -25,7 +25,7 @@ import { loadDataset } from '../data/load.js';
 import { fitLogSlope, lyapunovExponents } from '../measure/lyapunov.js';
 import { type ResultRow, readResults, writeResults } from '../measure/results.js';
 import { butterflyPlots } from '../report/butterfly-plots.js';
-import { writePlot } from '../report/plot.js';
+import { writePlots } from '../report/plot.js';
 import { canonical, readRunJson, writeJsonAtomic } from '../train/run.js';
 import { toolkitVersion } from '../version.js';
 import { embedStudy, type StudyEmbedding } from './embed-study.js';
@@ -308,11 +308,7 @@ export async function runStudy(
     : [];
   const rows = [...pairRows, ...lyapunov, ...onsetRows];
   writeResults(join(dir, 'results.arrow'), rows);
-  const plots: string[] = [];
-  mkdirSync(join(dir, 'plots'), { recursive: true });
-  for (const p of butterflyPlots(rows, plan.twins)) {
-    plots.push((await writePlot(join(dir, 'plots'), p.name, p.spec)).svg);
-  }
+  const plots = (await writePlots(join(dir, 'plots'), butterflyPlots(rows, plan.twins))).map((p) => p.svg);
   const embeddings = await embedStudy(study, plan, dir, events.onLog);
   for (const e of embeddings) {
     plots.push(...e.plots);

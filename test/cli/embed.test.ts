@@ -12,7 +12,7 @@ import { main } from '../../src/cli/main.js';
 import { parseRunSpec } from '../../src/spec/run-spec.js';
 import { trainRun } from '../../src/train/run.js';
 import { capture } from '../helpers/cli-io.js';
-import { tinyBase } from '../helpers/study.js';
+import { tinyBase, tinyLinear } from '../helpers/study.js';
 
 const root = mkdtempSync(join(tmpdir(), 'twinscope-cli-embed-'));
 const cli = (io: CliIo, ...args: string[]) => main(['node', 'twinscope', ...args], io);
@@ -80,21 +80,10 @@ describe('twinscope embed', () => {
   });
 
   test('inpca of regression runs: Gaussian outputs, distances scale as 1 / sigma²', async () => {
-    const lin = {
-      name: 'lin',
-      seed: 0,
-      dataSeed: 0,
-      data: { name: 'linear-regression', n: 80, dim: 4, decay: 1 },
-      model: { kind: 'linear', init: { kind: 'normal', std: 0.5 } },
-      optimizer: { kind: 'sgd', lr: 0.3 },
-      batchSize: 'full',
-      steps: 6,
-      checkpoints: { every: 2 },
-    };
     const la = join(root, 'lin-a');
     const lb = join(root, 'lin-b');
-    await trainRun(parseRunSpec(lin), la);
-    await trainRun(parseRunSpec({ ...lin, seed: 1 }), lb);
+    await trainRun(parseRunSpec(tinyLinear), la);
+    await trainRun(parseRunSpec({ ...tinyLinear, seed: 1 }), lb);
     const eigen = async (sigma: string) => {
       const out = join(root, `out-lin-${sigma}`);
       const io = capture();

@@ -20,24 +20,12 @@ import { EmbedInputError, embedRuns } from '../../src/study/embed-runs.js';
 import { writeEmbedding } from '../../src/study/embedding-files.js';
 import { runContextParts, trainRun } from '../../src/train/run.js';
 import { mulberry32, referenceForward, uniformArray } from '../helpers/reference-model.js';
-import { tinyBase } from '../helpers/study.js';
+import { tinyBase, tinyLinear } from '../helpers/study.js';
 
 const root = mkdtempSync(join(tmpdir(), 'twinscope-embed-'));
 const dirs = { a: join(root, 'a'), b: join(root, 'b'), c: join(root, 'c') };
 const narrow = join(root, 'narrow');
 const otherData = join(root, 'other-data');
-/** Linear regression (mse): two seeds of a bias-free linear model, full-batch GD. */
-const linearBase = {
-  name: 'lin',
-  seed: 0,
-  dataSeed: 0,
-  data: { name: 'linear-regression', n: 120, dim: 6, decay: 1 },
-  model: { kind: 'linear', bias: false, init: { kind: 'normal', std: 0.5 } },
-  optimizer: { kind: 'sgd', lr: 0.3 },
-  batchSize: 'full',
-  steps: 12,
-  checkpoints: { every: 3 },
-};
 const linear = { a: join(root, 'lin-a'), b: join(root, 'lin-b') };
 
 beforeAll(async () => {
@@ -49,8 +37,8 @@ beforeAll(async () => {
     narrow,
   );
   await trainRun(parseRunSpec({ ...tinyBase, name: 'other', data: { ...tinyBase.data, n: 300 } }), otherData);
-  await trainRun(parseRunSpec({ ...linearBase, name: 'lin-a' }), linear.a);
-  await trainRun(parseRunSpec({ ...linearBase, name: 'lin-b', seed: 1 }), linear.b);
+  await trainRun(parseRunSpec({ ...tinyLinear, name: 'lin-a' }), linear.a);
+  await trainRun(parseRunSpec({ ...tinyLinear, name: 'lin-b', seed: 1 }), linear.b);
 }, 120_000);
 
 const runDirs = () => [dirs.a, dirs.b, dirs.c];
@@ -234,7 +222,7 @@ describe('embedRuns inpca of regression runs (Gaussian outputs)', () => {
       likelihood: 'gaussian',
       sigma: 1,
     });
-    const { data } = runContextParts(parseRunSpec(linearBase));
+    const { data } = runContextParts(parseRunSpec(tinyLinear));
     const x = data.test.x;
     const predictions = [linear.a, linear.b].flatMap((dir) =>
       readCheckpoints(dir).map((c) =>

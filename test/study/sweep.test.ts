@@ -13,7 +13,7 @@ import { SpecError } from '../../src/spec/errors.js';
 import { embedRuns } from '../../src/study/embed-runs.js';
 import { expandGrid, isSweepJson, loadSweepSpec, parseSweepSpec, runSweep } from '../../src/study/sweep.js';
 import { readRunJson } from '../../src/train/run.js';
-import { tinyBase } from '../helpers/study.js';
+import { tinyBase, tinyLinear } from '../helpers/study.js';
 
 const grid = {
   'model.hidden': [[8], [16, 16]],
@@ -164,16 +164,7 @@ describe('runSweep', () => {
 const linearSweep = (embed: Record<string, unknown> = {}, grid: Record<string, unknown[]> = {}) => ({
   name: 'linear-sweep',
   sweep: {
-    base: {
-      name: 'lin',
-      seed: 0,
-      data: { name: 'linear-regression', n: 100, dim: 5, decay: 1 },
-      model: { kind: 'linear', bias: false, init: { kind: 'normal', std: 0.3 } },
-      optimizer: { kind: 'sgd', lr: 0.4 },
-      batchSize: 'full',
-      steps: 10,
-      checkpoints: { every: 2 },
-    },
+    base: tinyLinear,
     grid: { 'data.decay': [1, 3], seed: [0, 1, 2], ...grid },
   },
   embed: { method: 'inpca', components: 3, examples: 20, groupBy: ['data.decay'], ...embed },
