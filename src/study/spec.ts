@@ -226,49 +226,28 @@ const DEFAULT_MEASURE: z.infer<typeof MeasureSchema> = {
   lyapunov: {},
 };
 
+/**
+ * A measurement family's options: its defaults (copied, so arrays are never shared) overridden by the
+ * fields the spec gives (zod leaves absent optional fields out, so they do not override).
+ */
+function withDefaults<D extends object, G extends object>(defaults: D, given: G) {
+  return { ...structuredClone(defaults), ...given } as {
+    -readonly [K in keyof D]: D[K] extends readonly (infer E)[] ? E[] : D[K];
+  } & G;
+}
+
 function resolveMeasure(m: z.infer<typeof MeasureSchema>): MeasureSpec {
+  const d = MEASURE_DEFAULTS;
   const out: MeasureSpec = {};
-  if (m.distance) out.distance = { at: m.distance.at ?? 'checkpoints' };
-  if (m.barrier) {
-    const d = MEASURE_DEFAULTS.barrier;
-    out.barrier = {
-      at: m.barrier.at ?? d.at,
-      alphas: m.barrier.alphas ?? d.alphas,
-      examples: m.barrier.examples ?? d.examples,
-      splits: m.barrier.splits ?? [...d.splits],
-    };
-  }
-  if (m.align) {
-    const d = MEASURE_DEFAULTS.align;
-    out.align = {
-      at: m.align.at ?? d.at,
-      methods: m.align.methods ?? [...d.methods],
-      examples: m.align.examples ?? d.examples,
-      exportAligned: m.align.exportAligned ?? d.exportAligned,
-    };
-  }
-  if (m.cka) {
-    const d = MEASURE_DEFAULTS.cka;
-    out.cka = {
-      at: m.cka.at ?? d.at,
-      kernel: m.cka.kernel ?? d.kernel,
-      debiased: m.cka.debiased ?? d.debiased,
-      examples: m.cka.examples ?? d.examples,
-    };
-  }
+  if (m.distance) out.distance = withDefaults({ at: 'checkpoints' as const }, m.distance);
+  if (m.barrier) out.barrier = withDefaults(d.barrier, m.barrier);
+  if (m.align) out.align = withDefaults(d.align, m.align);
+  if (m.cka) out.cka = withDefaults(d.cka, m.cka);
   if (m.lyapunov) {
     if (!m.distance) out.distance = { at: 'checkpoints' };
-    out.lyapunov = { window: m.lyapunov.window ?? MEASURE_DEFAULTS.lyapunov.window };
+    out.lyapunov = withDefaults(d.lyapunov, m.lyapunov);
   }
-  if (m.embedding) {
-    const d = MEASURE_DEFAULTS.embedding;
-    out.embedding = {
-      method: m.embedding.method ?? d.method,
-      components: m.embedding.components ?? d.components,
-      examples: m.embedding.examples ?? d.examples,
-      ...(m.embedding.sigma !== undefined && { sigma: m.embedding.sigma }),
-    };
-  }
+  if (m.embedding) out.embedding = withDefaults(d.embedding, m.embedding);
   return out;
 }
 
