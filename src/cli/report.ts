@@ -1,7 +1,7 @@
 /**
  * `twinscope report DIR`: write DIR/report/index.html, one self-contained interactive HTML page of a
- * study (spec, runs and final metrics, failures, every plot), and each plot as SVG and PNG under
- * DIR/report/plots/. `twinscope run` calls {@link reportStudy} at the end of a study.
+ * study or sweep (spec, runs and final metrics, failures, every plot), and each plot as SVG and PNG
+ * under DIR/report/plots/. `twinscope run` calls {@link reportStudy} at the end of a study or sweep.
  */
 import type { Command } from 'commander';
 import type { CliIo } from './io.js';
@@ -15,8 +15,8 @@ export const EXIT_CODES_HELP =
   '  2  bad input (usage errors, invalid options, invalid specs, not a run / study directory)\n';
 
 /**
- * Write the report of study directory `dir` and print `report   DIR/report/index.html` on stdout.
- * A directory without a valid study.json is a {@link UsageError} (exit code 2).
+ * Write the report of study or sweep directory `dir` and print `report   DIR/report/index.html` on
+ * stdout. A directory without a valid study.json or sweep.json is a {@link UsageError} (exit code 2).
  */
 export async function reportStudy(dir: string, io: CliIo): Promise<string> {
   const { writeReport } = await import('../report/html.js');
@@ -37,14 +37,15 @@ export function registerReportCommand(program: Command, io: CliIo): void {
   program
     .command('report')
     .description(
-      'write DIR/report/index.html: one self-contained, interactive page of a study (spec, runs, plots)',
+      'write DIR/report/index.html: one self-contained, interactive page of a study or sweep (spec, runs, plots)',
     )
-    .argument('<dir>', 'study directory (written by twinscope run)')
+    .argument('<dir>', 'study or sweep directory (written by twinscope run)')
     .addHelpText(
       'after',
       '\nThe page needs no network: vega, vega-lite, vega-embed and the data are inlined. A study with\n' +
         'failed or unfinished runs is reported too, with those runs marked.\n' +
         '\nExamples:\n  twinscope report studies/butterfly-moons\n' +
+        '  twinscope report studies/sloppy-linear   (a sweep: runs with their grid values, embeddings)\n' +
         '  twinscope run pipelines/butterfly-moons.json --out studies/moons   (writes the report at the end)\n',
     )
     .action(async (dir: string) => {

@@ -40,7 +40,7 @@ export function registerRunCommand(program: Command, io: CliIo): void {
         const sweeps = await import('../study/sweep.js');
         const { readSpecJson } = await import('../spec/run-spec.js');
         if (sweeps.isSweepJson(asUsageError(() => readSpecJson(path)))) {
-          await runSweepCommand(path, options.out, workers, options.progress, io);
+          await runSweepCommand(path, options.out, workers, options, io);
           return;
         }
         const { loadStudySpec } = await import('../study/spec.js');
@@ -108,9 +108,10 @@ async function runSweepCommand(
   path: string,
   out: string,
   workers: number | undefined,
-  showProgress: boolean,
+  options: { progress: boolean; report: boolean },
   io: CliIo,
 ): Promise<void> {
+  const showProgress = options.progress;
   const { loadSweepSpec, runSweep, describeEmbedding, describeGroups } = await import('../study/sweep.js');
   const sweep = asUsageError(() => loadSweepSpec(path));
   const { createStudyProgress } = await import('./progress.js');
@@ -131,10 +132,6 @@ async function runSweepCommand(
   } finally {
     progress.stop();
   }
-  if (result.failed.length > 0) {
-    const lines = result.failed.map((f) => `  ${f.id}: ${f.message}`);
-    throw new Error(`${result.failed.length} run(s) failed:\n${lines.join('\n')}\nre-run to retry`);
-  }
   const { join } = await import('node:path');
   const e = result.embedding;
   const embedded = e ? e.points.length : result.groups.reduce((n, g) => n + g.embedding.points.length, 0);
@@ -150,4 +147,13 @@ async function runSweepCommand(
   for (const line of describeGroups(result.groups)) io.stdout(`${line}\n`);
   if (result.groups.length > 0) io.stdout(`groups    ${join(out, 'groups.json')}\n`);
   if (result.plots.length > 0) io.stdout(`plots     ${join(out, 'plots')}/ (${result.plots.length})\n`);
+  // As for studies, the report (which marks failed runs) is written before a failure is raised.
+  if (options.report) {
+    const { reportStudy } = await import('./report.js');
+    await reportStudy(out, io);
+  }
+  if (result.failed.length > 0) {
+    const lines = result.failed.map((f) => `  ${f.id}: ${f.message}`);
+    throw new Error(`${result.failed.length} job(s) failed:\n${lines.join('\n')}\nre-run to retry`);
+  }
 }

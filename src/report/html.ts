@@ -23,7 +23,8 @@ import { butterflyPlots } from './butterfly-plots.js';
 import { embedPlots, seedPlotOptions } from './embed-plots.js';
 import { withLegendToggle } from './interactive.js';
 import { writePlot } from './plot.js';
-import { type ReportRun, readStudyDir, type StudyDirContents } from './study-dir.js';
+import { groupPlots } from './ribbon-plots.js';
+import { type ReportRun, readReportDir, type StudyDirContents, type SweepReport } from './study-dir.js';
 
 /** Escape text for HTML element content and (double- or single-quoted) attribute values. */
 export function escapeHtml(text: string): string {
@@ -109,19 +110,23 @@ export interface ReportResult {
 /**
  * Write the report of the study directory `dir`: regenerate every plot from results.arrow,
  * study.json and the embeddings (embedding/s<seed>/) into `dir/report/plots/` (SVG, PNG, Vega-Lite
- * JSON) and write `dir/report/index.html`.
- * Throws {@link NotAStudyError} (from study-dir.ts) when `dir` has no valid study.json.
+ * JSON) and write `dir/report/index.html`. A sweep directory (sweep.json) gets the same page with its
+ * runs (and their grid values) and its embedding figures ({@link sweepFigures}).
+ * Throws {@link NotAStudyError} (from study-dir.ts) when `dir` has neither a valid study.json nor
+ * a sweep.json.
  */
 export async function writeReport(dir: string): Promise<ReportResult> {
-  const contents = readStudyDir(dir);
+  const contents = readReportDir(dir);
   const reportDir = join(dir, 'report');
   const plotsDir = join(reportDir, 'plots');
   mkdirSync(plotsDir, { recursive: true });
   const plots: ReportPlot[] = [];
-  const figures = [
-    ...butterflyPlots(contents.rows ?? [], contents.study.twins),
-    ...contents.embeddings.flatMap((e) => embedPlots(e.embedding, seedPlotOptions(e.seed))),
-  ];
+  const figures = contents.sweep
+    ? sweepFigures(contents.sweep)
+    : [
+        ...butterflyPlots(contents.rows ?? [], contents.study.twins),
+        ...contents.embeddings.flatMap((e) => embedPlots(e.embedding, seedPlotOptions(e.seed))),
+      ];
   for (const p of figures) {
     const written = await writePlot(plotsDir, p.name, p.spec);
     plots.push({
@@ -140,6 +145,21 @@ export async function writeReport(dir: string): Promise<ReportResult> {
   const path = join(reportDir, 'index.html');
   writeFileAtomic(path, [new TextEncoder().encode(html)]);
   return { html: path, plots, runs: contents.runs, complete: isComplete(contents) };
+}
+
+/**
+ * A sweep's figures: its embedding (axes 1–2 and pairs), or, for a grouped sweep, the comparison of
+ * the groups (ribbon widths, explained stress) followed by each group's axes 1–2 (its pairs figure
+ * stays under groups/<group>/plots/, to keep the page light).
+ */
+function sweepFigures(sweep: SweepReport) {
+  if (sweep.embedding) return embedPlots(sweep.embedding);
+  return [
+    ...groupPlots(sweep.groupBy, sweep.groups),
+    ...sweep.groups.flatMap(({ group, embedding }) =>
+      embedPlots(embedding, { nameSuffix: `-${group.name}`, titleSuffix: `, ${group.name}` }).slice(0, 1),
+    ),
+  ];
 }
 
 function isComplete(c: StudyDirContents): boolean {
@@ -200,7 +220,10 @@ function statusSection(c: StudyDirContents): string {
   }
   for (const w of c.warnings) items.push(`<li>${escapeHtml(w)}</li>`);
   if (isComplete(c) && items.length === 0) {
-    return '<section id="status" class="ok"><p>✓ Study complete: every run trained, every pair measured, σ = 0 control passed.</p></section>';
+    const what = c.sweep
+      ? 'Sweep complete: every run trained and embedded.'
+      : 'Study complete: every run trained, every pair measured, σ = 0 control passed.';
+    return `<section id="status" class="ok"><p>✓ ${what}</p></section>`;
   }
   return `<section id="status" class="problems"><h2>Problems</h2><ul>${items.join('\n')}</ul></section>`;
 }
@@ -274,11 +297,14 @@ export function renderReportHtml(
   scripts: ViewerScripts,
 ): string {
   const { study } = contents;
-  const name = typeof study.spec.name === 'string' ? study.spec.name : 'study';
+  const kind = contents.sweep ? 'sweep' : 'study';
+  const name = typeof study.spec.name === 'string' ? study.spec.name : kind;
   const nFailed = contents.runs.filter((r) => r.status !== 'complete').length;
   const meta = [
     `${contents.runs.length} runs`,
-    `${study.twins.length} compared pairs`,
+    contents.sweep
+      ? `${contents.sweep.groups.length > 0 ? `${contents.sweep.groups.length} embedded groups` : 'one embedding'}`
+      : `${study.twins.length} compared pairs`,
     study.totalSteps !== undefined ? `${study.totalSteps} steps per run` : '',
     study.toolkit ? `twinscope ${study.toolkit}` : '',
     nFailed > 0 ? `${nFailed} run(s) not complete` : '',
@@ -286,9 +312,9 @@ export function renderReportHtml(
   const embedded = plots.map((p) => ({ name: p.name, spec: withLegendToggle(p.spec) }));
   const plotHtml =
     plots.length > 0
-      ? `<p class="hint">Hover a mark for its run, σ, t, step and value. Click a legend entry to highlight ` +
+      ? `<p class="hint">Hover a mark for ${contents.sweep ? 'its run, step and coordinates' : 'its run, σ, t, step and value'}. Click a legend entry to highlight ` +
         `that series (shift-click for more, double-click the plot to reset).</p>\n${plots.map(plotSection).join('\n')}`
-      : '<p>No plots: the study has no measurement results yet.</p>';
+      : `<p>No plots: the ${kind} has no ${contents.sweep ? 'embedding' : 'measurement results'} yet.</p>`;
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -311,7 +337,7 @@ ${statusSection(contents)}
 <section id="plots"><h2>Plots</h2>
 ${plotHtml}
 </section>
-<section id="spec"><h2>Study spec</h2>
+<section id="spec"><h2>${contents.sweep ? 'Sweep' : 'Study'} spec</h2>
 <pre class="spec">${escapeHtml(JSON.stringify(study.spec, null, 2))}</pre>
 </section>
 <script>${scripts.vega}</script>

@@ -105,7 +105,9 @@ export function groupPlots(groupBy: readonly string[], groups: readonly Embedded
   const ratios = groups.flatMap((g) =>
     widthRatios(g.embedding.eigenvalues)
       .slice(0, Math.min(k, 4) - 1)
-      .map((r, i) => ({ ...base(layout, g.group), series: `|λ${i + 2}| / |λ${i + 1}|`, y: r })),
+      .map((r, i) => ({ ...base(layout, g.group), series: `|λ${i + 2}| / |λ${i + 1}|`, y: r }))
+      // A ratio of 0 (after a zero eigenvalue, e.g. fewer checkpoints than axes) has no place on a log axis.
+      .filter((r) => r.y > 0 && Number.isFinite(r.y)),
   );
   const explainedName = method === 'PCA' ? 'explained variance' : 'explained stress';
   const explained = groups.flatMap((g) =>

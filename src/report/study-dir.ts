@@ -10,6 +10,7 @@ import { type ResultRow, readResults } from '../measure/results.js';
 import type { RunEmbedding } from '../study/embed-runs.js';
 import type { EmbeddingKeyJson } from '../study/embed-study.js';
 import { readEmbedding } from '../study/embedding-files.js';
+import type { EmbeddedGroup } from '../study/sweep-groups.js';
 import type { TwinInfo } from '../study/types.js';
 import type { RunJson } from '../train/run.js';
 
@@ -61,9 +62,21 @@ export interface StudyDirContents {
   readonly embeddings: readonly { readonly seed: number; readonly embedding: RunEmbedding }[];
   /** Problems reading the directory that the report should show (unreadable files). */
   readonly warnings: readonly string[];
+  /** Present for a sweep directory (see {@link readSweepDir}): its embeddings. */
+  readonly sweep?: SweepReport;
 }
 
-/** A study directory that cannot be reported at all (no or invalid study.json). */
+/** What a report shows of a sweep's embeddings. */
+export interface SweepReport {
+  /** The `embed.groupBy` fields (empty: one embedding of every run). */
+  readonly groupBy: readonly string[];
+  /** The embedding of every run (no groupBy), when readable. */
+  readonly embedding?: RunEmbedding;
+  /** One embedding per group (with groupBy), those that are readable. */
+  readonly groups: readonly EmbeddedGroup[];
+}
+
+/** A directory that cannot be reported at all (no or invalid study.json / sweep.json). */
 export class NotAStudyError extends Error {
   override name = 'NotAStudyError';
 }
@@ -86,7 +99,77 @@ function findRuns(runsDir: string, prefix = ''): string[] {
   return out;
 }
 
+/** status.json (written by twinscope run at the end of a study or sweep), or a warning when it is missing. */
+function readStatus(dir: string, warnings: string[], what: 'study' | 'sweep'): StudyStatus | undefined {
+  const statusPath = join(dir, 'status.json');
+  if (!existsSync(statusPath)) {
+    warnings.push(`no status.json: the ${what} has not finished (or was written by an older twinscope)`);
+    return undefined;
+  }
+  try {
+    const s = readJson(statusPath) as Partial<StudyStatus>;
+    return {
+      complete: s.complete === true,
+      failed: Array.isArray(s.failed) ? s.failed : [],
+      blocked: Array.isArray(s.blocked) ? s.blocked : [],
+      controlFailures: Array.isArray(s.controlFailures) ? s.controlFailures : [],
+    };
+  } catch (e) {
+    warnings.push(`status.json: not valid JSON (${(e as Error).message})`);
+    return undefined;
+  }
+}
+
+/** One run of the report from runs/<name>/run.json and the failed jobs that produce it. */
+function readReportRun(
+  runsDir: string,
+  name: string,
+  role: string,
+  failed: StudyStatus['failed'],
+  plannedSteps: number | undefined,
+  warnings: string[],
+): ReportRun {
+  let run: RunJson | undefined;
+  const runJson = join(runsDir, name, 'run.json');
+  if (existsSync(runJson)) {
+    try {
+      run = readJson(runJson) as RunJson;
+    } catch (e) {
+      warnings.push(`runs/${name}/run.json: not valid JSON (${(e as Error).message})`);
+    }
+  }
+  const problems = failed
+    .filter((f) => jobProduces(f.id, name, run?.status === 'complete'))
+    .map((f) => f.message);
+  const status: ReportRun['status'] =
+    run?.status === 'complete'
+      ? 'complete'
+      : problems.length > 0
+        ? 'failed'
+        : run === undefined
+          ? 'missing'
+          : 'incomplete';
+  const totalSteps = run?.totalSteps ?? plannedSteps;
+  return {
+    name,
+    status,
+    role,
+    problems,
+    ...(run?.final !== undefined && { final: run.final }),
+    ...(totalSteps !== undefined && { totalSteps }),
+  };
+}
+
 const fmtSigma = (s: number) => (s === 0 ? '0' : s.toExponential(0).replace('e+', 'e'));
+
+/**
+ * Read a study directory (study.json) or a sweep directory (sweep.json, see {@link readSweepDir}).
+ * Throws {@link NotAStudyError} when it holds neither.
+ */
+export function readReportDir(dir: string): StudyDirContents {
+  if (existsSync(join(dir, 'study.json')) || !existsSync(join(dir, 'sweep.json'))) return readStudyDir(dir);
+  return readSweepDir(dir);
+}
 
 /**
  * Read a study directory. Throws {@link NotAStudyError} when study.json is missing or not a study;
@@ -95,7 +178,9 @@ const fmtSigma = (s: number) => (s === 0 ? '0' : s.toExponential(0).replace('e+'
 export function readStudyDir(dir: string): StudyDirContents {
   const studyPath = join(dir, 'study.json');
   if (!existsSync(studyPath)) {
-    throw new NotAStudyError(`${dir}: no study.json (not a study directory; run 'twinscope run' first)`);
+    throw new NotAStudyError(
+      `${dir}: no study.json or sweep.json (not a study or sweep directory; run 'twinscope run' first)`,
+    );
   }
   let study: StudyJson;
   try {
@@ -113,23 +198,7 @@ export function readStudyDir(dir: string): StudyDirContents {
   }
   const warnings: string[] = [];
 
-  let status: StudyStatus | undefined;
-  const statusPath = join(dir, 'status.json');
-  if (existsSync(statusPath)) {
-    try {
-      const s = readJson(statusPath) as Partial<StudyStatus>;
-      status = {
-        complete: s.complete === true,
-        failed: Array.isArray(s.failed) ? s.failed : [],
-        blocked: Array.isArray(s.blocked) ? s.blocked : [],
-        controlFailures: Array.isArray(s.controlFailures) ? s.controlFailures : [],
-      };
-    } catch (e) {
-      warnings.push(`status.json: not valid JSON (${(e as Error).message})`);
-    }
-  } else {
-    warnings.push('no status.json: the study has not finished (or was written by an older twinscope)');
-  }
+  const status = readStatus(dir, warnings, 'study');
 
   let rows: ResultRow[] | undefined;
   const resultsPath = join(dir, 'results.arrow');
@@ -163,35 +232,7 @@ export function readStudyDir(dir: string): StudyDirContents {
         : name.endsWith('/parent') || name === 'parent'
           ? 'parent'
           : '';
-    let run: RunJson | undefined;
-    const runJson = join(runsDir, name, 'run.json');
-    if (existsSync(runJson)) {
-      try {
-        run = readJson(runJson) as RunJson;
-      } catch (e) {
-        warnings.push(`runs/${name}/run.json: not valid JSON (${(e as Error).message})`);
-      }
-    }
-    const problems = failed
-      .filter((f) => jobProduces(f.id, name, run?.status === 'complete'))
-      .map((f) => f.message);
-    const status: ReportRun['status'] =
-      run?.status === 'complete'
-        ? 'complete'
-        : problems.length > 0
-          ? 'failed'
-          : run === undefined
-            ? 'missing'
-            : 'incomplete';
-    const totalSteps = run?.totalSteps ?? study.totalSteps;
-    return {
-      name,
-      status,
-      role,
-      problems,
-      ...(run?.final !== undefined && { final: run.final }),
-      ...(totalSteps !== undefined && { totalSteps }),
-    };
+    return readReportRun(runsDir, name, role, failed, study.totalSteps, warnings);
   });
   return { dir, study, ...(status && { status }), runs, ...(rows && { rows }), embeddings, warnings };
 }
@@ -247,4 +288,87 @@ function jobProduces(id: string, name: string, complete: boolean): boolean {
   const parent = group[1] as string;
   const base = parent.includes('/') ? parent.slice(0, parent.lastIndexOf('/') + 1) : '';
   return name.startsWith(`${base}t${group[2]}/`);
+}
+
+/** sweep.json as `twinscope run` writes it for a sweep (the fields a report reads). */
+interface SweepJson {
+  readonly format?: number;
+  readonly toolkit?: string;
+  readonly name?: string;
+  readonly base?: unknown;
+  readonly grid?: unknown;
+  readonly embed?: { readonly groupBy?: readonly string[] } & Record<string, unknown>;
+  readonly runs: readonly { readonly name: string; readonly overrides?: Record<string, unknown> }[];
+}
+
+/** A run's grid values, as its role in the runs table: `decay=0.5 init={"kind":"normal","std":1} seed=3`. */
+function describeOverrides(overrides: Record<string, unknown> = {}): string {
+  return Object.entries(overrides)
+    .map(([f, v]) => `${f.split('.').pop()}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+    .join(' ');
+}
+
+/**
+ * Read a sweep directory (docs/formats.md, "The sweep directory"): sweep.json, status.json, every
+ * run's run.json and the embedding (embedding.* , or groups.json and groups/<g>/embedding.*). The
+ * report lists the runs with their grid values and shows the embedding figures.
+ * Throws {@link NotAStudyError} when sweep.json is missing or not a sweep.
+ */
+export function readSweepDir(dir: string): StudyDirContents {
+  const sweepPath = join(dir, 'sweep.json');
+  let sweep: SweepJson;
+  try {
+    sweep = readJson(sweepPath) as SweepJson;
+  } catch (e) {
+    throw new NotAStudyError(`${sweepPath}: not readable JSON (${(e as Error).message})`);
+  }
+  if (typeof sweep !== 'object' || sweep === null || !Array.isArray(sweep.runs)) {
+    throw new NotAStudyError(`${sweepPath}: not a sweep (expected 'runs')`);
+  }
+  const warnings: string[] = [];
+  const status = readStatus(dir, warnings, 'sweep');
+  const failed = status?.failed ?? [];
+  const runsDir = join(dir, 'runs');
+  const runs = sweep.runs.map((r) =>
+    readReportRun(runsDir, r.name, describeOverrides(r.overrides), failed, undefined, warnings),
+  );
+  const groupBy = sweep.embed?.groupBy ?? [];
+  const report: { groupBy: readonly string[]; embedding?: RunEmbedding; groups: EmbeddedGroup[] } = {
+    groupBy,
+    groups: [],
+  };
+  const read = (where: string, label: string) => {
+    try {
+      return readEmbedding(where);
+    } catch (e) {
+      warnings.push(`${label}: no embedding figures (${(e as Error).message})`);
+      return undefined;
+    }
+  };
+  if (groupBy.length === 0) {
+    const embedding = existsSync(join(dir, 'embedding.json')) ? read(dir, 'embedding') : undefined;
+    if (embedding) report.embedding = embedding;
+    else if (!existsSync(join(dir, 'embedding.json')))
+      warnings.push('no embedding.json: the sweep has not been embedded');
+  } else {
+    try {
+      const summary = readJson(join(dir, 'groups.json')) as {
+        groups?: { name: string; values: Record<string, unknown>; runs: string[] }[];
+      };
+      for (const g of summary.groups ?? []) {
+        const embedding = read(join(dir, 'groups', g.name), `groups/${g.name}`);
+        if (embedding)
+          report.groups.push({ group: { name: g.name, values: g.values, points: g.runs }, embedding });
+      }
+    } catch (e) {
+      warnings.push(`groups.json: not readable (${(e as Error).message}); the sweep has not been embedded`);
+    }
+  }
+  const study: StudyJson = {
+    ...(sweep.format !== undefined && { format: sweep.format }),
+    ...(sweep.toolkit !== undefined && { toolkit: sweep.toolkit }),
+    spec: { name: sweep.name, sweep: { base: sweep.base, grid: sweep.grid }, embed: sweep.embed },
+    twins: [],
+  };
+  return { dir, study, ...(status && { status }), runs, embeddings: [], warnings, sweep: report };
 }

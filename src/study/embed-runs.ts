@@ -168,6 +168,9 @@ function embedPca(runs: LoadedRun[], wanted: number, options: EmbedRunsOptions):
   const params: Float32Array[] = [];
   for (const run of runs) {
     for (const c of readAll(run)) {
+      if (!c.params.every(Number.isFinite)) {
+        throw new EmbedInputError(`${run.dir}: non-finite weights at step ${c.step} (did the run diverge?)`);
+      }
       labels.push({ run: run.label, step: c.step });
       params.push(c.params);
     }
@@ -243,8 +246,15 @@ async function embedInpca(
       const forward = gaussian ? engine.predictions : engine.probabilities;
       if (!forward) throw new Error(`${engine.backend}: no ${gaussian ? 'predictions' : 'probabilities'}`);
       for (const c of readAll(run)) {
+        const out = await forward.call(engine, c.params, x, n);
+        // A diverged run (NaN / ∞ weights) has no distribution to compare: name it, not a matrix index.
+        if (!out.every(Number.isFinite)) {
+          throw new EmbedInputError(
+            `${run.dir}: non-finite outputs at step ${c.step} (did the run diverge?)`,
+          );
+        }
         labels.push({ run: run.label, step: c.step });
-        outputs.push(await forward.call(engine, c.params, x, n));
+        outputs.push(out);
       }
     } finally {
       await engine.dispose();

@@ -13,8 +13,9 @@
  *
  * Resumable: `key` is the sha256 of the canonical JSON of the embedded runs (name, run.json spec,
  * lineage, status and file hashes), the embedding options and the toolkit version. When key.json
- * holds the same key, the embedding is read back instead of recomputed. key.json is removed before
- * and written after the embedding files, so a key always describes the files next to it.
+ * holds the same key, the embedding is read back instead of recomputed. Before a recompute the seed's
+ * files and figures are removed, and key.json is written after the new embedding files, so a key
+ * always describes the files next to it and nothing stale survives an interruption.
  *
  * Runs that are not complete (failed or interrupted) are left out and listed in key.json; a seed
  * without complete runs, or whose embedding fails, has no embedding (its stale files are removed),
@@ -194,7 +195,8 @@ export async function embedStudy(
     try {
       if (!embedding) {
         outcome = 'computed';
-        rmSync(keyPath, { force: true });
+        // Old files and figures go first: an interrupted recompute leaves nothing stale behind.
+        removeSeed(dir, seed);
         say(`${spec.method} of ${runs.length} runs`);
         const embedOptions: EmbedRunsOptions = { ...options, log: say };
         const raw = await embedRuns(

@@ -19,9 +19,10 @@
  *   replaces the field as a whole. `name` cannot be swept (runs are named `<index>-<description>`),
  *   nor, for InPCA, `data` or `dataSeed` unless the field is in `embed.groupBy` (InPCA compares the
  *   outputs of the runs it embeds together on one fixed set of examples).
- * - Every run gets `dataSeed` = the base's `dataSeed` (else its `seed`), so all runs share the same
- *   data and split, and, unless the base or the grid sets `orderSeed`, `orderSeed` = its own `seed`:
- *   a seed changes the initialization and the minibatch order, never the data.
+ * - Every run gets `dataSeed` = the base's `dataSeed` (else its `seed`) unless the grid sweeps
+ *   `dataSeed`, so all runs share the same data and split, and, unless the base or the grid sets
+ *   `orderSeed`, `orderSeed` = its own `seed`: a seed changes the initialization and the minibatch
+ *   order, never the data.
  * - `embed`: `method` (default inpca), `components` (default 3), `examples` (InPCA; default 2000),
  *   `sigma` (InPCA of mse models: the Gaussian outputs' standard deviation; default 1) and
  *   `groupBy`: grid fields whose values split the runs into groups embedded separately (e.g.
@@ -34,6 +35,7 @@
  * DIR/runs/<name>/     every run (resumable; a complete run is not trained again)
  * DIR/embedding.arrow  DIR/embedding.json   all checkpoints embedded (see embedding-files.ts)
  * DIR/plots/           embedding plots (SVG, PNG, Vega-Lite JSON)
+ * DIR/status.json      complete (every run trained and embedded), failed runs (as a study's)
  * ```
  *
  * With `embed.groupBy`, instead of the single embedding:
@@ -44,7 +46,7 @@
  * DIR/plots/ribbon-widths.*  ribbon-explained.*      width ratios and explained stress across groups
  * ```
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -64,7 +66,13 @@ import {
 } from '../spec/run-spec.js';
 import { canonical, writeJsonAtomic } from '../train/run.js';
 import { toolkitVersion } from '../version.js';
-import { cumulativeExplained, type EmbedMethod, embedRuns, type RunEmbedding } from './embed-runs.js';
+import {
+  cumulativeExplained,
+  EmbedInputError,
+  type EmbedMethod,
+  embedRuns,
+  type RunEmbedding,
+} from './embed-runs.js';
 import { writeEmbedding } from './embedding-files.js';
 import { type PoolJob, type PoolResult, runPool } from './pool.js';
 import { runComplete } from './run-study.js';
@@ -327,7 +335,7 @@ export function parseSweepSpec(json: unknown, source?: string, dir = '.'): Resol
     const spec = structuredClone(base.json);
     for (const [field, value] of Object.entries(overrides)) setPath(spec, field, value);
     spec.name = name;
-    spec.dataSeed = dataSeed;
+    if (!('dataSeed' in overrides)) spec.dataSeed = dataSeed;
     if (base.json.orderSeed === undefined && !('orderSeed' in overrides)) spec.orderSeed = spec.seed;
     try {
       points.push({ index, name, overrides, spec: parseRunSpec(spec) });
@@ -396,10 +404,14 @@ export interface SweepResult {
   readonly runDirs: string[];
   /** Runs trained by this call (0 when every run was already complete). */
   readonly trained: number;
+  /**
+   * Failed training jobs (`train:<run>`; nothing is embedded then) and groups that could not be
+   * embedded (`embed:<group>`, e.g. a diverged run).
+   */
   readonly failed: PoolResult['failed'];
   /** The embedding of all runs (no `embed.groupBy`); absent when a run failed (nothing is embedded then). */
   readonly embedding?: RunEmbedding;
-  /** One embedding per group (with `embed.groupBy`); empty when a run failed. */
+  /** One embedding per group that could be embedded (with `embed.groupBy`); empty when a run failed. */
   readonly groups: { readonly group: SweepGroup; readonly embedding: RunEmbedding }[];
   /** Plot files written (SVG paths). */
   readonly plots: string[];
@@ -407,8 +419,10 @@ export interface SweepResult {
 
 /**
  * Train every run of `sweep` into DIR/runs/ (skipping complete runs, resuming interrupted ones),
- * then embed all their checkpoints and write DIR/embedding.{arrow,json} and DIR/plots/. When a run
- * fails, the others still train and nothing is embedded (see {@link SweepResult.failed}).
+ * then embed all their checkpoints and write DIR/embedding.{arrow,json} and DIR/plots/ (or, with
+ * `embed.groupBy`, each group's embedding and the group summaries), and DIR/status.json. When a run
+ * fails, the others still train and nothing is embedded; a group that cannot be embedded is skipped
+ * and reported (see {@link SweepResult.failed}).
  */
 export async function runSweep(
   sweep: ResolvedSweepSpec,
@@ -454,7 +468,12 @@ export async function runSweep(
     },
   });
   const runDirs = sweep.points.map(runDir);
-  if (pool.failed.length > 0) return { dir, runDirs, trained, failed: pool.failed, groups: [], plots: [] };
+  // What went wrong, for reports (the same shape as a study's status.json).
+  const failed: PoolResult['failed'] = [...pool.failed];
+  const writeStatus = (complete: boolean) =>
+    writeJsonAtomic(join(dir, 'status.json'), { complete, failed, blocked: [], controlFailures: [] });
+  writeStatus(false);
+  if (failed.length > 0) return { dir, runDirs, trained, failed, groups: [], plots: [] };
 
   const embed = (dirs: string[]) =>
     embedRuns(dirs, {
@@ -464,26 +483,64 @@ export async function runSweep(
       ...(sweep.embed.sigma !== undefined && { sigma: sweep.embed.sigma }),
       ...(events.onLog && { log: events.onLog }),
     });
+  removeStaleEmbeddings(dir, sweep);
   if (sweep.embed.groupBy.length === 0) {
     const embedding = await embed(runDirs);
     writeEmbedding(dir, embedding);
     const plots = (await writeEmbedPlots(dir, embedding)).map((p) => p.svg);
-    return { dir, runDirs, trained, failed: [], embedding, groups: [], plots };
+    writeStatus(true);
+    return { dir, runDirs, trained, failed, embedding, groups: [], plots };
   }
   const dirOf = new Map(sweep.points.map((p) => [p.name, runDir(p)]));
   const groups: SweepResult['groups'] = [];
   const plots: string[] = [];
   for (const group of sweep.groups) {
     events.onLog?.(`group ${group.name}: ${group.points.length} runs`);
-    const embedding = await embed(group.points.map((n) => dirOf.get(n) as string));
     const groupDir = join(dir, 'groups', group.name);
+    // A group that cannot be embedded (e.g. a diverged run) is reported; the others still are.
+    let embedding: RunEmbedding;
+    try {
+      embedding = await embed(group.points.map((n) => dirOf.get(n) as string));
+    } catch (e) {
+      if (!(e instanceof EmbedInputError)) throw e;
+      failed.push({ id: `embed:${group.name}`, message: e.message });
+      events.onLog?.(`group ${group.name}: not embedded: ${e.message}`);
+      rmSync(groupDir, { recursive: true, force: true });
+      continue;
+    }
     writeEmbedding(groupDir, embedding);
     plots.push(...(await writeEmbedPlots(groupDir, embedding)).map((p) => p.svg));
     groups.push({ group, embedding });
   }
   writeGroupSummary(dir, sweep, groups);
   plots.push(...(await writeGroupPlots(dir, sweep.embed.groupBy, groups)).map((p) => p.svg));
-  return { dir, runDirs, trained, failed: [], groups, plots };
+  writeStatus(failed.length === 0);
+  return { dir, runDirs, trained, failed, groups, plots };
+}
+
+/**
+ * Remove embedding outputs this sweep will not rewrite: the single embedding when it is grouped, the
+ * groups when it is not, and directories of groups it no longer has (after a grid change).
+ */
+function removeStaleEmbeddings(dir: string, sweep: ResolvedSweepSpec): void {
+  const rm = (path: string) => rmSync(path, { recursive: true, force: true });
+  const plotsDir = join(dir, 'plots');
+  const plotFiles = existsSync(plotsDir) ? readdirSync(plotsDir) : [];
+  const rmPlots = (stems: string[]) => {
+    for (const f of plotFiles) if (stems.includes(f.slice(0, f.indexOf('.')))) rm(join(plotsDir, f));
+  };
+  if (sweep.embed.groupBy.length > 0) {
+    for (const f of ['embedding.arrow', 'embedding.json']) rm(join(dir, f));
+    rmPlots(['embedding', 'embedding-pairs']);
+    const keep = new Set(sweep.groups.map((g) => g.name));
+    const groupsDir = join(dir, 'groups');
+    if (existsSync(groupsDir)) {
+      for (const g of readdirSync(groupsDir)) if (!keep.has(g)) rm(join(groupsDir, g));
+    }
+  } else {
+    for (const f of ['groups', 'groups.json', 'groups.arrow']) rm(join(dir, f));
+    rmPlots(['ribbon-widths', 'ribbon-explained']);
+  }
 }
 
 /** One line per kept axis: eigenvalue and the explained stress (InPCA) or variance (PCA) so far. */
@@ -509,9 +566,8 @@ export function describeGroups(groups: SweepResult['groups']): string[] {
       .join(' ');
     const what = embedding.explainedStress ? 'stress' : 'variance';
     const explained = cumulativeExplained(embedding).map(pct).join('/');
-    const ratios = widthRatios(embedding.eigenvalues)
-      .map((r) => r.toPrecision(3))
-      .join(', ');
-    return `${group.name} (${values}): ${what} ${explained}; |λk+1|/|λk| ${ratios}`;
+    const ratios = widthRatios(embedding.eigenvalues).map((r) => r.toPrecision(3));
+    const widths = ratios.length > 0 ? `; |λk+1|/|λk| ${ratios.join(', ')}` : '';
+    return `${group.name} (${values}): ${what} ${explained}${widths}`;
   });
 }

@@ -4,11 +4,12 @@
  * second run trains nothing), and a grouped linear-regression sweep (one embedding per decay,
  * checked against direct embedRuns calls, with the groups.json / groups.arrow summaries).
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
 import { describe, expect, test } from 'vitest';
+import { writeReport } from '../../src/report/html.js';
 import { SpecError } from '../../src/spec/errors.js';
 import { embedRuns } from '../../src/study/embed-runs.js';
 import { expandGrid, isSweepJson, loadSweepSpec, parseSweepSpec, runSweep } from '../../src/study/sweep.js';
@@ -233,5 +234,75 @@ describe('grouped sweeps (embed.groupBy)', () => {
     expect(names).toContain(join('plots', 'ribbon-widths.svg'));
     expect(names).toContain(join('plots', 'ribbon-explained.svg'));
     expect(names).toContain(join('groups', 'g0-decay1', 'plots', 'embedding.svg'));
+  }, 120_000);
+
+  test('a swept dataSeed is kept, one group per data seed', () => {
+    const grid = { dataSeed: [1, 2], seed: [0, 1] };
+    const s2 = parseSweepSpec({
+      ...linearSweep({ groupBy: ['dataSeed'] }),
+      sweep: { base: tinyLinear, grid },
+    });
+    expect(s2.points.map((p) => p.spec.dataSeed)).toEqual([1, 1, 2, 2]);
+    expect(s2.groups.map((g) => g.values)).toEqual([{ dataSeed: 1 }, { dataSeed: 2 }]);
+    expect(s2.points.every((p) => p.spec.dataSeed === p.overrides.dataSeed)).toBe(true);
+  });
+
+  test('a diverged group is reported and skipped; the others are embedded; the report marks it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'twinscope-sweep-diverged-'));
+    const grid = { 'optimizer.lr': [0.3, 1e6], seed: [0, 1] };
+    const sweep = parseSweepSpec({
+      ...linearSweep({ groupBy: ['optimizer.lr'] }),
+      sweep: { base: tinyLinear, grid },
+    });
+    const result = await runSweep(sweep, dir, {}, { workers: 1 });
+    expect(result.groups.map((g) => g.group.name)).toEqual(['g0-lr0.3']);
+    expect(result.failed).toHaveLength(1);
+    expect(result.failed[0]?.id).toBe('embed:g1-lr1000000');
+    expect(result.failed[0]?.message).toMatch(/runs\/2-lr1000000-seed0: non-finite outputs at step \d+/);
+    const status = JSON.parse(readFileSync(join(dir, 'status.json'), 'utf8'));
+    expect(status.complete).toBe(false);
+    expect(status.failed.map((f: { id: string }) => f.id)).toEqual(['embed:g1-lr1000000']);
+    const summary = JSON.parse(readFileSync(join(dir, 'groups.json'), 'utf8'));
+    expect(summary.groups.map((g: { name: string }) => g.name)).toEqual(['g0-lr0.3']);
+    const report = await writeReport(dir);
+    const html = readFileSync(report.html, 'utf8');
+    expect(html).toContain('embed:g1-lr1000000');
+    expect(report.plots.map((p) => p.name)).toEqual([
+      'ribbon-widths',
+      'ribbon-explained',
+      'embedding-g0-lr0.3',
+    ]);
+  }, 120_000);
+
+  test('switching groupBy off removes the group outputs; the report shows the single embedding', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'twinscope-sweep-switch-'));
+    const grid = { 'optimizer.lr': [0.2, 0.3], seed: [0, 1] };
+    const grouped = parseSweepSpec({
+      ...linearSweep({ groupBy: ['optimizer.lr'] }),
+      sweep: { base: tinyLinear, grid },
+    });
+    await runSweep(grouped, dir, {}, { workers: 1 });
+    expect(existsSync(join(dir, 'groups.json'))).toBe(true);
+    const report = await writeReport(dir);
+    expect(report.complete).toBe(true);
+    expect(readFileSync(report.html, 'utf8')).toContain('Sweep complete');
+    expect(report.runs.map((r) => r.role)).toEqual([
+      'lr=0.2 seed=0',
+      'lr=0.2 seed=1',
+      'lr=0.3 seed=0',
+      'lr=0.3 seed=1',
+    ]);
+
+    const single = parseSweepSpec({
+      ...linearSweep({ groupBy: undefined }),
+      sweep: { base: tinyLinear, grid },
+    });
+    const again = await runSweep(single, dir, {}, { workers: 1 });
+    expect(again.trained).toBe(0);
+    for (const f of ['groups', 'groups.json', 'groups.arrow', 'plots/ribbon-widths.svg']) {
+      expect(existsSync(join(dir, f)), f).toBe(false);
+    }
+    expect(existsSync(join(dir, 'embedding.json'))).toBe(true);
+    expect((await writeReport(dir)).plots.map((p) => p.name)).toEqual(['embedding', 'embedding-pairs']);
   }, 120_000);
 });
