@@ -5,6 +5,7 @@
  * per series and panel.
  */
 import { describe, expect, test } from 'vitest';
+import type { EmbedPlot } from '../../src/report/embed-plots.js';
 import { renderPlot } from '../../src/report/plot.js';
 import { groupPlots } from '../../src/report/ribbon-plots.js';
 import type { RunEmbedding } from '../../src/study/embed-runs.js';
@@ -34,16 +35,16 @@ describe('groupPlots', () => {
   ];
 
   test('plots each group’s width ratios and explained stress against the numeric field', () => {
-    const [widths, explained] = groupPlots(['data.decay', 'steps'], groups);
-    expect(widths?.name).toBe('ribbon-widths');
-    const w = (widths?.spec as unknown as { data: Values }).data.values;
+    const [widths, explained] = groupPlots(['data.decay', 'steps'], groups) as [EmbedPlot, EmbedPlot];
+    expect(widths.name).toBe('ribbon-widths');
+    const w = (widths.spec as unknown as { data: Values }).data.values;
     const of = (g: string) => w.filter((v) => v.group === g).map((v) => v.y);
     expect(of('g0')).toEqual([0.5, 0.25, 0.5]);
     expect(of('g1')).toEqual([0.125, 0.1]); // |λ4|/|λ3| = 0 is left off the log axis
     expect(of('g2')).toEqual([0.5, 0.5, 0.4]);
     expect(w.find((v) => v.group === 'g1')?.x).toBe(4);
     expect(w.find((v) => v.group === 'g2')?.panel).toBe('steps200');
-    const e = (explained?.spec as unknown as { data: Values }).data.values;
+    const e = (explained.spec as unknown as { data: Values }).data.values;
     expect(e.filter((v) => v.group === 'g0').map((v) => v.y)).toEqual([0.5, 0.6, 0.7]);
   });
 
