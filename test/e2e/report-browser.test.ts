@@ -4,9 +4,10 @@
  * driven by playwright-core). Checks: no console errors and no page errors, no request leaves
  * localhost, no injected script runs, every plot is drawn with marks, hovering a mark shows the
  * vega-tooltip with σ, clicking a legend entry fades the other series, and a screenshot is taken.
+ * Also the reports of the README's main job and of a grouped sweep, both made through the CLI.
  * Skipped, with a warning, only when Chromium is not installed (set CHROMIUM_PATH to use another).
  */
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ import { EXIT_OK } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { writeReport } from '../../src/report/html.js';
 import { capture } from '../helpers/cli-io.js';
+import { tinyLinear } from '../helpers/study.js';
 import { FAILED_RUN, writeStudyFixture } from '../report/study-fixture.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -51,6 +53,51 @@ function serve(root: string): Promise<{ server: Server; url: string }> {
       resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
     ),
   );
+}
+
+/**
+ * Serve `root`, open `path` under it in headless Chromium with every off-site request blocked, wait
+ * until every plot is drawn, and return each plot's name, state and line + point marks, the console
+ * and page errors, and the blocked requests.
+ */
+async function openOffline(root: string, path: string) {
+  const served = await serve(root);
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const errors: string[] = [];
+    const offsite: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.route('**/*', (route) => {
+      const url = route.request().url();
+      if (url.startsWith(served.url) || url.startsWith('data:')) return route.continue();
+      offsite.push(url);
+      return route.abort();
+    });
+    await page.goto(`${served.url}/${path}`);
+    await page.waitForFunction(
+      "[...document.querySelectorAll('.vega')].every((e) => e.getAttribute('data-rendered') !== null)",
+      null,
+      { timeout: 60_000 },
+    );
+    const plots = await page.$$eval('.vega', (els) =>
+      els.map((e) => ({
+        name: e.getAttribute('data-plot') ?? '',
+        rendered: e.getAttribute('data-rendered'),
+        marks: e.querySelectorAll(
+          'path[aria-roledescription="line mark"], path[aria-roledescription="point"]',
+        ).length,
+      })),
+    );
+    return { plots, errors, offsite };
+  } finally {
+    await browser.close();
+    await new Promise((r) => served.server.close(r));
+  }
 }
 
 describe.skipIf(!haveChromium)('report in headless Chromium', () => {
@@ -190,46 +237,44 @@ describe.skipIf(!haveChromium)("the README's main job ends in a report that work
     expect(match, last).not.toBeNull();
     const report = (match as RegExpExecArray)[1] as string;
     expect(report).toBe(join(out, 'report', 'index.html'));
-    const served = await serve(root);
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-    try {
-      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-      const errors: string[] = [];
-      const offsite: string[] = [];
-      page.on('console', (m) => {
-        if (m.type() === 'error') errors.push(m.text());
-      });
-      page.on('pageerror', (e) => errors.push(e.message));
-      await page.route('**/*', (route) => {
-        const url = route.request().url();
-        if (url.startsWith(served.url) || url.startsWith('data:')) return route.continue();
-        offsite.push(url);
-        return route.abort();
-      });
-      await page.goto(`${served.url}/butterfly-moons/report/index.html`);
-      await page.waitForFunction(
-        "[...document.querySelectorAll('.vega')].every((e) => e.getAttribute('data-rendered') !== null)",
-        null,
-        { timeout: 60_000 },
-      );
-      const marks = await page.$$eval('.vega', (els) =>
-        els.map(
-          (e) =>
-            e.querySelectorAll('path[aria-roledescription="line mark"], path[aria-roledescription="point"]')
-              .length,
-        ),
-      );
-      // 5 butterfly plots, then the InPCA embedding of seed 0 (measure.embedding) and its pairs.
-      expect(marks).toHaveLength(7);
-      for (const n of marks) expect(n).toBeGreaterThan(0);
-      const names = await page.$$eval('.vega', (els) => els.map((e) => e.getAttribute('data-plot')));
-      expect(names.slice(5)).toEqual(['embedding-s0', 'embedding-pairs-s0']);
-      expect(errors).toEqual([]);
-      expect(offsite).toEqual([]);
-    } finally {
-      await browser.close();
-      await new Promise((r) => served.server.close(r));
+    const page = await openOffline(root, 'butterfly-moons/report/index.html');
+    // 5 butterfly plots, then the InPCA embedding of seed 0 (measure.embedding) and its pairs.
+    expect(page.plots.map((p) => p.name).slice(5)).toEqual(['embedding-s0', 'embedding-pairs-s0']);
+    expect(page.plots).toHaveLength(7);
+    for (const p of page.plots) expect(p.marks, p.name).toBeGreaterThan(0);
+    expect(page.errors).toEqual([]);
+    expect(page.offsite).toEqual([]);
+  }, 240_000);
+});
+
+describe.skipIf(!haveChromium)('a grouped sweep ends in a report that works offline', () => {
+  test('twinscope run SWEEP.json prints the report path; the group comparison and every group draw', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'twinscope-sweep-report-'));
+    const spec = join(root, 'sweep.json');
+    writeFileSync(
+      spec,
+      JSON.stringify({
+        name: 'decay-sweep',
+        sweep: { base: tinyLinear, grid: { 'data.decay': [1, 3], seed: [0, 1, 2] } },
+        embed: { method: 'inpca', components: 3, examples: 20, groupBy: ['data.decay'] },
+      }),
+    );
+    const io = capture();
+    const argv = ['node', 'twinscope', 'run', spec, '--out', join(root, 'out'), '--workers', '1'];
+    expect(await main([...argv, '--no-progress'], io)).toBe(EXIT_OK);
+    expect(io.out.trim().split('\n').pop()).toBe(`report   ${join(root, 'out', 'report', 'index.html')}`);
+    const page = await openOffline(root, 'out/report/index.html');
+    expect(page.plots.map((p) => p.name)).toEqual([
+      'ribbon-widths',
+      'ribbon-explained',
+      'embedding-g0-decay1',
+      'embedding-g1-decay3',
+    ]);
+    for (const p of page.plots) {
+      expect(p.rendered, p.name).toBe('true');
+      expect(p.marks, p.name).toBeGreaterThan(0);
     }
+    expect(page.errors).toEqual([]);
+    expect(page.offsite).toEqual([]);
   }, 240_000);
 });
