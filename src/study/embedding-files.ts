@@ -133,11 +133,12 @@ export function readEmbedding(dir: string): RunEmbedding {
     !Array.isArray(json.runs) ||
     !json.runs.every((r) => typeof r?.label === 'string' && typeof r.dir === 'string') ||
     !numbers(json.eigenvalues) ||
+    json.eigenvalues.length !== k ||
     typeof json.options !== 'object' ||
     json.options === null
   ) {
     throw new EmbeddingFileError(
-      `${jsonPath}: not an embedding summary (expected method, components, runs, eigenvalues, options)`,
+      `${jsonPath}: not an embedding summary (expected method, components, runs, one eigenvalue per component, options)`,
     );
   }
   let table: Table;

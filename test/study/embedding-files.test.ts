@@ -7,7 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { EmbedPoint, RunEmbedding } from '../../src/study/embed-runs.js';
-import { EmbeddingFileError, readEmbedding, writeEmbedding } from '../../src/study/embedding-files.js';
+import {
+  EmbeddingFileError,
+  embeddingJson,
+  readEmbedding,
+  writeEmbedding,
+} from '../../src/study/embedding-files.js';
 
 const root = mkdtempSync(join(tmpdir(), 'twinscope-embedding-files-'));
 
@@ -70,6 +75,9 @@ describe('readEmbedding', () => {
     expect(() => readEmbedding(dir)).toThrow(/embedding\.json: not valid JSON/);
     writeFileSync(join(dir, 'embedding.json'), '{"method":"umap"}');
     expect(() => readEmbedding(dir)).toThrow(/embedding\.json: not an embedding summary/);
+    const fine = JSON.parse(JSON.stringify(embeddingJson(embedding('inpca', 2))));
+    writeFileSync(join(dir, 'embedding.json'), JSON.stringify({ ...fine, eigenvalues: [1] }));
+    expect(() => readEmbedding(dir)).toThrow(/one eigenvalue per component/);
     rmSync(join(dir, 'embedding.json'));
     expect(() => readEmbedding(dir)).toThrow(/embedding\.json: missing/);
   });
