@@ -149,15 +149,23 @@ export const CheckpointScheduleSchema = z.strictObject({
 
 const CHECKPOINT_KEYS = ['every', 'steps', 'log', 'schedule'] as const;
 
-/** Folder-safe run names. */
+/** Folder-safe names of runs, studies and sweeps. */
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** A folder-safe name (run, study or sweep): at most 128 characters. */
+export const SpecNameSchema = nonEmpty().max(128).regex(NAME_RE, {
+  error:
+    'must be usable as a folder name: letters, digits, ".", "_" and "-", starting with a letter or digit',
+});
+
+/** The base run spec of a study or sweep: inline, or a path relative to the spec file. */
+export const BaseRunSpecSchema = z.union([z.string().min(1), z.record(z.string(), z.unknown())], {
+  error: 'expected a run spec object or the path of a run spec file',
+});
 
 /** The run spec as written (before defaults and cross-field checks). */
 export const RunSpecSchema = z.strictObject({
-  name: nonEmpty().max(128).regex(NAME_RE, {
-    error:
-      'must be usable as a folder name: letters, digits, ".", "_" and "-", starting with a letter or digit',
-  }),
+  name: SpecNameSchema,
   seed: nonNegInt(),
   dataSeed: nonNegInt().optional(),
   orderSeed: nonNegInt().optional(),

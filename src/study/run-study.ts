@@ -35,13 +35,13 @@ import { type PoolJob, type PoolResult, runPool } from './pool.js';
 import type { MeasureSpec, ResolvedStudySpec } from './spec.js';
 import { METRICS, type TwinInfo } from './types.js';
 
-/** What a study reports while it runs. */
+/** What a study (or a sweep) reports while it runs. */
 export interface StudyEvents {
   /** Before each execution round: jobs to run (not yet complete) and run-steps they will train. */
   readonly onRound?: (info: { label: string; jobs: number; runSteps: number; workers: number }) => void;
   readonly onSteps?: (n: number) => void;
   readonly onJob?: (id: string, outcome: 'done' | 'skipped' | 'failed', message?: string) => void;
-  /** Progress of the embedding (measure.embedding). */
+  /** Progress of the embedding (measure.embedding, or a sweep's). */
   readonly onLog?: (message: string) => void;
 }
 

@@ -25,11 +25,13 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { SpecError } from '../spec/errors.js';
 import {
+  BaseRunSpecSchema,
   loadRunSpec,
   parseRunSpec,
   parseSpecObject,
   type ResolvedRunSpec,
   readSpecJson,
+  SpecNameSchema,
 } from '../spec/run-spec.js';
 import type { EmbedMethod } from './embed-runs.js';
 import type { PerturbationKind } from './types.js';
@@ -122,15 +124,9 @@ const OnsetSchema = z.strictObject({
 });
 
 export const StudySpecSchema = z.strictObject({
-  name: z
-    .string()
-    .min(1)
-    .max(128)
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'letters, digits, ".", "_" and "-" only' }),
+  name: SpecNameSchema,
   /** A run spec: inline, or a path relative to the study file. */
-  base: z.union([z.string().min(1), z.record(z.string(), z.unknown())], {
-    error: 'expected a run spec object or the path of a run spec file',
-  }),
+  base: BaseRunSpecSchema,
   seeds: z.array(nonNegInt()).min(1).optional(),
   perturbations: z.array(PerturbationSchema).min(1),
   measure: MeasureSchema.optional(),

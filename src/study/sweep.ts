@@ -56,6 +56,7 @@ import { writeEmbedPlots } from '../report/embed-plots.js';
 import { writeGroupPlots } from '../report/ribbon-plots.js';
 import { SpecError } from '../spec/errors.js';
 import {
+  BaseRunSpecSchema,
   loadRunSpec,
   parseRunSpec,
   parseSpecObject,
@@ -63,6 +64,7 @@ import {
   type ResolvedRunSpec,
   RunSpecSchema,
   readSpecJson,
+  SpecNameSchema,
 } from '../spec/run-spec.js';
 import { canonical, writeJsonAtomic } from '../train/run.js';
 import { toolkitVersion } from '../version.js';
@@ -75,7 +77,7 @@ import {
 } from './embed-runs.js';
 import { writeEmbedding } from './embedding-files.js';
 import { type PoolJob, type PoolResult, runPool } from './pool.js';
-import { runComplete } from './run-study.js';
+import { runComplete, type StudyEvents } from './run-study.js';
 import { describeGridValue, writeGroupSummary } from './sweep-groups.js';
 
 const posInt = () => z.number().int().positive();
@@ -84,16 +86,10 @@ const posInt = () => z.number().int().positive();
 const FIELD_RE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$/;
 
 export const SweepSpecSchema = z.strictObject({
-  name: z
-    .string()
-    .min(1)
-    .max(128)
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'letters, digits, ".", "_" and "-" only' }),
+  name: SpecNameSchema,
   sweep: z.strictObject({
     /** A run spec: inline, or a path relative to the sweep file. */
-    base: z.union([z.string().min(1), z.record(z.string(), z.unknown())], {
-      error: 'expected a run spec object or the path of a run spec file',
-    }),
+    base: BaseRunSpecSchema,
     grid: z.record(z.string(), z.array(z.unknown()).min(1)),
   }),
   embed: z
@@ -384,14 +380,8 @@ export function loadSweepSpec(path: string): ResolvedSweepSpec {
 // ---------------------------------------------------------------------------------------------
 // Running
 
-/** What a sweep reports while it runs (the same shape as a study's events). */
-export interface SweepEvents {
-  readonly onRound?: (info: { label: string; jobs: number; runSteps: number; workers: number }) => void;
-  readonly onSteps?: (n: number) => void;
-  readonly onJob?: (id: string, outcome: 'done' | 'skipped' | 'failed', message?: string) => void;
-  /** Progress of the embedding. */
-  readonly onLog?: (message: string) => void;
-}
+/** What a sweep reports while it runs: the same events as a study (onLog: the embedding's progress). */
+export type SweepEvents = StudyEvents;
 
 export interface SweepOptions {
   /** Worker processes (default: the spec's, else the number of cores). */
