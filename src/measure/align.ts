@@ -386,15 +386,7 @@ function crossMoments(
     }
   }
   const C = new Float64Array(w * w);
-  for (let x = 0; x < n; x++) {
-    const o = x * w;
-    for (let i = 0; i < w; i++) {
-      const ai = a[o + i] as number;
-      if (ai === 0) continue;
-      const ci = i * w;
-      for (let j = 0; j < w; j++) C[ci + j] = (C[ci + j] as number) + ai * (b[o + j] as number);
-    }
-  }
+  accumulateAxisGram(C, a, b, [n, w], 1, w); // C[i, j] = Σ_x a[x, i] b[x, j]
   if (method === 'correlation') {
     // Constant units (zero spread, relative to their scale) correlate 0 with everything.
     for (let i = 0; i < w; i++) {
