@@ -142,7 +142,10 @@ export {
 } from './study/embed-runs.js';
 export {
   type EmbeddingKeyJson,
+  embedKeyed,
   embedStudy,
+  type KeyedEmbedOptions,
+  type KeyedRun,
   type StudyEmbedding,
 } from './study/embed-study.js';
 export {

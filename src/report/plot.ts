@@ -13,7 +13,7 @@
  * On a machine with no fonts at all the PNG still renders every mark, axis line and legend symbol
  * but no text; the SVG is unaffected (a browser uses its own fonts).
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import { parse, type Spec, View } from 'vega';
@@ -95,7 +95,10 @@ export interface WrittenPlot {
  * The JSON is the spec with THEME merged into its config, so it renders the same elsewhere (e.g.
  * vega-embed in an HTML report). Its data must be inline (`data.values`): a spec that loads data
  * from a URL is rejected, since the saved file would not be self-contained. `name` is a plain file
- * stem (letters, digits, `.`, `_`, `-`; no path separators).
+ * stem (letters, digits, `.`, `_`, `-`; no path separators). When the three files exist and the
+ * JSON on disk is exactly this spec's, nothing is rendered or written (re-runs and re-reports of
+ * unchanged results are cheap); the JSON is written after the SVG and PNG, so a half-written figure
+ * is rendered again.
  */
 export async function writePlot(dir: string, name: string, spec: TopLevelSpec): Promise<WrittenPlot> {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
@@ -109,16 +112,21 @@ export async function writePlot(dir: string, name: string, spec: TopLevelSpec): 
     throw new Error(`plot ${name}: data must be inline (data.values), found data.url ${JSON.stringify(url)}`);
   }
   const full = themed(spec);
-  const { svg, png } = await renderPlot(full);
+  const text = `${JSON.stringify(full, null, 2)}\n`;
   const out: WrittenPlot = {
     svg: path.join(dir, `${name}.svg`),
     png: path.join(dir, `${name}.png`),
     spec: path.join(dir, `${name}.vl.json`),
   };
+  // The same spec was rendered before (its JSON is written last): keep the files, skip the render.
+  if (existsSync(out.svg) && existsSync(out.png) && existsSync(out.spec)) {
+    if (readFileSync(out.spec, 'utf8') === text) return out;
+  }
+  const { svg, png } = await renderPlot(full);
   const utf8 = new TextEncoder();
   writeFileAtomic(out.svg, [utf8.encode(svg)]);
   writeFileAtomic(out.png, [png]);
-  writeFileAtomic(out.spec, [utf8.encode(`${JSON.stringify(full, null, 2)}\n`)]);
+  writeFileAtomic(out.spec, [utf8.encode(text)]);
   return out;
 }
 

@@ -11,7 +11,7 @@
  * DIR/plots/embedding-s<seed>.*, embedding-pairs-s<seed>.*   its figures (pairs: k ≥ 3)
  * ```
  *
- * Resumable: `key` is the sha256 of the canonical JSON of the embedded runs (name, run.json spec,
+ * Resumable ({@link embedKeyed}, which sweeps use too): `key` is the sha256 of the canonical JSON of the embedded runs (name, run.json spec,
  * lineage, status and file hashes), the embedding options and the toolkit version. When key.json
  * holds the same key, the embedding is read back instead of recomputed. Before a recompute the seed's
  * files and figures are removed, and key.json is written after the new embedding files, so a key
@@ -23,7 +23,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { seedPlotOptions, writeEmbedPlots } from '../report/embed-plots.js';
 import { canonical, type RunJson, readRunJson, writeJsonAtomic } from '../train/run.js';
 import { toolkitVersion } from '../version.js';
@@ -113,6 +113,84 @@ function removeSeed(dir: string, seed: number): void {
   }
 }
 
+/** A complete run to embed: its name (the point label), directory and run.json. */
+export interface KeyedRun {
+  readonly name: string;
+  readonly dir: string;
+  readonly json: RunJson;
+}
+
+/** The options of an embedding that its key covers (see {@link embedKeyed}). */
+export type KeyedEmbedOptions = Pick<EmbedRunsOptions, 'method' | 'components' | 'examples' | 'sigma'>;
+
+/**
+ * Embed `runs` with {@link embedRuns} into `outDir` (embedding.arrow, embedding.json, key.json), or
+ * read the embedding back when key.json there holds the same key: the sha256 of the runs (name, and
+ * their run.json spec, lineage, status and file hashes), `options` and the toolkit version. Points
+ * are labelled with the run names, and run directories are stored relative to `relativeTo`. Before
+ * a recompute `clear` removes the old outputs (default: the three files), and key.json is written
+ * last, so a key always describes the files next to it. `excluded` (runs left out, with why) is
+ * recorded in key.json.
+ */
+export async function embedKeyed(
+  outDir: string,
+  runs: readonly KeyedRun[],
+  options: KeyedEmbedOptions,
+  excluded: EmbeddingKeyJson['excluded'] = [],
+  hooks: { log?: (message: string) => void; clear?: () => void; relativeTo?: string } = {},
+): Promise<{ embedding: RunEmbedding; outcome: 'computed' | 'reused' }> {
+  const say = hooks.log ?? (() => {});
+  const key = createHash('sha256')
+    .update(
+      canonical({
+        runs: runs.map(({ name, json }) => ({
+          name,
+          spec: json.spec,
+          lineage: json.lineage,
+          status: json.status,
+          files: json.files,
+        })),
+        options,
+        toolkit: toolkitVersion(),
+      }),
+    )
+    .digest('hex');
+  const keyPath = join(outDir, 'key.json');
+  const keyJson: EmbeddingKeyJson = { format: 1, key, runs: runs.map((r) => r.name), excluded };
+  const stored = readKey(keyPath);
+  if (stored?.key === key) {
+    try {
+      const embedding = readEmbedding(outDir);
+      say(`unchanged (${runs.length} runs), reusing ${outDir}`);
+      // Same runs embedded, but the runs left out may have changed state.
+      if (canonical(stored.excluded) !== canonical(excluded)) writeJsonAtomic(keyPath, keyJson);
+      return { embedding, outcome: 'reused' };
+    } catch (e) {
+      say(`recomputing: ${(e as Error).message}`);
+    }
+  }
+  // Old files (and figures) go first: an interrupted recompute leaves nothing stale behind.
+  if (hooks.clear) hooks.clear();
+  else
+    for (const f of ['key.json', 'embedding.json', 'embedding.arrow'])
+      rmSync(join(outDir, f), { force: true });
+  say(`${options.method} of ${runs.length} runs`);
+  const raw = await embedRuns(
+    runs.map((r) => r.dir),
+    { ...options, log: say },
+  );
+  const nameOf = new Map(raw.runs.map((label, i) => [label, runs[i]?.name as string]));
+  const embedding: RunEmbedding = {
+    ...raw,
+    runs: runs.map((r) => r.name),
+    runDirs: runs.map((r) => (hooks.relativeTo ? relative(hooks.relativeTo, r.dir) : r.dir)),
+    points: raw.points.map((p) => ({ ...p, run: nameOf.get(p.run) ?? p.run })),
+  };
+  writeEmbedding(outDir, embedding);
+  writeJsonAtomic(keyPath, keyJson);
+  return { embedding, outcome: 'computed' };
+}
+
 /**
  * Embed every complete run of each parent seed of `plan` (the final plan of `study`, trained into
  * `dir`) and write DIR/embedding/s<seed>/ and the plots (see the module comment). Does nothing
@@ -162,58 +240,12 @@ export async function embedStudy(
       out.push({ ...base, outcome: 'empty', plots: [] });
       continue;
     }
-    const key = createHash('sha256')
-      .update(
-        canonical({
-          runs: runs.map(({ name, json }) => ({
-            name,
-            spec: json.spec,
-            lineage: json.lineage,
-            status: json.status,
-            files: json.files,
-          })),
-          options,
-          toolkit: toolkitVersion(),
-        }),
-      )
-      .digest('hex');
-    const keyPath = join(seedDir, 'key.json');
-    let embedding: RunEmbedding | undefined;
-    let outcome: 'computed' | 'reused' = 'reused';
-    const keyJson: EmbeddingKeyJson = { format: 1, key, runs: base.runs, excluded };
-    const stored = readKey(keyPath);
-    if (stored?.key === key) {
-      try {
-        embedding = readEmbedding(seedDir);
-        say(`unchanged (${runs.length} runs), reusing ${seedDir}`);
-        // Same runs embedded, but the runs left out may have changed state.
-        if (canonical(stored.excluded) !== canonical(excluded)) writeJsonAtomic(keyPath, keyJson);
-      } catch (e) {
-        say(`recomputing: ${(e as Error).message}`);
-      }
-    }
     try {
-      if (!embedding) {
-        outcome = 'computed';
-        // Old files and figures go first: an interrupted recompute leaves nothing stale behind.
-        removeSeed(dir, seed);
-        say(`${spec.method} of ${runs.length} runs`);
-        const embedOptions: EmbedRunsOptions = { ...options, log: say };
-        const raw = await embedRuns(
-          runs.map((r) => r.dir),
-          embedOptions,
-        );
-        // Label points with the study's run names (`s0/t10/a`) rather than directory base names.
-        const nameOf = new Map(raw.runs.map((label, i) => [label, runs[i]?.name as string]));
-        embedding = {
-          ...raw,
-          runs: runs.map((r) => r.name),
-          runDirs: runs.map((r) => `runs/${r.name}`),
-          points: raw.points.map((p) => ({ ...p, run: nameOf.get(p.run) ?? p.run })),
-        };
-        writeEmbedding(seedDir, embedding);
-        writeJsonAtomic(keyPath, keyJson);
-      }
+      const { embedding, outcome } = await embedKeyed(seedDir, runs, options, excluded, {
+        log: say,
+        clear: () => removeSeed(dir, seed),
+        relativeTo: dir,
+      });
       const plots = (await writeEmbedPlots(dir, embedding, seedPlotOptions(seed))).map((p) => p.svg);
       out.push({ ...base, outcome, embedding, plots });
     } catch (e) {

@@ -34,6 +34,7 @@
  * DIR/sweep.json       the resolved sweep: every run's name, overrides and resolved spec
  * DIR/runs/<name>/     every run (resumable; a complete run is not trained again)
  * DIR/embedding.arrow  DIR/embedding.json   all checkpoints embedded (see embedding-files.ts)
+ * DIR/key.json         what the embedding was made from: unchanged inputs are read back (embedKeyed)
  * DIR/plots/           embedding plots (SVG, PNG, Vega-Lite JSON)
  * DIR/status.json      complete (every run trained and embedded), failed runs (as a study's)
  * ```
@@ -41,7 +42,7 @@
  * With `embed.groupBy`, instead of the single embedding:
  *
  * ```
- * DIR/groups/<group>/embedding.{arrow,json}, plots/   each group's embedding (g<i>-<values>)
+ * DIR/groups/<group>/embedding.{arrow,json}, key.json, plots/   each group's embedding (g<i>-<values>)
  * DIR/groups.json  DIR/groups.arrow   per group: values, runs, eigenvalues, explained stress, width ratios
  * DIR/plots/ribbon-widths.*  ribbon-explained.*      width ratios and explained stress across groups
  * ```
@@ -66,16 +67,10 @@ import {
   readSpecJson,
   SpecNameSchema,
 } from '../spec/run-spec.js';
-import { canonical, writeJsonAtomic } from '../train/run.js';
+import { canonical, readRunJson, writeJsonAtomic } from '../train/run.js';
 import { toolkitVersion } from '../version.js';
-import {
-  cumulativeExplained,
-  EmbedInputError,
-  type EmbedMethod,
-  embedRuns,
-  type RunEmbedding,
-} from './embed-runs.js';
-import { writeEmbedding } from './embedding-files.js';
+import { cumulativeExplained, EmbedInputError, type EmbedMethod, type RunEmbedding } from './embed-runs.js';
+import { embedKeyed } from './embed-study.js';
 import { type PoolJob, type PoolResult, runPool } from './pool.js';
 import { runComplete, type StudyEvents } from './run-study.js';
 import { describeGridValue, writeGroupSummary } from './sweep-groups.js';
@@ -465,40 +460,58 @@ export async function runSweep(
   writeStatus(false);
   if (failed.length > 0) return { dir, runDirs, trained, failed, groups: [], plots: [] };
 
-  const embed = (dirs: string[]) =>
-    embedRuns(dirs, {
-      method: sweep.embed.method,
-      components: sweep.embed.components,
-      examples: sweep.embed.examples,
-      ...(sweep.embed.sigma !== undefined && { sigma: sweep.embed.sigma }),
-      ...(events.onLog && { log: events.onLog }),
-    });
+  const dirOf = new Map(sweep.points.map((p) => [p.name, runDir(p)]));
+  const embedOptions = {
+    method: sweep.embed.method,
+    components: sweep.embed.components,
+    examples: sweep.embed.examples,
+    ...(sweep.embed.sigma !== undefined && { sigma: sweep.embed.sigma }),
+  };
+  // Keyed by the runs and options: a re-run of an unchanged sweep reads its embeddings back.
+  const embed = (names: readonly string[], outDir: string, clear: () => void) =>
+    embedKeyed(
+      outDir,
+      names.map((name) => {
+        const runDir = dirOf.get(name) as string;
+        return { name, dir: runDir, json: readRunJson(runDir) };
+      }),
+      embedOptions,
+      [],
+      { clear, relativeTo: dir, ...(events.onLog && { log: events.onLog }) },
+    );
   removeStaleEmbeddings(dir, sweep);
   if (sweep.embed.groupBy.length === 0) {
-    const embedding = await embed(runDirs);
-    writeEmbedding(dir, embedding);
+    const { embedding } = await embed(
+      sweep.points.map((p) => p.name),
+      dir,
+      () =>
+        removeOutputs(
+          dir,
+          ['key.json', 'embedding.arrow', 'embedding.json'],
+          ['embedding', 'embedding-pairs'],
+        ),
+    );
     const plots = (await writeEmbedPlots(dir, embedding)).map((p) => p.svg);
     writeStatus(true);
     return { dir, runDirs, trained, failed, embedding, groups: [], plots };
   }
-  const dirOf = new Map(sweep.points.map((p) => [p.name, runDir(p)]));
   const groups: SweepResult['groups'] = [];
   const plots: string[] = [];
   for (const group of sweep.groups) {
     events.onLog?.(`group ${group.name}: ${group.points.length} runs`);
     const groupDir = join(dir, 'groups', group.name);
+    const clear = () => rmSync(groupDir, { recursive: true, force: true });
     // A group that cannot be embedded (e.g. a diverged run) is reported; the others still are.
     let embedding: RunEmbedding;
     try {
-      embedding = await embed(group.points.map((n) => dirOf.get(n) as string));
+      ({ embedding } = await embed(group.points, groupDir, clear));
     } catch (e) {
       if (!(e instanceof EmbedInputError)) throw e;
       failed.push({ id: `embed:${group.name}`, message: e.message });
       events.onLog?.(`group ${group.name}: not embedded: ${e.message}`);
-      rmSync(groupDir, { recursive: true, force: true });
+      clear();
       continue;
     }
-    writeEmbedding(groupDir, embedding);
     plots.push(...(await writeEmbedPlots(groupDir, embedding)).map((p) => p.svg));
     groups.push({ group, embedding });
   }
@@ -508,28 +521,31 @@ export async function runSweep(
   return { dir, runDirs, trained, failed, groups, plots };
 }
 
+/** Remove `files` (and folders) of `dir` and the figures `plotStems` under DIR/plots/ (every format). */
+function removeOutputs(dir: string, files: readonly string[], plotStems: readonly string[]): void {
+  for (const f of files) rmSync(join(dir, f), { recursive: true, force: true });
+  const plotsDir = join(dir, 'plots');
+  if (!existsSync(plotsDir)) return;
+  for (const f of readdirSync(plotsDir)) {
+    if (plotStems.includes(f.slice(0, f.indexOf('.')))) rmSync(join(plotsDir, f), { force: true });
+  }
+}
+
 /**
  * Remove embedding outputs this sweep will not rewrite: the single embedding when it is grouped, the
  * groups when it is not, and directories of groups it no longer has (after a grid change).
  */
 function removeStaleEmbeddings(dir: string, sweep: ResolvedSweepSpec): void {
-  const rm = (path: string) => rmSync(path, { recursive: true, force: true });
-  const plotsDir = join(dir, 'plots');
-  const plotFiles = existsSync(plotsDir) ? readdirSync(plotsDir) : [];
-  const rmPlots = (stems: string[]) => {
-    for (const f of plotFiles) if (stems.includes(f.slice(0, f.indexOf('.')))) rm(join(plotsDir, f));
-  };
-  if (sweep.embed.groupBy.length > 0) {
-    for (const f of ['embedding.arrow', 'embedding.json']) rm(join(dir, f));
-    rmPlots(['embedding', 'embedding-pairs']);
-    const keep = new Set(sweep.groups.map((g) => g.name));
-    const groupsDir = join(dir, 'groups');
-    if (existsSync(groupsDir)) {
-      for (const g of readdirSync(groupsDir)) if (!keep.has(g)) rm(join(groupsDir, g));
-    }
-  } else {
-    for (const f of ['groups', 'groups.json', 'groups.arrow']) rm(join(dir, f));
-    rmPlots(['ribbon-widths', 'ribbon-explained']);
+  if (sweep.embed.groupBy.length === 0) {
+    removeOutputs(dir, ['groups', 'groups.json', 'groups.arrow'], ['ribbon-widths', 'ribbon-explained']);
+    return;
+  }
+  removeOutputs(dir, ['key.json', 'embedding.arrow', 'embedding.json'], ['embedding', 'embedding-pairs']);
+  const keep = new Set(sweep.groups.map((g) => g.name));
+  const groupsDir = join(dir, 'groups');
+  if (!existsSync(groupsDir)) return;
+  for (const g of readdirSync(groupsDir)) {
+    if (!keep.has(g)) rmSync(join(groupsDir, g), { recursive: true, force: true });
   }
 }
 

@@ -91,6 +91,22 @@ describe('writePlot', () => {
     expect((await renderPlot(saved)).svg).toBe(fs.readFileSync(out.svg, 'utf8'));
   });
 
+  test('an unchanged figure is not rendered again; a changed or half-written one is', async () => {
+    const dir = tempDir();
+    const first = await writePlot(dir, 'again', lineChart());
+    // Mark the files so a rewrite shows, whatever the file-system timestamp resolution.
+    fs.writeFileSync(first.svg, 'kept');
+    await writePlot(dir, 'again', lineChart());
+    expect(fs.readFileSync(first.svg, 'utf8')).toBe('kept');
+    await writePlot(dir, 'again', { ...lineChart(), title: 'changed' });
+    expect(fs.readFileSync(first.svg, 'utf8')).toContain('changed');
+    fs.rmSync(first.png);
+    fs.writeFileSync(first.svg, 'kept');
+    await writePlot(dir, 'again', { ...lineChart(), title: 'changed' });
+    expect(fs.readFileSync(first.svg, 'utf8').startsWith('<svg')).toBe(true);
+    expect(fs.existsSync(first.png)).toBe(true);
+  });
+
   test('rejects names with path separators and specs loading data from a URL', async () => {
     const dir = tempDir();
     for (const name of ['a/b', 'a\\b', '../x', '.hidden', '']) {

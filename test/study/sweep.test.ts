@@ -4,7 +4,7 @@
  * second run trains nothing), and a grouped linear-regression sweep (one embedding per decay,
  * checked against direct embedRuns calls, with the groups.json / groups.arrow summaries).
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
@@ -154,10 +154,31 @@ describe('runSweep', () => {
     expect(first.plots.length).toBeGreaterThan(0);
 
     let again = 0;
-    const second = await runSweep(sweep, dir, { onSteps: (n) => (again += n) }, { workers: 1 });
+    const written = statSync(join(dir, 'embedding.json')).mtimeMs;
+    const logs: string[] = [];
+    const second = await runSweep(
+      sweep,
+      dir,
+      { onSteps: (n) => (again += n), onLog: (m) => logs.push(m) },
+      { workers: 1 },
+    );
     expect(second.trained).toBe(0);
     expect(again).toBe(0);
     expect(second.embedding?.explainedStress).toEqual(stress);
+    // Same runs and options: the embedding is read back, not recomputed.
+    expect(statSync(join(dir, 'embedding.json')).mtimeMs).toBe(written);
+    expect(logs.some((m) => m.startsWith('unchanged (4 runs)'))).toBe(true);
+
+    // Other options: recomputed, and the pairs figure of the 3-axis embedding is gone.
+    const two = parseSweepSpec(
+      spec({
+        sweep: { base: tinyBase, grid: { optimizer: grid.optimizer, seed: [0, 1] } },
+        embed: { method: 'inpca', components: 2, examples: 100 },
+      }),
+    );
+    const third = await runSweep(two, dir, {}, { workers: 1 });
+    expect(third.embedding?.components).toBe(2);
+    expect(existsSync(join(dir, 'plots', 'embedding-pairs.svg'))).toBe(false);
   }, 120_000);
 });
 
