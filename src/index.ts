@@ -9,6 +9,7 @@ export { runTrainBenchmark } from './bench/train-bench.js';
 
 // Datasets and deterministic batching.
 export * from './data/index.js';
+export type { Batch } from './data/types.js';
 // Graph IR, autodiff and ONNX emission, for custom jobs.
 export { gradients } from './engine/ir/autodiff.js';
 export { Graph, type Tensor } from './engine/ir/graph.js';
@@ -19,12 +20,9 @@ export { measureGemmPeak } from './engine/ort/gemm.js';
 export { createLockstepEngine, type LockstepEngine } from './engine/ort/lockstep.js';
 export { createTfjsEngine } from './engine/tfjs/engine.js';
 export {
-  type Batch,
   type Engine,
   type EngineOptions,
   type EvalResult,
-  type LossKind,
-  type ModelGraphSpec,
   type OptimizerSpec,
   type OptimizerState,
   resolveOptimizer,
@@ -78,7 +76,7 @@ export {
 } from './measure/inpca.js';
 export { pcaProject, type TrajectoryPca, type TrajectoryPcaOptions, trajectoryPca } from './measure/pca.js';
 // Models: specs, parameter layouts, initialization.
-export { modelGraphSpec } from './model/graph.js';
+export { type LossKind, type ModelGraphSpec, modelGraphSpec } from './model/graph.js';
 export { initParams } from './model/init.js';
 export {
   initStd,
@@ -117,46 +115,50 @@ export {
 export { withLegendToggle } from './report/interactive.js';
 // Plots.
 export { renderPlot, THEME, writePlot, writePlots } from './report/plot.js';
-export { groupPlots, writeGroupPlots } from './report/ribbon-plots.js';
+export { groupPlots } from './report/ribbon-plots.js';
 export {
   NotAStudyError,
   type ReportRun,
   readStudyDir,
   type StudyDirContents,
-  type StudyJson,
-  type StudyStatus,
 } from './report/study-dir.js';
+export {
+  cumulativeExplained,
+  EmbeddingFileError,
+  type EmbeddingJson,
+  type EmbeddingKeyJson,
+  type EmbedMethod,
+  type EmbedPoint,
+  embeddingJson,
+  embeddingTable,
+  type RunEmbedding,
+  readEmbedding,
+  type WrittenEmbedding,
+  writeEmbedding,
+} from './results/embedding.js';
+export {
+  type EmbeddedGroup,
+  groupSummary,
+  groupTable,
+  type SweepGroup,
+  writeGroupSummary,
+} from './results/groups.js';
+export { METRICS, type PerturbationKind, type TwinInfo } from './results/metrics.js';
+export type { StudyJson, StudyStatus } from './results/study-files.js';
 // Random numbers: counter-based Philox4x32-10 streams.
 export * from './rng/index.js';
 // Run specs, runs on disk, the trajectory store and exports.
 export * from './spec/index.js';
 export * from './store/index.js';
+export { exportAlignedRun } from './study/aligned.js';
+export { EmbedInputError, type EmbedRunsOptions, embedRuns } from './study/embed-runs.js';
 export {
-  cumulativeExplained,
-  EmbedInputError,
-  type EmbedMethod,
-  type EmbedPoint,
-  type EmbedRunsOptions,
-  embedRuns,
-  type RunEmbedding,
-} from './study/embed-runs.js';
-export {
-  type EmbeddingKeyJson,
   embedKeyed,
   embedStudy,
   type KeyedEmbedOptions,
   type KeyedRun,
   type StudyEmbedding,
 } from './study/embed-study.js';
-export {
-  EmbeddingFileError,
-  type EmbeddingJson,
-  embeddingJson,
-  embeddingTable,
-  readEmbedding,
-  type WrittenEmbedding,
-  writeEmbedding,
-} from './study/embedding-files.js';
 export { measurePair, type PairMeasurement } from './study/measure-pair.js';
 export { derivedSeed, type ForkGroup, type PlannedRun, planStudy, type StudyPlan } from './study/plan.js';
 export {
@@ -166,6 +168,7 @@ export {
   type StudyOptions,
   type StudyResult,
 } from './study/run-study.js';
+export { runSweep, type SweepOptions, type SweepResult } from './study/run-sweep.js';
 // Twin studies.
 export {
   loadStudySpec,
@@ -175,22 +178,9 @@ export {
   parseStudySpec,
   type ResolvedStudySpec,
 } from './study/spec.js';
-export {
-  expandGrid,
-  loadSweepSpec,
-  parseSweepSpec,
-  type ResolvedSweepSpec,
-  runSweep,
-  type SweepEmbedSpec,
-  type SweepEvents,
-  type SweepGroup,
-  type SweepOptions,
-  type SweepPoint,
-  type SweepResult,
-} from './study/sweep.js';
-export { type EmbeddedGroup, groupSummary, groupTable, writeGroupSummary } from './study/sweep-groups.js';
-export { METRICS, type PerturbationKind, type TwinInfo } from './study/types.js';
-export { exportAlignedRun } from './train/aligned.js';
+export { expandGrid } from './study/sweep-grid.js';
+export { loadSweepSpec, parseSweepSpec, type ResolvedSweepSpec, type SweepEmbedSpec } from './study/sweep-spec.js';
+export { type SweepPoint } from './study/sweep-grid.js';
 // Twins: perturbations and forking.
 export {
   type ForkLineage,

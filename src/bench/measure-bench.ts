@@ -25,11 +25,12 @@
  * references run once (they are slow and deterministic in cost). `speedup` = reference ms ÷ ms.
  */
 
-import type { Engine, ModelGraphSpec } from '../engine/types.js';
+import type { Engine } from '../engine/types.js';
 import { applyPermutations, weightMatching } from '../measure/align.js';
 import { linearAssignment } from '../measure/assignment.js';
 import { alphaGrid, interpolate, interpolationCurve } from '../measure/barrier.js';
 import { cka, type Matrix } from '../measure/cka.js';
+import type { ModelGraphSpec } from '../model/graph.js';
 import { modelGraphSpec } from '../model/graph.js';
 import { initParams } from '../model/init.js';
 import { Rng } from '../rng/rng.js';

@@ -18,7 +18,9 @@
  * a Python child process when some interpreter can import torch (see {@link findPython}).
  */
 import { fileURLToPath } from 'node:url';
-import type { Batch, Engine, EngineOptions, ModelGraphSpec } from '../engine/types.js';
+import type { Batch } from '../data/types.js';
+import type { Engine, EngineOptions } from '../engine/types.js';
+import type { ModelGraphSpec } from '../model/graph.js';
 import { modelGraphSpec } from '../model/graph.js';
 import { type MachineInfo, machineInfo } from './machine.js';
 import { execFileText, findPython } from './python.js';

@@ -6,7 +6,7 @@
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { BenchEngine } from '../bench/train-bench.js';
-import type { CliIo } from './io.js';
+import { type CliIo, parsePositiveInt } from './io.js';
 
 const ENGINES: readonly BenchEngine[] = ['ort', 'tfjs', 'torch'];
 
@@ -65,8 +65,8 @@ export function registerBenchCommand(program: Command, io: CliIo): void {
       }
     });
 
-  registerMeasureCommand(bench, io);
-  registerEmbedCommand(bench, io);
+  registerBenchMeasureCommand(bench, io);
+  registerBenchEmbedCommand(bench, io);
 }
 
 interface MeasureOptions {
@@ -75,7 +75,7 @@ interface MeasureOptions {
   quick?: boolean;
 }
 
-function registerMeasureCommand(bench: Command, io: CliIo): void {
+function registerBenchMeasureCommand(bench: Command, io: CliIo): void {
   bench
     .command('measure')
     .description(
@@ -103,7 +103,7 @@ interface EmbedOptions {
   threads?: number;
 }
 
-function registerEmbedCommand(bench: Command, io: CliIo): void {
+function registerBenchEmbedCommand(bench: Command, io: CliIo): void {
   bench
     .command('embed')
     .description(
@@ -129,23 +129,6 @@ function registerEmbedCommand(bench: Command, io: CliIo): void {
       });
       io.stdout(`${JSON.stringify(result, null, 2)}\n`);
     });
-}
-
-export function parsePositiveInt(value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
-    throw new InvalidArgumentError(`expected a positive integer, got '${value}'`);
-  }
-  return n;
-}
-
-/** A positive finite number (e.g. `0.5`, `1e-3`) for commander, or a usage error. */
-export function parsePositiveNumber(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
-    throw new InvalidArgumentError(`expected a positive number, got '${value}'`);
-  }
-  return n;
 }
 
 /** A comma-separated list of positive run counts, or `none` for an empty list. */

@@ -2,13 +2,11 @@
  * `twinscope embed RUN_DIRS… --method pca|inpca --out DIR`: embed every checkpoint of several runs
  * in one low-dimensional space (PCA of the weights, or InPCA of the outputs on fixed examples:
  * softmax for classifiers, Gaussian predictions for regression) and write DIR/embedding.arrow,
- * DIR/embedding.json and the plots under DIR/plots/.
+ * DIR/embedding.json and its figures under DIR/plots/.
  */
 import { type Command, Option } from 'commander';
-import { parsePositiveInt, parsePositiveNumber } from './bench.js';
-import { type CliIo, UsageError } from './io.js';
-
-const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+import { formatPercent } from '../util/format.js';
+import { type CliIo, parsePositiveInt, parsePositiveNumber, UsageError } from './io.js';
 
 /** Register `twinscope embed`. */
 export function registerEmbedCommand(program: Command, io: CliIo): void {
@@ -67,8 +65,8 @@ export function registerEmbedCommand(program: Command, io: CliIo): void {
           threads?: number;
         },
       ) => {
-        const { cumulativeExplained, embedRuns, EmbedInputError } = await import('../study/embed-runs.js');
-        const { writeEmbedding } = await import('../study/embedding-files.js');
+        const { embedRuns, EmbedInputError } = await import('../study/embed-runs.js');
+        const { cumulativeExplained, writeEmbedding } = await import('../results/embedding.js');
         let embedding: Awaited<ReturnType<typeof embedRuns>>;
         try {
           embedding = await embedRuns(runDirs, {
@@ -94,7 +92,9 @@ export function registerEmbedCommand(program: Command, io: CliIo): void {
         const top = [1, 2, 3].filter((t) => t <= components);
         const explained = cumulativeExplained(embedding);
         const label = method === 'pca' ? 'explained variance ' : 'explained stress   ';
-        io.stdout(`${label} ${top.map((t) => `top ${t}: ${pct(explained[t - 1] ?? 0)}`).join('  ')}\n`);
+        io.stdout(
+          `${label} ${top.map((t) => `top ${t}: ${formatPercent(explained[t - 1] ?? 0)}`).join('  ')}\n`,
+        );
         if (method === 'inpca') {
           const signs = embedding.eigenvalues.map((l) => (l > 0 ? '+' : l < 0 ? '−' : '0')).join(' ');
           io.stdout(`eigenvalue signs    ${signs}\n`);

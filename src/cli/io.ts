@@ -1,4 +1,5 @@
-/** Shared CLI plumbing: where output goes and the exit-code conventions. */
+/** Shared CLI plumbing: where output goes, the exit-code conventions and option parsers. */
+import { InvalidArgumentError } from 'commander';
 
 /** 0: success. */
 export const EXIT_OK = 0;
@@ -30,4 +31,22 @@ export function asUsageError<T>(fn: () => T): T {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+}
+
+/** A positive integer for commander, or a usage error. */
+export function parsePositiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+    throw new InvalidArgumentError(`expected a positive integer, got '${value}'`);
+  }
+  return n;
+}
+
+/** A positive finite number (e.g. `0.5`, `1e-3`) for commander, or a usage error. */
+export function parsePositiveNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
+    throw new InvalidArgumentError(`expected a positive number, got '${value}'`);
+  }
+  return n;
 }

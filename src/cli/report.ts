@@ -15,8 +15,8 @@ export const EXIT_CODES_HELP =
   '  2  bad input (usage errors, invalid options, invalid specs, not a run / study directory)\n';
 
 /**
- * Write the report of study or sweep directory `dir` and print `report   DIR/report/index.html` on
- * stdout. A directory without a valid study.json or sweep.json is a {@link UsageError} (exit code 2).
+ * Write the report of study or sweep directory `dir` (every figure is drawn here) and print the
+ * figures' folder and `report   DIR/report/index.html` on stdout. A directory without a valid study.json or sweep.json is a {@link UsageError} (exit code 2).
  */
 export async function reportStudy(dir: string, io: CliIo): Promise<string> {
   const { writeReport } = await import('../report/html.js');
@@ -27,6 +27,10 @@ export async function reportStudy(dir: string, io: CliIo): Promise<string> {
   } catch (e) {
     if (e instanceof NotAStudyError) throw new UsageError(e.message);
     throw e;
+  }
+  if (result.plots.length > 0) {
+    const { dirname, join } = await import('node:path');
+    io.stdout(`plots    ${join(dirname(result.html), 'plots')}/ (${result.plots.length})\n`);
   }
   io.stdout(`report   ${result.html}\n`);
   return result.html;

@@ -4,7 +4,7 @@
  * whole study.
  */
 import type { Command } from 'commander';
-import { asUsageError, type CliIo, UsageError } from './io.js';
+import { asUsageError, type CliIo, parsePositiveInt } from './io.js';
 
 export function registerRunCommand(program: Command, io: CliIo): void {
   program
@@ -14,12 +14,12 @@ export function registerRunCommand(program: Command, io: CliIo): void {
     )
     .argument('<study>', 'study or sweep spec JSON file (see pipelines/); a sweep has a "sweep" key')
     .requiredOption('--out <dir>', 'study directory to write')
-    .option('--workers <n>', 'worker processes (default: cores / threadsPerWorker)')
+    .option('--workers <n>', 'worker processes (default: cores / threadsPerWorker)', parsePositiveInt)
     .option('--no-progress', 'no progress bar')
-    .option('--no-report', 'do not write the HTML report (DIR/report/index.html) at the end')
+    .option('--no-report', 'do not write the HTML report and its figures (DIR/report/) at the end')
     .addHelpText(
       'after',
-      '\nAt the end it writes DIR/report/index.html (see twinscope report) and prints its path last.\n' +
+      '\nAt the end it draws every figure and writes DIR/report/index.html (see twinscope report), and prints its path last.\n' +
         '\nExamples:\n  twinscope run pipelines/butterfly-moons.json --out studies/butterfly-moons\n' +
         '  twinscope run pipelines/butterfly-mnist.json --out studies/mnist --workers 2\n' +
         '  twinscope run pipelines/butterfly-moons.json --out studies/butterfly-moons --no-progress --no-report\n' +
@@ -28,18 +28,12 @@ export function registerRunCommand(program: Command, io: CliIo): void {
     .action(
       async (
         path: string,
-        options: { out: string; workers?: string; progress: boolean; report: boolean },
+        options: { out: string; workers?: number; progress: boolean; report: boolean },
       ) => {
-        let workers: number | undefined;
-        if (options.workers !== undefined) {
-          workers = Number(options.workers);
-          if (!Number.isInteger(workers) || workers < 1) {
-            throw new UsageError(`--workers: expected a positive integer, got '${options.workers}'`);
-          }
-        }
-        const sweeps = await import('../study/sweep.js');
+        const workers = options.workers;
+        const { isSweepJson } = await import('../study/sweep-spec.js');
         const { readSpecJson } = await import('../spec/run-spec.js');
-        if (sweeps.isSweepJson(asUsageError(() => readSpecJson(path)))) {
+        if (isSweepJson(asUsageError(() => readSpecJson(path)))) {
           await runSweepCommand(path, options.out, workers, options, io);
           return;
         }
@@ -65,7 +59,7 @@ export function registerRunCommand(program: Command, io: CliIo): void {
           progress.stop();
         }
         const { join } = await import('node:path');
-        const { cumulativeExplained } = await import('../study/embed-runs.js');
+        const { cumulativeExplained } = await import('../results/embedding.js');
         io.stdout(`${study.name}: ${result.plan.twins.length} pairs, ${result.rows.length} result rows\n`);
         io.stdout(`results  ${join(options.out, 'results.arrow')}\n`);
         for (const e of result.embeddings) {
@@ -78,8 +72,6 @@ export function registerRunCommand(program: Command, io: CliIo): void {
               `${e.embedding.method} top ${k}: ${(100 * share).toFixed(1)}% ${what} (${join(e.dir, 'embedding.json')})\n`,
           );
         }
-        if (result.plots.length > 0)
-          io.stdout(`plots    ${join(options.out, 'plots')}/ (${result.plots.length})\n`);
         // The report also covers a failed study (it marks what failed), so it is written before the
         // failure is raised; a report error is raised after the study's own failure, if any.
         let reportError: unknown;
@@ -112,7 +104,9 @@ async function runSweepCommand(
   io: CliIo,
 ): Promise<void> {
   const showProgress = options.progress;
-  const { loadSweepSpec, runSweep, describeEmbedding, describeGroups } = await import('../study/sweep.js');
+  const { loadSweepSpec } = await import('../study/sweep-spec.js');
+  const { runSweep } = await import('../study/run-sweep.js');
+  const { formatEmbedding, formatGroups } = await import('./embedding-lines.js');
   const sweep = asUsageError(() => loadSweepSpec(path));
   const { createStudyProgress } = await import('./progress.js');
   const progress = createStudyProgress(io, showProgress);
@@ -141,12 +135,11 @@ async function runSweepCommand(
       `${embedded} checkpoints embedded with ${sweep.embed.method}${groups}\n`,
   );
   if (e) {
-    for (const line of describeEmbedding(e)) io.stdout(`${line}\n`);
+    for (const line of formatEmbedding(e)) io.stdout(`${line}\n`);
     io.stdout(`embedding ${join(out, 'embedding.json')}\n`);
   }
-  for (const line of describeGroups(result.groups)) io.stdout(`${line}\n`);
+  for (const line of formatGroups(result.groups)) io.stdout(`${line}\n`);
   if (result.groups.length > 0) io.stdout(`groups    ${join(out, 'groups.json')}\n`);
-  if (result.plots.length > 0) io.stdout(`plots     ${join(out, 'plots')}/ (${result.plots.length})\n`);
   // As for studies, the report (which marks failed runs) is written before a failure is raised.
   if (options.report) {
     const { reportStudy } = await import('./report.js');

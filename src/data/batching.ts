@@ -7,11 +7,10 @@
  */
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
-import type { Batch } from '../engine/types.js';
 import { Rng } from '../rng/rng.js';
 import { checkInt } from './check.js';
 import { iota } from './split.js';
-import type { Split } from './types.js';
+import type { Batch, Split } from './types.js';
 
 /** A minibatch size, or every example at once. */
 export type BatchSize = number | 'full';

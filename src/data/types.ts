@@ -102,3 +102,13 @@ export interface LinearRegressionSpec extends CommonSpec {
 
 /** Any dataset spec, dispatched on `name` by `loadDataset`. */
 export type DatasetSpec = MoonsSpec | MnistSpec | FashionMnistSpec | ArrowSpec | LinearRegressionSpec;
+
+/**
+ * A batch of examples, row-major. `x` is [size, inputDim]; `y` is [size, outputDim]: one-hot rows
+ * for cross-entropy, regression targets for mse.
+ */
+export interface Batch {
+  readonly x: Float32Array;
+  readonly y: Float32Array;
+  readonly size: number;
+}

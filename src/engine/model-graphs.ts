@@ -5,9 +5,11 @@
  *
  * Shapes are static: a graph is built for one batch size (engines cache one per size).
  */
+
+import type { ModelGraphSpec } from '../model/graph.js';
 import { gradients } from './ir/autodiff.js';
 import { Graph, type Tensor } from './ir/graph.js';
-import type { ModelGraphSpec, ResolvedOptimizer } from './types.js';
+import type { ResolvedOptimizer } from './types.js';
 
 /** A graph and its named outputs, ready for {@link emitOnnx}. */
 export interface JobGraph {

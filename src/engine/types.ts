@@ -4,12 +4,8 @@
  * Weights are always a flat Float32Array in the order of the model's {@link ParameterLayout};
  * engines never own weights between calls, so one engine evaluates any point in weight space.
  */
-import type { ParameterLayout } from '../model/layout.js';
-import type { DenseLayer } from '../model/spec.js';
-
-/** Training loss. `cross-entropy` is softmax cross-entropy on one-hot targets, averaged over the batch;
- * `mse` is the mean over the batch of the squared error summed over outputs, times ½. */
-export type LossKind = 'cross-entropy' | 'mse';
+import type { Batch } from '../data/types.js';
+import type { ModelGraphSpec } from '../model/graph.js';
 
 /** Optimizers with PyTorch's update equations (torch.optim.SGD / Adam / AdamW, defaults alike). */
 export type OptimizerSpec =
@@ -29,25 +25,6 @@ export type OptimizerSpec =
       eps?: number;
       weightDecay?: number;
     };
-
-/** A model as engines see it: dense layers, their parameter layout and the loss. */
-export interface ModelGraphSpec {
-  readonly layers: readonly DenseLayer[];
-  readonly layout: ParameterLayout;
-  readonly loss: LossKind;
-  readonly inputDim: number;
-  readonly outputDim: number;
-}
-
-/**
- * A batch of examples, row-major. `x` is [size, inputDim]; `y` is [size, outputDim]: one-hot rows
- * for cross-entropy, regression targets for mse.
- */
-export interface Batch {
-  readonly x: Float32Array;
-  readonly y: Float32Array;
-  readonly size: number;
-}
 
 /** Optimizer state: the step count (number of updates done) and flat slot vectors.
  * SGD with momentum has one slot (the momentum buffer); Adam/AdamW have two (exp_avg, exp_avg_sq). */

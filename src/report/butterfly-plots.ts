@@ -7,8 +7,8 @@
  * with run, σ, t, step and value. A plot whose rows are absent from the results is skipped.
  */
 import type { TopLevelSpec } from 'vega-lite';
-import type { ResultRow } from '../measure/results.js';
-import { METRICS, type PerturbationKind, type TwinInfo } from '../study/types.js';
+import { METRICS, type PerturbationKind, type TwinInfo } from '../results/metrics.js';
+import type { ResultRow } from '../results/rows.js';
 
 /** One butterfly figure: file stem, human title and the spec (data inline). */
 export interface ButterflyPlot {

@@ -12,7 +12,7 @@
  */
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
-import type { RunEmbedding } from '../study/embed-runs.js';
+import type { RunEmbedding } from '../results/embedding.js';
 import { type WrittenPlot, writePlots } from './plot.js';
 
 /** One embedding figure: file stem, title and spec. */

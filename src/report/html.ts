@@ -18,7 +18,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
-import { writeFileAtomic } from '../store/writer.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import { butterflyPlots } from './butterfly-plots.js';
 import { embedPlots, seedPlotOptions } from './embed-plots.js';
 import { withLegendToggle } from './interactive.js';

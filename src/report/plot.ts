@@ -18,7 +18,7 @@ import path from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import { parse, type Spec, View } from 'vega';
 import { type Config, compile, type TopLevelSpec } from 'vega-lite';
-import { writeFileAtomic } from '../store/writer.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 
 /** Okabe–Ito colour-blind-safe categorical palette (black moved last: it reads as "axis"). */
 export const OKABE_ITO = [

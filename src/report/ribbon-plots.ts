@@ -1,22 +1,8 @@
-/**
- * Figures of a grouped sweep (`embed.groupBy`), one point per group, to see how the shape of the
- * embedding changes with the grouped fields (e.g. the input-spectrum decay a of the sloppy-linear
- * pipeline):
- *
- * - `ribbon-widths`: the successive eigenvalue ratios |λ_{k+1}| / |λ_k| (log scale; smaller = a
- *   thinner ribbon), one line per k;
- * - `ribbon-explained`: the explained stress (InPCA) or variance (PCA) of the first 1, 2, 3 axes.
- *
- * The x axis is the first groupBy field whose values are all numbers (log scale when they are all
- * positive), else the group name; the other groupBy fields facet the figure (wrapped panels).
- */
-import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { widthRatios } from '../measure/inpca.js';
-import { cumulativeExplained } from '../study/embed-runs.js';
-import { describeGridValue, type EmbeddedGroup } from '../study/sweep-groups.js';
+import { cumulativeExplained } from '../results/embedding.js';
+import { describeGridValue, type EmbeddedGroup } from '../results/groups.js';
 import type { EmbedPlot } from './embed-plots.js';
-import { type WrittenPlot, writePlots } from './plot.js';
 
 interface Layout {
   /** The x field: a numeric groupBy field, or undefined (x = group name). */
@@ -133,13 +119,4 @@ export function groupPlots(groupBy: readonly string[], groups: readonly Embedded
       }),
     },
   ];
-}
-
-/** Render {@link groupPlots} into DIR/plots/ (SVG, PNG, Vega-Lite JSON each). */
-export function writeGroupPlots(
-  dir: string,
-  groupBy: readonly string[],
-  groups: readonly EmbeddedGroup[],
-): Promise<WrittenPlot[]> {
-  return writePlots(join(dir, 'plots'), groupPlots(groupBy, groups));
 }

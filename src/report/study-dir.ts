@@ -6,32 +6,11 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type ResultRow, readResults } from '../measure/results.js';
-import type { RunEmbedding } from '../study/embed-runs.js';
-import type { EmbeddingKeyJson } from '../study/embed-study.js';
-import { readEmbedding } from '../study/embedding-files.js';
-import type { EmbeddedGroup } from '../study/sweep-groups.js';
-import type { TwinInfo } from '../study/types.js';
+import { type EmbeddingKeyJson, type RunEmbedding, readEmbedding } from '../results/embedding.js';
+import type { EmbeddedGroup } from '../results/groups.js';
+import { type ResultRow, readResults } from '../results/rows.js';
+import { readStatus, type StudyJson, type StudyStatus } from '../results/study-files.js';
 import type { RunJson } from '../train/run.js';
-
-/** study.json as `twinscope run` writes it (the fields a report reads). */
-export interface StudyJson {
-  readonly format?: number;
-  readonly toolkit?: string;
-  readonly spec: { readonly name?: string } & Record<string, unknown>;
-  readonly totalSteps?: number;
-  readonly stepsPerEpoch?: number;
-  readonly checkpoints?: readonly number[];
-  readonly twins: readonly TwinInfo[];
-}
-
-/** status.json: what went wrong (absent in studies written before it existed). */
-export interface StudyStatus {
-  readonly complete: boolean;
-  readonly failed: readonly { readonly id: string; readonly message: string }[];
-  readonly blocked: readonly string[];
-  readonly controlFailures: readonly string[];
-}
 
 /** One run of the study as the report shows it. */
 export interface ReportRun {
@@ -99,25 +78,11 @@ function findRuns(runsDir: string, prefix = ''): string[] {
   return out;
 }
 
-/** status.json (written by twinscope run at the end of a study or sweep), or a warning when it is missing. */
-function readStatus(dir: string, warnings: string[], what: 'study' | 'sweep'): StudyStatus | undefined {
-  const statusPath = join(dir, 'status.json');
-  if (!existsSync(statusPath)) {
-    warnings.push(`no status.json: the ${what} has not finished (or was written by an older twinscope)`);
-    return undefined;
-  }
-  try {
-    const s = readJson(statusPath) as Partial<StudyStatus>;
-    return {
-      complete: s.complete === true,
-      failed: Array.isArray(s.failed) ? s.failed : [],
-      blocked: Array.isArray(s.blocked) ? s.blocked : [],
-      controlFailures: Array.isArray(s.controlFailures) ? s.controlFailures : [],
-    };
-  } catch (e) {
-    warnings.push(`status.json: not valid JSON (${(e as Error).message})`);
-    return undefined;
-  }
+/** status.json, or undefined with a warning when it is missing or unreadable. */
+function readStatusOrWarn(dir: string, warnings: string[], what: 'study' | 'sweep'): StudyStatus | undefined {
+  const { status, warning } = readStatus(dir, what);
+  if (warning) warnings.push(warning);
+  return status;
 }
 
 /** One run of the report from runs/<name>/run.json and the failed jobs that produce it. */
@@ -198,7 +163,7 @@ export function readStudyDir(dir: string): StudyDirContents {
   }
   const warnings: string[] = [];
 
-  const status = readStatus(dir, warnings, 'study');
+  const status = readStatusOrWarn(dir, warnings, 'study');
 
   let rows: ResultRow[] | undefined;
   const resultsPath = join(dir, 'results.arrow');
@@ -326,7 +291,7 @@ export function readSweepDir(dir: string): StudyDirContents {
     throw new NotAStudyError(`${sweepPath}: not a sweep (expected 'runs')`);
   }
   const warnings: string[] = [];
-  const status = readStatus(dir, warnings, 'sweep');
+  const status = readStatusOrWarn(dir, warnings, 'sweep');
   const failed = status?.failed ?? [];
   const runsDir = join(dir, 'runs');
   const runs = sweep.runs.map((r) =>

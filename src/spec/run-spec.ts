@@ -21,7 +21,8 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { type BatchSize, stepsPerEpoch as batchStepsPerEpoch } from '../data/batching.js';
 import type { DatasetSpec } from '../data/types.js';
-import type { LossKind, OptimizerSpec } from '../engine/types.js';
+import type { OptimizerSpec } from '../engine/types.js';
+import type { LossKind } from '../model/graph.js';
 import { type Activation, defaultInit, type InitSpec, type ModelSpec } from '../model/spec.js';
 import { type CheckpointSchedule, checkpointSteps, everySteps } from './checkpoint-schedule.js';
 import { describeValue, formatPath, SpecError } from './errors.js';
@@ -30,7 +31,8 @@ import { compileLrSchedule, type LrSchedule } from './lr-schedule.js';
 // ---------------------------------------------------------------------------------------------
 // Schema
 
-const posInt = () => z.number().int().positive();
+/** A positive integer (zod). */
+export const posInt = () => z.number().int().positive();
 const nonNegInt = () => z.number().int().min(0);
 const nonNeg = () => z.number().min(0);
 /** [0, 1): test fractions, momentum, betas. */

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Schema, tableToIPC } from 'apache-arrow';
 import type { ParameterLayout } from '../model/layout.js';
+import { writeAll, writeFileAtomic } from '../util/atomic-file.js';
 import {
   type Checkpoint,
   checkpointBatch,
@@ -43,43 +44,6 @@ export interface FileSummary {
   readonly sha256: string;
   readonly rows: number;
   readonly bytes: number;
-}
-
-/** Write the concatenation of `chunks` to `file` atomically: temp file, fsync, rename, fsync of the
- * directory. A failed write removes the temp file and leaves `file` as it was. */
-export function writeFileAtomic(file: string, chunks: Uint8Array[]): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      for (const c of chunks) writeAll(fd, c);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fsyncDir(path.dirname(file));
-}
-
-function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    // Some platforms cannot fsync directories; the rename is still atomic.
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done);
 }
 
 /** Bring an existing stream/file to a clean stream ending at its last complete batch. */

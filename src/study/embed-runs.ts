@@ -19,14 +19,13 @@ import { basename, join, resolve } from 'node:path';
 import { createOrtEngine } from '../engine/ort/engine.js';
 import type { Engine } from '../engine/types.js';
 import { bhattacharyyaMatrix, gaussianBhattacharyyaMatrix } from '../measure/bhattacharyya.js';
-import { type InpcaEmbedding, inpca } from '../measure/inpca.js';
-import { type TrajectoryPca, trajectoryPca } from '../measure/pca.js';
+import { inpca } from '../measure/inpca.js';
+import { trajectoryPca } from '../measure/pca.js';
 import { modelGraphSpec } from '../model/graph.js';
+import type { EmbedMethod, RunEmbedding } from '../results/embedding.js';
 import { readCheckpoints } from '../store/index.js';
-import { canonical, type RunJson, readRunJson, runContextParts } from '../train/run.js';
-
-/** The embedding methods. */
-export type EmbedMethod = 'pca' | 'inpca';
+import { type RunJson, readRunJson, runContextParts } from '../train/run.js';
+import { canonical } from '../util/json.js';
 
 /** Options of {@link embedRuns}. */
 export interface EmbedRunsOptions {
@@ -42,49 +41,6 @@ export interface EmbedRunsOptions {
   readonly threads?: number;
   /** Progress messages. Default: none. */
   readonly log?: (message: string) => void;
-}
-
-/** One embedded checkpoint. */
-export interface EmbedPoint {
-  /** Run label: the directory's base name (the path as given when two base names clash). */
-  readonly run: string;
-  readonly step: number;
-  /** Its k coordinates (axis 0 first). */
-  readonly coords: number[];
-}
-
-/** A trajectory embedding of several runs (see the module comment). */
-export interface RunEmbedding {
-  readonly method: EmbedMethod;
-  /** Run labels in input order (as in {@link EmbedPoint.run}). */
-  readonly runs: string[];
-  /** The run directories as given. */
-  readonly runDirs: string[];
-  /** Every checkpoint of every run, runs in input order, steps ascending within a run. */
-  readonly points: EmbedPoint[];
-  /** k: axes kept. */
-  readonly components: number;
-  /** The k eigenvalues: λ ≥ 0 for PCA; signed InPCA eigenvalues (|λ| descending; λ < 0: time-like axis). */
-  readonly eigenvalues: number[];
-  /** PCA: variance fraction of each axis (λ_k / total). */
-  readonly explainedVarianceRatio?: number[];
-  /** InPCA: explainedStress[k] = explained stress of the first k + 1 axes (nondecreasing). */
-  readonly explainedStress?: number[];
-  /** What was asked for, resolved (examples, split and likelihood: InPCA only; sigma: Gaussian only). */
-  readonly options: {
-    readonly components: number;
-    readonly examples?: number;
-    readonly split?: 'test' | 'train';
-    /** How a checkpoint's outputs are read as distributions: softmax (categorical) or Gaussian means. */
-    readonly likelihood?: 'categorical' | 'gaussian';
-    readonly sigma?: number;
-  };
-  /** PCA: the decomposition (components, reference), for {@link pcaProject} of further weights. */
-  readonly pca?: TrajectoryPca;
-  /** InPCA: the decomposition, for {@link inpcaProject} of further checkpoints. */
-  readonly inpca?: InpcaEmbedding;
-  /** InPCA: the m × m Bhattacharyya distance matrix between the points (row-major, in point order). */
-  readonly distances?: Float64Array;
 }
 
 /** Bad input to {@link embedRuns}: no runs, not a run directory, runs that cannot share an embedding. */
@@ -288,17 +244,4 @@ async function embedInpca(
     inpca: embedding,
     distances,
   };
-}
-
-/**
- * The explained fraction of the first k + 1 axes: InPCA's explained stress, or PCA's cumulative
- * explained variance.
- */
-export function cumulativeExplained(e: RunEmbedding): number[] {
-  if (e.explainedStress) return e.explainedStress;
-  let sum = 0;
-  return (e.explainedVarianceRatio ?? []).map((r) => {
-    sum += r;
-    return sum;
-  });
 }

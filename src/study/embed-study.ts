@@ -8,8 +8,9 @@
  * DIR/embedding/s<seed>/embedding.arrow   one row per checkpoint (run = the study's run name)
  * DIR/embedding/s<seed>/embedding.json    method, eigenvalues, explained stress / variance, options
  * DIR/embedding/s<seed>/key.json          what it was computed from (key, runs, runs left out)
- * DIR/plots/embedding-s<seed>.*, embedding-pairs-s<seed>.*   its figures (pairs: k ≥ 3)
  * ```
+ *
+ * Its figures are drawn by the report (report/embed-plots.ts), not here.
  *
  * Resumable ({@link embedKeyed}, which sweeps use too): `key` is the sha256 of the canonical JSON of the embedded runs (name, run.json spec,
  * lineage, status and file hashes), the embedding options and the toolkit version. When key.json
@@ -21,27 +22,21 @@
  * without complete runs, or whose embedding fails, has no embedding (its stale files are removed),
  * and the study goes on.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { seedPlotOptions, writeEmbedPlots } from '../report/embed-plots.js';
-import { canonical, type RunJson, readRunJson, writeJsonAtomic } from '../train/run.js';
+import {
+  type EmbeddingKeyJson,
+  type RunEmbedding,
+  readEmbedding,
+  writeEmbedding,
+} from '../results/embedding.js';
+import { type RunJson, readRunJson } from '../train/run.js';
+import { writeJsonAtomic } from '../util/atomic-file.js';
+import { canonical, configHash } from '../util/json.js';
 import { toolkitVersion } from '../version.js';
-import { type EmbedRunsOptions, embedRuns, type RunEmbedding } from './embed-runs.js';
-import { readEmbedding, writeEmbedding } from './embedding-files.js';
+import { type EmbedRunsOptions, embedRuns } from './embed-runs.js';
 import { type PlannedRun, runNames, type StudyPlan } from './plan.js';
 import type { ResolvedStudySpec } from './spec.js';
-
-/** What key.json (next to a seed's embedding files) holds. */
-export interface EmbeddingKeyJson {
-  readonly format: 1;
-  /** sha256 (hex) of the inputs: runs (name, spec, lineage, status, files), options, toolkit version. */
-  readonly key: string;
-  /** The embedded runs, in embedding order. */
-  readonly runs: readonly string[];
-  /** Runs of the seed that were left out because they are not complete. */
-  readonly excluded: readonly { readonly name: string; readonly reason: string }[];
-}
 
 /** The outcome of one seed's embedding. */
 export interface StudyEmbedding {
@@ -57,8 +52,6 @@ export interface StudyEmbedding {
   /** The embedding (computed or read back); absent when failed or empty. */
   readonly embedding?: RunEmbedding;
   readonly error?: string;
-  /** Plot files written (SVG paths). */
-  readonly plots: readonly string[];
 }
 
 /** The directory of seed `seed`'s embedding inside the study directory `dir`. */
@@ -102,15 +95,9 @@ function readKey(path: string): Partial<EmbeddingKeyJson> | undefined {
   }
 }
 
-/** Remove the embedding files and plots of `seed` (stale outputs of other inputs). */
+/** Remove the embedding files of `seed` (stale outputs of other inputs). */
 function removeSeed(dir: string, seed: number): void {
   rmSync(embeddingDir(dir, seed), { recursive: true, force: true });
-  const plots = join(dir, 'plots');
-  if (!existsSync(plots)) return;
-  const stems = [`embedding-s${seed}.`, `embedding-pairs-s${seed}.`];
-  for (const f of readdirSync(plots)) {
-    if (stems.some((s) => f.startsWith(s))) rmSync(join(plots, f), { force: true });
-  }
 }
 
 /** A complete run to embed: its name (the point label), directory and run.json. */
@@ -140,21 +127,17 @@ export async function embedKeyed(
   hooks: { log?: (message: string) => void; clear?: () => void; relativeTo?: string } = {},
 ): Promise<{ embedding: RunEmbedding; outcome: 'computed' | 'reused' }> {
   const say = hooks.log ?? (() => {});
-  const key = createHash('sha256')
-    .update(
-      canonical({
-        runs: runs.map(({ name, json }) => ({
-          name,
-          spec: json.spec,
-          lineage: json.lineage,
-          status: json.status,
-          files: json.files,
-        })),
-        options,
-        toolkit: toolkitVersion(),
-      }),
-    )
-    .digest('hex');
+  const key = configHash({
+    runs: runs.map(({ name, json }) => ({
+      name,
+      spec: json.spec,
+      lineage: json.lineage,
+      status: json.status,
+      files: json.files,
+    })),
+    options,
+    toolkit: toolkitVersion(),
+  });
   const keyPath = join(outDir, 'key.json');
   const keyJson: EmbeddingKeyJson = { format: 1, key, runs: runs.map((r) => r.name), excluded };
   const stored = readKey(keyPath);
@@ -193,7 +176,7 @@ export async function embedKeyed(
 
 /**
  * Embed every complete run of each parent seed of `plan` (the final plan of `study`, trained into
- * `dir`) and write DIR/embedding/s<seed>/ and the plots (see the module comment). Does nothing
+ * `dir`) and write DIR/embedding/s<seed>/ (see the module comment). Does nothing
  * without `study.measure.embedding`. Never throws for a seed: a failure is returned as `failed`.
  */
 export async function embedStudy(
@@ -237,7 +220,7 @@ export async function embedStudy(
     if (runs.length === 0) {
       say('no complete run to embed');
       removeSeed(dir, seed);
-      out.push({ ...base, outcome: 'empty', plots: [] });
+      out.push({ ...base, outcome: 'empty' });
       continue;
     }
     try {
@@ -246,13 +229,12 @@ export async function embedStudy(
         clear: () => removeSeed(dir, seed),
         relativeTo: dir,
       });
-      const plots = (await writeEmbedPlots(dir, embedding, seedPlotOptions(seed))).map((p) => p.svg);
-      out.push({ ...base, outcome, embedding, plots });
+      out.push({ ...base, outcome, embedding });
     } catch (e) {
       const error = (e as Error).message;
       say(`failed: ${error}`);
       removeSeed(dir, seed);
-      out.push({ ...base, outcome: 'failed', error, plots: [] });
+      out.push({ ...base, outcome: 'failed', error });
     }
   }
   return out;

@@ -1,17 +1,19 @@
 /**
- * The jobs a study executes, as plain JSON (they cross process boundaries), and the function that
- * executes one. A worker process ({@link ./worker.ts}) or the coordinator itself runs them.
+ * The jobs a study or sweep executes, as plain JSON (they cross process boundaries), the function
+ * that executes one, and {@link runStudyJobs}, which hands a graph of them to the local pool (a
+ * worker process, {@link ./worker.ts}, or the coordinator itself runs each).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { writeResults } from '../measure/results.js';
+import { compiledScript, type PoolJob, type PoolOptions, type PoolResult, runPool } from '../exec/pool.js';
+import type { TwinInfo } from '../results/metrics.js';
+import { writeResults } from '../results/rows.js';
 import type { ResolvedRunSpec } from '../spec/run-spec.js';
-import { exportAlignedRun } from '../train/aligned.js';
 import { type ForkMember, forkRun, trainForkGroup, type WeightPerturbation } from '../train/fork.js';
 import { trainRun } from '../train/run.js';
+import { exportAlignedRun } from './aligned.js';
 import { measurePair } from './measure-pair.js';
 import type { MeasureSpec } from './spec.js';
-import type { TwinInfo } from './types.js';
 
 /** Train one run from scratch (parents and `init` baselines). */
 export interface TrainJob {
@@ -96,4 +98,16 @@ export async function executeJob(job: StudyJob, onSteps: (n: number) => void = (
   }
   mkdirSync(dirname(job.out), { recursive: true });
   writeResults(job.out, result.rows);
+}
+
+/** Run a graph of study jobs in the local pool: in this process with one worker, else in study worker processes. */
+export function runStudyJobs(
+  jobs: readonly PoolJob<StudyJob>[],
+  options: Omit<PoolOptions<StudyJob>, 'execute' | 'workerScript'>,
+): Promise<PoolResult> {
+  return runPool(jobs, {
+    ...options,
+    execute: executeJob,
+    workerScript: () => compiledScript('study/worker.js'),
+  });
 }

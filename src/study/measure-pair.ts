@@ -13,12 +13,12 @@ import { activationMatching, applyPermutations, weightMatching } from '../measur
 import { alphaGrid, barrier, interpolationCurve } from '../measure/barrier.js';
 import { cka } from '../measure/cka.js';
 import { cosineSimilarity, l2Distance, normalizedL2, perTensorL2 } from '../measure/distance.js';
-import type { ResultRow } from '../measure/results.js';
 import type { ParameterLayout } from '../model/layout.js';
+import { METRICS, type TwinInfo } from '../results/metrics.js';
+import type { ResultRow } from '../results/rows.js';
 import { type Checkpoint, readCheckpoints } from '../store/index.js';
 import { createEngine, readRunJson, runContextParts } from '../train/run.js';
 import type { MeasureSpec } from './spec.js';
-import { METRICS, type TwinInfo } from './types.js';
 
 /** Whether a layout has hidden layers to permute (an MLP with at least one hidden layer). */
 function hasHiddenLayers(layout: ParameterLayout): boolean {

@@ -14,11 +14,12 @@
  * and `init` baselines take their batch-order / init seeds from streams 'order-seed' and 'init-seed'
  * (a `seed` twin sees the same examples in another order).
  */
+
+import type { PerturbationKind, TwinInfo } from '../results/metrics.js';
 import { Rng } from '../rng/rng.js';
 import { planRun, type ResolvedRunSpec } from '../spec/run-spec.js';
 import type { WeightPerturbation } from '../train/fork.js';
 import type { ForkStep, ResolvedStudySpec } from './spec.js';
-import type { PerturbationKind, TwinInfo } from './types.js';
 
 /** A run of the study: trained from scratch (`fork` absent) or forked from a parent's checkpoint. */
 export interface PlannedRun {

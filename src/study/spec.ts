@@ -23,20 +23,20 @@
  */
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import type { EmbedMethod } from '../results/embedding.js';
+import type { PerturbationKind } from '../results/metrics.js';
 import { SpecError } from '../spec/errors.js';
 import {
   BaseRunSpecSchema,
   loadRunSpec,
   parseRunSpec,
   parseSpecObject,
+  posInt,
   type ResolvedRunSpec,
   readSpecJson,
   SpecNameSchema,
 } from '../spec/run-spec.js';
-import type { EmbedMethod } from './embed-runs.js';
-import type { PerturbationKind } from './types.js';
 
-const posInt = () => z.number().int().positive();
 const nonNegInt = () => z.number().int().min(0);
 const at = z.enum(['checkpoints', 'end']);
 

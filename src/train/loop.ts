@@ -5,8 +5,8 @@
  * (data seed, step) only: twins and resumed runs see exactly the same batches.
  */
 import { type BatchSize, batchHash, batchIndices, gatherBatch, stepsPerEpoch } from '../data/batching.js';
-import type { Split } from '../data/types.js';
-import type { Batch, Engine, TrainState } from '../engine/types.js';
+import type { Batch, Split } from '../data/types.js';
+import type { Engine, TrainState } from '../engine/types.js';
 
 /** Learning rate of step s in epoch e (fractional epochs are not used: e is the integer epoch). */
 export type LrSchedule = (step: number, epoch: number) => number;

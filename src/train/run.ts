@@ -6,7 +6,6 @@
  * store drops metric rows past the last complete checkpoint and training continues from it; the data
  * order depends on (data seed, step) only, so a resumed run ends bit-identical to an uninterrupted one.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDataset } from '../data/load.js';
@@ -20,7 +19,8 @@ import { defaultInit } from '../model/spec.js';
 import { Rng } from '../rng/rng.js';
 import { planRun, type ResolvedRunSpec } from '../spec/run-spec.js';
 import { type MetricRow, openRunWriter } from '../store/index.js';
-import { writeFileAtomic } from '../store/writer.js';
+import { writeJsonAtomic } from '../util/atomic-file.js';
+import { configHash } from '../util/json.js';
 import { toolkitVersion } from '../version.js';
 import { type StepRecord, trainUntil } from './loop.js';
 
@@ -73,29 +73,9 @@ export interface TrainRunOptions {
   }) => void;
 }
 
-/** Canonical JSON (sorted keys) so that equal specs hash equally. */
-export function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : 1));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 /** Identity of a run: its resolved spec and its lineage (a twin differs from its parent by lineage only). */
 export function specHash(spec: ResolvedRunSpec, lineage: RunJson['lineage'] = {}): string {
-  return createHash('sha256').update(canonical({ spec, lineage })).digest('hex');
-}
-
-/** Write JSON atomically (temp file, fsync, rename; see writeFileAtomic). */
-export function writeJsonAtomic(path: string, value: unknown): void {
-  writeFileAtomic(path, [
-    new TextEncoder().encode(`${JSON.stringify(value, null, 2)}
-`),
-  ]);
+  return configHash({ spec, lineage });
 }
 
 /** Read a run directory's run.json, with an error naming the file when it is missing or invalid. */

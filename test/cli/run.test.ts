@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { EXIT_OK, EXIT_USAGE } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
-import { type ResultRow, readResults } from '../../src/measure/results.js';
+import { type ResultRow, readResults } from '../../src/results/rows.js';
 import { capture } from '../helpers/cli-io.js';
 import { buildDist, ROOT, tinyBase } from '../helpers/study.js';
 

@@ -2,7 +2,8 @@
 import { describe, expect, test } from 'vitest';
 import { createOrtEngine } from '../../src/engine/ort/engine.js';
 import { createTfjsEngine } from '../../src/engine/tfjs/engine.js';
-import type { Engine, LossKind, OptimizerSpec } from '../../src/engine/types.js';
+import type { Engine, OptimizerSpec } from '../../src/engine/types.js';
+import type { LossKind } from '../../src/model/graph.js';
 import { modelGraphSpec } from '../../src/model/graph.js';
 import type { ModelSpec } from '../../src/model/spec.js';
 import { mulberry32, randomBatch, uniformArray } from '../helpers/reference-model.js';

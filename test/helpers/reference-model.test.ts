@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Batch, OptimizerSpec } from '../../src/engine/types.js';
+import type { Batch } from '../../src/data/types.js';
+import type { OptimizerSpec } from '../../src/engine/types.js';
 import { modelGraphSpec } from '../../src/model/graph.js';
 import {
   mulberry32,

@@ -2,12 +2,10 @@
  * A plain-JS float64 reference of the model, its loss and PyTorch's optimizer updates, for checking
  * engines (which compute in float32) against. Everything here is written for clarity, not speed.
  */
-import {
-  type Batch,
-  type ModelGraphSpec,
-  type OptimizerSpec,
-  resolveOptimizer,
-} from '../../src/engine/types.js';
+
+import type { Batch } from '../../src/data/types.js';
+import { type OptimizerSpec, resolveOptimizer } from '../../src/engine/types.js';
+import type { ModelGraphSpec } from '../../src/model/graph.js';
 import { tensorSlot } from '../../src/model/layout.js';
 import type { Activation } from '../../src/model/spec.js';
 

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from 'vitest';
 import { createOrtEngine } from '../../src/engine/ort/engine.js';
-import type { Engine, LossKind } from '../../src/engine/types.js';
+import type { Engine } from '../../src/engine/types.js';
 import {
   alphaGrid,
   barrier,
@@ -8,6 +8,7 @@ import {
   interpolationCurve,
   linearlyConnected,
 } from '../../src/measure/barrier.js';
+import type { LossKind } from '../../src/model/graph.js';
 import { modelGraphSpec } from '../../src/model/graph.js';
 import type { ModelSpec } from '../../src/model/spec.js';
 import { mulberry32, randomBatch, uniformArray } from '../helpers/reference-model.js';

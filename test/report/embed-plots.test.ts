@@ -15,7 +15,7 @@ import {
   writeEmbedPlots,
 } from '../../src/report/embed-plots.js';
 import { renderPlot } from '../../src/report/plot.js';
-import type { EmbedPoint, RunEmbedding } from '../../src/study/embed-runs.js';
+import type { EmbedPoint, RunEmbedding } from '../../src/results/embedding.js';
 
 const RUNS = ['run-a', 'run-b', 'run-c'];
 const STEPS = [0, 10, 20, 30, 40, 45];

@@ -8,8 +8,8 @@ import { describe, expect, test } from 'vitest';
 import type { EmbedPlot } from '../../src/report/embed-plots.js';
 import { renderPlot } from '../../src/report/plot.js';
 import { groupPlots } from '../../src/report/ribbon-plots.js';
-import type { RunEmbedding } from '../../src/study/embed-runs.js';
-import type { EmbeddedGroup } from '../../src/study/sweep-groups.js';
+import type { RunEmbedding } from '../../src/results/embedding.js';
+import type { EmbeddedGroup } from '../../src/results/groups.js';
 
 function group(name: string, values: Record<string, unknown>, eigenvalues: number[]): EmbeddedGroup {
   const embedding: RunEmbedding = {

@@ -6,8 +6,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type ResultRow, writeResults } from '../../src/measure/results.js';
-import { METRICS, type TwinInfo } from '../../src/study/types.js';
+import { METRICS, type TwinInfo } from '../../src/results/metrics.js';
+import { type ResultRow, writeResults } from '../../src/results/rows.js';
 
 /** A run name that would run a script if it were inserted into the page unescaped. */
 export const XSS_RUN = '<img src=x onerror=alert(1)>';

@@ -7,12 +7,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { METRICS, type TwinInfo } from '../../src/results/metrics.js';
 import { Rng } from '../../src/rng/rng.js';
 import { parseRunSpec } from '../../src/spec/run-spec.js';
+import { exportAlignedRun } from '../../src/study/aligned.js';
 import { measurePair } from '../../src/study/measure-pair.js';
 import { parseStudySpec } from '../../src/study/spec.js';
-import { METRICS, type TwinInfo } from '../../src/study/types.js';
-import { exportAlignedRun } from '../../src/train/aligned.js';
 import { trainRun } from '../../src/train/run.js';
 import { tinyBase } from '../helpers/study.js';
 

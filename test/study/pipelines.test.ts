@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { loadRunSpec, readSpecJson } from '../../src/spec/run-spec.js';
 import { loadStudySpec } from '../../src/study/spec.js';
-import { isSweepJson, loadSweepSpec } from '../../src/study/sweep.js';
+import { isSweepJson, loadSweepSpec } from '../../src/study/sweep-spec.js';
 import { ROOT } from '../helpers/study.js';
 
 const dir = join(ROOT, 'pipelines');

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { EXIT_FAILURE } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
-import { type ResultRow, readResults, writeResults } from '../../src/measure/results.js';
+import { METRICS } from '../../src/results/metrics.js';
+import { type ResultRow, readResults, writeResults } from '../../src/results/rows.js';
 import { readCheckpoints } from '../../src/store/index.js';
 import { runStudy, type StudyResult } from '../../src/study/run-study.js';
 import { parseStudySpec } from '../../src/study/spec.js';
-import { METRICS } from '../../src/study/types.js';
 import { verifyRun } from '../../src/train/inspect.js';
 import { readRunJson } from '../../src/train/run.js';
 import { capture } from '../helpers/cli-io.js';
@@ -60,8 +60,8 @@ describe('runStudy (tiny study, one process)', () => {
     expect(result.plan.checkpoints).toEqual([0, 10, 20, 30, 40, 45]);
     expect(result.failed).toEqual([]);
     expect(result.blocked).toEqual([]);
-    expect(result.plots.length).toBeGreaterThan(0);
-    for (const p of result.plots) expect(existsSync(p)).toBe(true);
+    // Figures are the report's: the runner writes data only.
+    expect(existsSync(join(dir, 'plots'))).toBe(false);
     expect(existsSync(join(dir, 'study.json'))).toBe(true);
   });
 

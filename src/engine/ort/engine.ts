@@ -4,6 +4,8 @@
  * (job, batch size), and reused for every point in weight space.
  */
 
+import type { Batch } from '../../data/types.js';
+import type { ModelGraphSpec } from '../../model/graph.js';
 import {
   activationsGraph,
   evalGraph,
@@ -17,11 +19,9 @@ import {
 } from '../model-graphs.js';
 import { emitLoop, type FloatType } from '../onnx/emit.js';
 import {
-  type Batch,
   type Engine,
   type EngineOptions,
   type EvalResult,
-  type ModelGraphSpec,
   type OptimizerState,
   type ResolvedOptimizer,
   resolveOptimizer,

@@ -5,16 +5,12 @@
  * multiplies run-steps per second; the arithmetic per run is the single-run step's up to the
  * summation order of the matrix products (batched MatMul instead of Gemm).
  */
+
+import type { Batch } from '../../data/types.js';
+import type { ModelGraphSpec } from '../../model/graph.js';
 import { lockstepTrainStepGraph, slotNames, stepScalars } from '../model-graphs.js';
 import type { FloatType } from '../onnx/emit.js';
-import {
-  type Batch,
-  type EngineOptions,
-  type ModelGraphSpec,
-  type ResolvedOptimizer,
-  resolveOptimizer,
-  type TrainState,
-} from '../types.js';
+import { type EngineOptions, type ResolvedOptimizer, resolveOptimizer, type TrainState } from '../types.js';
 import { checkLength, disposeJobs, type Feed, type FloatArray, ORT_VERSION, OrtJob } from './session.js';
 
 /** R runs of one model trained in lock-step: same batches, same learning rates, same step count. */

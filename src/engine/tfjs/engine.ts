@@ -11,14 +11,14 @@
  * equations written with tf ops (tfjs's built-in optimizers differ from PyTorch's).
  */
 import type * as TF from '@tensorflow/tfjs';
+import type { Batch } from '../../data/types.js';
+import type { ModelGraphSpec } from '../../model/graph.js';
 import { tensorSlot } from '../../model/layout.js';
 import type { Activation } from '../../model/spec.js';
 import {
-  type Batch,
   type Engine,
   type EngineOptions,
   type EvalResult,
-  type ModelGraphSpec,
   type OptimizerState,
   optimizerSlotCount,
   type ResolvedOptimizer,

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from 'vitest';
 import { createOrtEngine, OrtJobs } from '../../../src/engine/ort/engine.js';
-import type { LossKind, ModelGraphSpec, OptimizerSpec } from '../../../src/engine/types.js';
+import type { OptimizerSpec } from '../../../src/engine/types.js';
+import type { LossKind, ModelGraphSpec } from '../../../src/model/graph.js';
 import { modelGraphSpec } from '../../../src/model/graph.js';
 import type { ModelSpec } from '../../../src/model/spec.js';
 import {

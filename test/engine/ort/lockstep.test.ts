@@ -1,16 +1,11 @@
 import { afterAll, describe, expect, test } from 'vitest';
+import type { Batch } from '../../../src/data/types.js';
 import { lockstepTrainStepGraph, slotNames } from '../../../src/engine/model-graphs.js';
 import { createOrtEngine, OrtJobs } from '../../../src/engine/ort/engine.js';
 import { createLockstepEngine, OrtLockstepJobs } from '../../../src/engine/ort/lockstep.js';
 import type { FloatArray } from '../../../src/engine/ort/session.js';
-import {
-  type Batch,
-  type LossKind,
-  type OptimizerSpec,
-  resolveOptimizer,
-  type TrainState,
-} from '../../../src/engine/types.js';
-import { modelGraphSpec } from '../../../src/model/graph.js';
+import { type OptimizerSpec, resolveOptimizer, type TrainState } from '../../../src/engine/types.js';
+import { type LossKind, modelGraphSpec } from '../../../src/model/graph.js';
 import type { ModelSpec } from '../../../src/model/spec.js';
 import { mulberry32, randomBatch, uniformArray } from '../../helpers/reference-model.js';
 

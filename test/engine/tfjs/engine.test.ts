@@ -13,8 +13,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
+import type { Batch } from '../../../src/data/types.js';
 import { createTfjsEngine } from '../../../src/engine/tfjs/engine.js';
-import type { Batch, ModelGraphSpec, OptimizerSpec } from '../../../src/engine/types.js';
+import type { OptimizerSpec } from '../../../src/engine/types.js';
+import type { ModelGraphSpec } from '../../../src/model/graph.js';
 import { modelGraphSpec } from '../../../src/model/graph.js';
 import type { ModelSpec } from '../../../src/model/spec.js';
 import {

@@ -9,7 +9,8 @@ import { existsSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { applyPermutations } from '../measure/align.js';
 import { openRunWriter, readCheckpoints, readMetrics } from '../store/index.js';
-import { type RunJson, readRunJson, specHash, writeJsonAtomic } from './run.js';
+import { type RunJson, readRunJson, specHash } from '../train/run.js';
+import { writeJsonAtomic } from '../util/atomic-file.js';
 
 /**
  * Write `sourceDir` permuted by `perms` into `outDir` (replaced if it exists, so that a re-run

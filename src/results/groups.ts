@@ -16,10 +16,24 @@ import {
   vectorFromArray,
 } from 'apache-arrow';
 import { widthRatios } from '../measure/inpca.js';
-import { writeFileAtomic } from '../store/writer.js';
-import { writeJsonAtomic } from '../train/run.js';
-import { cumulativeExplained, type RunEmbedding } from './embed-runs.js';
-import type { ResolvedSweepSpec, SweepGroup } from './sweep.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic-file.js';
+import { cumulativeExplained, type EmbedMethod, type RunEmbedding } from './embedding.js';
+
+/** One embedding group of a sweep: the runs that share the values of the `embed.groupBy` fields. */
+export interface SweepGroup {
+  /** Folder-safe group name: `g<index>-<description of its values>`. */
+  readonly name: string;
+  /** Its value of every groupBy field, by field path. */
+  readonly values: Record<string, unknown>;
+  /** Names of its runs, in grid order. */
+  readonly points: string[];
+}
+
+/** How the groups were embedded: the method and the grid fields that split the runs. */
+export interface GroupedEmbedding {
+  readonly method: EmbedMethod;
+  readonly groupBy: readonly string[];
+}
 
 /** One embedded group. */
 export interface EmbeddedGroup {
@@ -46,11 +60,11 @@ function cell(value: unknown): number | string {
 }
 
 /** DIR/groups.json: per group its values, runs and embedding spectrum. */
-export function groupSummary(sweep: ResolvedSweepSpec, groups: readonly EmbeddedGroup[]) {
+export function groupSummary(embed: GroupedEmbedding, groups: readonly EmbeddedGroup[]) {
   return {
     format: 1,
-    method: sweep.embed.method,
-    groupBy: sweep.embed.groupBy,
+    method: embed.method,
+    groupBy: embed.groupBy,
     groups: groups.map(({ group, embedding: e }) => ({
       name: group.name,
       values: group.values,
@@ -108,11 +122,11 @@ export function groupTable(groupBy: readonly string[], groups: readonly Embedded
 /** Write DIR/groups.json ({@link groupSummary}) and DIR/groups.arrow ({@link groupTable}), atomically. */
 export function writeGroupSummary(
   dir: string,
-  sweep: ResolvedSweepSpec,
+  embed: GroupedEmbedding,
   groups: readonly EmbeddedGroup[],
 ): { json: string; arrow: string } {
   const out = { json: join(dir, 'groups.json'), arrow: join(dir, 'groups.arrow') };
-  writeJsonAtomic(out.json, groupSummary(sweep, groups));
-  writeFileAtomic(out.arrow, [tableToIPC(groupTable(sweep.embed.groupBy, groups), 'file')]);
+  writeJsonAtomic(out.json, groupSummary(embed, groups));
+  writeFileAtomic(out.arrow, [tableToIPC(groupTable(embed.groupBy, groups), 'file')]);
   return out;
 }

@@ -1,30 +1,36 @@
 /**
- * Executes a study's jobs as a dependency graph: a job starts when every job it depends on has
- * finished, in a pool of worker processes (child_process.fork of {@link ./worker.ts}) so that all
- * cores are used and a crash takes down one job, not the study. With one worker the jobs run in
- * this process. A failed job fails the jobs that depend on it; the others go on.
+ * The local executor of a job graph: a job starts when every job it depends on has finished, in a
+ * pool of worker processes (child_process.fork of a worker script that calls {@link serveJobs}) so
+ * that all cores are used and a crash takes down one job, not the whole graph. With one worker the
+ * jobs run in this process. A failed job blocks the jobs that depend on it; the others go on.
+ *
+ * The pool knows nothing of what a job does: jobs are plain JSON payloads, and the caller names the
+ * function that executes one (in process) and the worker script that does the same in a child.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { executeJob, type StudyJob } from './jobs.js';
-import type { FromWorker, ToWorker } from './worker.js';
+import type { FromWorker, JobExecutor, ToWorker } from './worker-loop.js';
 
-/** A job and the ids of the jobs it needs. */
-export interface PoolJob {
+/** A job (a plain-JSON payload) and the ids of the jobs it needs. */
+export interface PoolJob<J = unknown> {
   readonly id: string;
   readonly deps: readonly string[];
-  readonly job: StudyJob;
+  readonly job: J;
   /** Checked when the job becomes ready: true if its output already exists (it is then not run). */
   readonly done?: () => boolean;
 }
 
-export interface PoolOptions {
+export interface PoolOptions<J> {
   /** Worker processes; 1 runs every job in this process. */
   readonly workers: number;
+  /** Runs a job in this process (workers = 1). */
+  readonly execute: JobExecutor<J>;
+  /** The compiled worker script forked for workers > 1 (it calls `serveJobs` with the same executor). */
+  readonly workerScript: () => string;
   readonly onSteps?: (n: number) => void;
-  readonly onFinished?: (job: PoolJob, outcome: 'done' | 'skipped' | 'failed', message?: string) => void;
+  readonly onFinished?: (job: PoolJob<J>, outcome: 'done' | 'skipped' | 'failed', message?: string) => void;
 }
 
 /** Jobs that failed (with their error) or could not run because a dependency failed. */
@@ -33,18 +39,21 @@ export interface PoolResult {
   readonly blocked: string[];
 }
 
-/** The compiled worker script: next to this module, or in the package's dist/ when run from source. */
-export function workerScript(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, 'worker.js'), join(here, '..', '..', 'dist', 'study', 'worker.js')];
-  const found = candidates.find((p) => existsSync(p));
+/**
+ * The compiled JavaScript of a worker script, `src/<path>` (e.g. `study/worker.js`): the file itself
+ * when twinscope runs from dist/, or its build in the package's dist/ when it runs from source (tests).
+ */
+export function compiledScript(path: string): string {
+  const src = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const candidates = [join(src, path), join(src, '..', 'dist', path)];
+  const found = candidates.find((p) => p.endsWith('.js') && existsSync(p));
   if (!found)
-    throw new Error(`study worker script not found (looked for ${candidates.join(', ')}); run npm run build`);
+    throw new Error(`worker script not found (looked for ${candidates.join(', ')}); run npm run build`);
   return found;
 }
 
 /** Run `jobs` (in an order compatible with their dependencies) and resolve when none is left. */
-export async function runPool(jobs: readonly PoolJob[], options: PoolOptions): Promise<PoolResult> {
+export async function runPool<J>(jobs: readonly PoolJob<J>[], options: PoolOptions<J>): Promise<PoolResult> {
   const byId = new Map(jobs.map((j) => [j.id, j]));
   for (const j of jobs) {
     for (const d of j.deps) if (!byId.has(d)) throw new Error(`job ${j.id} depends on unknown job ${d}`);
@@ -54,13 +63,13 @@ export async function runPool(jobs: readonly PoolJob[], options: PoolOptions): P
   );
   const failed: PoolResult['failed'] = [];
   const blocked: string[] = [];
-  const finish = (job: PoolJob, outcome: 'done' | 'skipped' | 'failed', message?: string) => {
+  const finish = (job: PoolJob<J>, outcome: 'done' | 'skipped' | 'failed', message?: string) => {
     state.set(job.id, outcome === 'failed' ? 'failed' : 'ok');
     if (outcome === 'failed') failed.push({ id: job.id, message: message ?? 'failed' });
     options.onFinished?.(job, outcome, message);
   };
   /** The next job whose dependencies are done; marks jobs blocked by failures on the way. */
-  const nextReady = (): PoolJob | undefined => {
+  const nextReady = (): PoolJob<J> | undefined => {
     for (const j of jobs) {
       if (state.get(j.id) !== 'waiting') continue;
       const deps = j.deps.map((d) => state.get(d));
@@ -85,7 +94,7 @@ export async function runPool(jobs: readonly PoolJob[], options: PoolOptions): P
     for (let j = nextReady(); j; j = nextReady()) {
       state.set(j.id, 'running');
       try {
-        await executeJob(j.job, onSteps);
+        await options.execute(j.job, onSteps);
         finish(j, 'done');
       } catch (e) {
         finish(j, 'failed', e instanceof Error ? e.message : String(e));
@@ -94,9 +103,9 @@ export async function runPool(jobs: readonly PoolJob[], options: PoolOptions): P
     return { failed, blocked };
   }
 
-  const script = workerScript();
+  const script = options.workerScript();
   return new Promise<PoolResult>((resolve) => {
-    const busy = new Map<ChildProcess, PoolJob>();
+    const busy = new Map<ChildProcess, PoolJob<J>>();
     const idle: ChildProcess[] = [];
     const spawn = (): ChildProcess => {
       const child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -131,7 +140,7 @@ export async function runPool(jobs: readonly PoolJob[], options: PoolOptions): P
         const child = idle.pop() as ChildProcess;
         busy.set(child, job);
         state.set(job.id, 'running');
-        child.send({ type: 'job', id: job.id, job: job.job } satisfies ToWorker);
+        child.send({ type: 'job', id: job.id, job: job.job } satisfies ToWorker<J>);
       }
       if (busy.size === 0) {
         ended = true;

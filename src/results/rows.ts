@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Float64, Int64, Table, tableFromIPC, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow';
-import { writeFileAtomic } from '../store/writer.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 
 /** One measured value. */
 export interface ResultRow {

@@ -6,13 +6,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import type { EmbedPoint, RunEmbedding } from '../../src/study/embed-runs.js';
+import type { EmbedPoint, RunEmbedding } from '../../src/results/embedding.js';
 import {
   EmbeddingFileError,
   embeddingJson,
   readEmbedding,
   writeEmbedding,
-} from '../../src/study/embedding-files.js';
+} from '../../src/results/embedding.js';
 
 const root = mkdtempSync(join(tmpdir(), 'twinscope-embedding-files-'));
 

@@ -2,7 +2,8 @@
  * Embedding files: DIR/embedding.arrow (one row per checkpoint: run, step, axis0 … axis{k−1}) and
  * DIR/embedding.json (method, signed eigenvalues, explained stress / variance, options), written
  * atomically from a {@link RunEmbedding} (see docs/formats.md, "Embeddings"), and read back by
- * {@link readEmbedding}.
+ * {@link readEmbedding}; the embedding's type itself and key.json (what a keyed embedding was made
+ * from).
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,9 +18,79 @@ import {
   type Vector,
   vectorFromArray,
 } from 'apache-arrow';
-import { writeFileAtomic } from '../store/writer.js';
-import { writeJsonAtomic } from '../train/run.js';
-import { cumulativeExplained, type EmbedMethod, type EmbedPoint, type RunEmbedding } from './embed-runs.js';
+import type { InpcaEmbedding } from '../measure/inpca.js';
+import type { TrajectoryPca } from '../measure/pca.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic-file.js';
+
+/** The embedding methods. */
+export type EmbedMethod = 'pca' | 'inpca';
+
+/** One embedded checkpoint. */
+export interface EmbedPoint {
+  /** Run label: the directory's base name (the path as given when two base names clash). */
+  readonly run: string;
+  readonly step: number;
+  /** Its k coordinates (axis 0 first). */
+  readonly coords: number[];
+}
+
+/** A trajectory embedding of several runs (see the module comment). */
+export interface RunEmbedding {
+  readonly method: EmbedMethod;
+  /** Run labels in input order (as in {@link EmbedPoint.run}). */
+  readonly runs: string[];
+  /** The run directories as given. */
+  readonly runDirs: string[];
+  /** Every checkpoint of every run, runs in input order, steps ascending within a run. */
+  readonly points: EmbedPoint[];
+  /** k: axes kept. */
+  readonly components: number;
+  /** The k eigenvalues: λ ≥ 0 for PCA; signed InPCA eigenvalues (|λ| descending; λ < 0: time-like axis). */
+  readonly eigenvalues: number[];
+  /** PCA: variance fraction of each axis (λ_k / total). */
+  readonly explainedVarianceRatio?: number[];
+  /** InPCA: explainedStress[k] = explained stress of the first k + 1 axes (nondecreasing). */
+  readonly explainedStress?: number[];
+  /** What was asked for, resolved (examples, split and likelihood: InPCA only; sigma: Gaussian only). */
+  readonly options: {
+    readonly components: number;
+    readonly examples?: number;
+    readonly split?: 'test' | 'train';
+    /** How a checkpoint's outputs are read as distributions: softmax (categorical) or Gaussian means. */
+    readonly likelihood?: 'categorical' | 'gaussian';
+    readonly sigma?: number;
+  };
+  /** PCA: the decomposition (components, reference), for {@link pcaProject} of further weights. */
+  readonly pca?: TrajectoryPca;
+  /** InPCA: the decomposition, for {@link inpcaProject} of further checkpoints. */
+  readonly inpca?: InpcaEmbedding;
+  /** InPCA: the m × m Bhattacharyya distance matrix between the points (row-major, in point order). */
+  readonly distances?: Float64Array;
+}
+
+/**
+ * The explained fraction of the first k + 1 axes: InPCA's explained stress, or PCA's cumulative
+ * explained variance.
+ */
+export function cumulativeExplained(e: RunEmbedding): number[] {
+  if (e.explainedStress) return e.explainedStress;
+  let sum = 0;
+  return (e.explainedVarianceRatio ?? []).map((r) => {
+    sum += r;
+    return sum;
+  });
+}
+
+/** What key.json (next to a seed's embedding files) holds. */
+export interface EmbeddingKeyJson {
+  readonly format: 1;
+  /** sha256 (hex) of the inputs: runs (name, spec, lineage, status, files), options, toolkit version. */
+  readonly key: string;
+  /** The embedded runs, in embedding order. */
+  readonly runs: readonly string[];
+  /** Runs of the seed that were left out because they are not complete. */
+  readonly excluded: readonly { readonly name: string; readonly reason: string }[];
+}
 
 /** The points as an Arrow table: run (utf8), step (int64), axis0 … axis{k−1} (float64). */
 export function embeddingTable(embedding: RunEmbedding): Table {

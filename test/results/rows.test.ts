@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
 import { expect, test } from 'vitest';
-import { type ResultRow, readResults, writeResults } from '../../src/measure/results.js';
+import { type ResultRow, readResults, writeResults } from '../../src/results/rows.js';
 
 const rows: ResultRow[] = [
   {

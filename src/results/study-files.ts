@@ -1,0 +1,64 @@
+/**
+ * The index files of a study or sweep directory (docs/formats.md): study.json (the resolved spec,
+ * the step plan and the compared pairs) and status.json (what failed). Runners write them; the
+ * report and `twinscope verify` read them.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeJsonAtomic } from '../util/atomic-file.js';
+import type { TwinInfo } from './metrics.js';
+
+/** study.json as `twinscope run` writes it (the fields a report reads). */
+export interface StudyJson {
+  readonly format?: number;
+  readonly toolkit?: string;
+  readonly spec: { readonly name?: string } & Record<string, unknown>;
+  readonly totalSteps?: number;
+  readonly stepsPerEpoch?: number;
+  readonly checkpoints?: readonly number[];
+  readonly twins: readonly TwinInfo[];
+}
+
+/** status.json: what went wrong in a study or sweep (absent in directories written before it existed). */
+export interface StudyStatus {
+  /** Every job done, nothing blocked, the σ = 0 control passed, every embedding made. */
+  readonly complete: boolean;
+  /** Failed jobs (`train:`, `fork:`, `measure:`) and failed embeddings (`embed:`), with their errors. */
+  readonly failed: readonly { readonly id: string; readonly message: string }[];
+  /** Jobs not run because a job they depend on failed. */
+  readonly blocked: readonly string[];
+  /** σ = 0 twins whose L2 was not exactly 0 (twin studies only). */
+  readonly controlFailures: readonly string[];
+}
+
+/** Write DIR/status.json atomically. */
+export function writeStatus(dir: string, status: StudyStatus): void {
+  writeJsonAtomic(join(dir, 'status.json'), status);
+}
+
+/**
+ * Read DIR/status.json: the status, or a `warning` saying why there is none (missing: the run has
+ * not finished; unreadable). Missing list fields read as empty.
+ */
+export function readStatus(
+  dir: string,
+  what: 'study' | 'sweep',
+): { status: StudyStatus; warning?: undefined } | { status?: undefined; warning: string } {
+  const path = join(dir, 'status.json');
+  if (!existsSync(path)) {
+    return { warning: `no status.json: the ${what} has not finished (or was written by an older twinscope)` };
+  }
+  try {
+    const s = JSON.parse(readFileSync(path, 'utf8')) as Partial<StudyStatus>;
+    return {
+      status: {
+        complete: s.complete === true,
+        failed: Array.isArray(s.failed) ? s.failed : [],
+        blocked: Array.isArray(s.blocked) ? s.blocked : [],
+        controlFailures: Array.isArray(s.controlFailures) ? s.controlFailures : [],
+      },
+    };
+  } catch (e) {
+    return { warning: `status.json: not valid JSON (${(e as Error).message})` };
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * Running a sweep (see sweep-spec.ts for the spec): every run trained in the local pool, then all
+ * their checkpoints embedded together (or per `embed.groupBy` group). Figures are drawn by the
+ * report, not here.
+ *
+ * Layout of the sweep directory:
+ *
+ * ```
+ * DIR/sweep.json       the resolved sweep: every run's name, overrides and resolved spec
+ * DIR/runs/<name>/     every run (resumable; a complete run is not trained again)
+ * DIR/embedding.arrow  DIR/embedding.json   all checkpoints embedded (see embedding-files.ts)
+ * DIR/key.json         what the embedding was made from: unchanged inputs are read back (embedKeyed)
+ * DIR/status.json      complete (every run trained and embedded), failed runs (as a study's)
+ * ```
+ *
+ * With `embed.groupBy`, instead of the single embedding:
+ *
+ * ```
+ * DIR/groups/<group>/embedding.{arrow,json}, key.json   each group's embedding (g<i>-<values>)
+ * DIR/groups.json  DIR/groups.arrow   per group: values, runs, eigenvalues, explained stress, width ratios
+ * ```
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { loadDataset } from '../data/load.js';
+import type { PoolJob, PoolResult } from '../exec/pool.js';
+import type { RunEmbedding } from '../results/embedding.js';
+import { type EmbeddedGroup, writeGroupSummary } from '../results/groups.js';
+import { writeStatus } from '../results/study-files.js';
+import { planRun } from '../spec/run-spec.js';
+import { readRunJson } from '../train/run.js';
+import { writeJsonAtomic } from '../util/atomic-file.js';
+import { canonical } from '../util/json.js';
+import { toolkitVersion } from '../version.js';
+import { runComplete } from './completeness.js';
+import { EmbedInputError } from './embed-runs.js';
+import { embedKeyed } from './embed-study.js';
+import { runStudyJobs, type StudyJob } from './jobs.js';
+import type { StudyEvents } from './run-study.js';
+import type { SweepPoint } from './sweep-grid.js';
+import type { ResolvedSweepSpec } from './sweep-spec.js';
+
+export interface SweepOptions {
+  /** Worker processes (default: the spec's, else the number of cores). */
+  readonly workers?: number;
+}
+
+/** The outcome of a sweep. */
+export interface SweepResult {
+  readonly dir: string;
+  readonly runDirs: string[];
+  /** Runs trained by this call (0 when every run was already complete). */
+  readonly trained: number;
+  /**
+   * Failed training jobs (`train:<run>`; nothing is embedded then) and groups that could not be
+   * embedded (`embed:<group>`, e.g. a diverged run).
+   */
+  readonly failed: PoolResult['failed'];
+  /** The embedding of all runs (no `embed.groupBy`); absent when a run failed (nothing is embedded then). */
+  readonly embedding?: RunEmbedding;
+  /** One embedding per group that could be embedded (with `embed.groupBy`); empty when a run failed. */
+  readonly groups: EmbeddedGroup[];
+}
+
+/**
+ * Train every run of `sweep` into DIR/runs/ (skipping complete runs, resuming interrupted ones),
+ * then embed all their checkpoints and write DIR/embedding.{arrow,json} (or, with
+ * `embed.groupBy`, each group's embedding and the group summaries), and DIR/status.json. When a run
+ * fails, the others still train and nothing is embedded; a group that cannot be embedded is skipped
+ * and reported (see {@link SweepResult.failed}).
+ */
+export async function runSweep(
+  sweep: ResolvedSweepSpec,
+  dir: string,
+  events: StudyEvents = {},
+  options: SweepOptions = {},
+): Promise<SweepResult> {
+  mkdirSync(dir, { recursive: true });
+  const workers = options.workers ?? sweep.workers ?? Math.max(1, cpus().length);
+  const runDir = (p: SweepPoint) => join(dir, 'runs', p.name);
+  writeJsonAtomic(join(dir, 'sweep.json'), {
+    format: 1,
+    toolkit: toolkitVersion(),
+    name: sweep.name,
+    base: sweep.base,
+    grid: sweep.grid,
+    embed: sweep.embed,
+    runs: sweep.points.map((p) => ({ name: p.name, overrides: p.overrides, spec: p.spec })),
+  });
+
+  const todo = sweep.points.filter((p) => !runComplete(runDir(p), p));
+  let runSteps = 0;
+  const nTrain = new Map<string, number>();
+  for (const p of todo) {
+    const key = canonical({ data: p.spec.data, seed: p.spec.dataSeed });
+    if (!nTrain.has(key)) nTrain.set(key, loadDataset(p.spec.data, p.spec.dataSeed).train.n);
+    runSteps += planRun(p.spec, nTrain.get(key) as number).totalSteps;
+  }
+  const jobs: PoolJob<StudyJob>[] = sweep.points.map((p) => ({
+    id: `train:${p.name}`,
+    deps: [],
+    job: { kind: 'train', dir: runDir(p), spec: p.spec },
+    done: () => runComplete(runDir(p), p),
+  }));
+  events.onRound?.({ label: sweep.name, jobs: todo.length, runSteps, workers });
+  let trained = 0;
+  const pool = await runStudyJobs(jobs, {
+    workers: Math.min(workers, Math.max(1, todo.length)),
+    ...(events.onSteps && { onSteps: events.onSteps }),
+    onFinished: (job, outcome, message) => {
+      if (outcome === 'done') trained++;
+      if (outcome !== 'skipped') events.onJob?.(job.id, outcome, message);
+    },
+  });
+  const runDirs = sweep.points.map(runDir);
+  // What went wrong, for reports (the same shape as a study's status.json).
+  const failed: PoolResult['failed'] = [...pool.failed];
+  const status = (complete: boolean) =>
+    writeStatus(dir, { complete, failed, blocked: [], controlFailures: [] });
+  status(false);
+  if (failed.length > 0) return { dir, runDirs, trained, failed, groups: [] };
+
+  const dirOf = new Map(sweep.points.map((p) => [p.name, runDir(p)]));
+  const embedOptions = {
+    method: sweep.embed.method,
+    components: sweep.embed.components,
+    examples: sweep.embed.examples,
+    ...(sweep.embed.sigma !== undefined && { sigma: sweep.embed.sigma }),
+  };
+  // Keyed by the runs and options: a re-run of an unchanged sweep reads its embeddings back.
+  const embed = (names: readonly string[], outDir: string, clear: () => void) =>
+    embedKeyed(
+      outDir,
+      names.map((name) => {
+        const runDir = dirOf.get(name) as string;
+        return { name, dir: runDir, json: readRunJson(runDir) };
+      }),
+      embedOptions,
+      [],
+      { clear, relativeTo: dir, ...(events.onLog && { log: events.onLog }) },
+    );
+  removeStaleEmbeddings(dir, sweep);
+  if (sweep.embed.groupBy.length === 0) {
+    const { embedding } = await embed(
+      sweep.points.map((p) => p.name),
+      dir,
+      () => removeOutputs(dir, ['key.json', 'embedding.arrow', 'embedding.json']),
+    );
+    status(true);
+    return { dir, runDirs, trained, failed, embedding, groups: [] };
+  }
+  const groups: EmbeddedGroup[] = [];
+  for (const group of sweep.groups) {
+    events.onLog?.(`group ${group.name}: ${group.points.length} runs`);
+    const groupDir = join(dir, 'groups', group.name);
+    const clear = () => rmSync(groupDir, { recursive: true, force: true });
+    // A group that cannot be embedded (e.g. a diverged run) is reported; the others still are.
+    let embedding: RunEmbedding;
+    try {
+      ({ embedding } = await embed(group.points, groupDir, clear));
+    } catch (e) {
+      if (!(e instanceof EmbedInputError)) throw e;
+      failed.push({ id: `embed:${group.name}`, message: e.message });
+      events.onLog?.(`group ${group.name}: not embedded: ${e.message}`);
+      clear();
+      continue;
+    }
+    groups.push({ group, embedding });
+  }
+  writeGroupSummary(dir, sweep.embed, groups);
+  status(failed.length === 0);
+  return { dir, runDirs, trained, failed, groups };
+}
+
+/** Remove `files` (and folders) of `dir`. */
+function removeOutputs(dir: string, files: readonly string[]): void {
+  for (const f of files) rmSync(join(dir, f), { recursive: true, force: true });
+}
+
+/**
+ * Remove embedding outputs this sweep will not rewrite: the single embedding when it is grouped, the
+ * groups when it is not, and directories of groups it no longer has (after a grid change).
+ */
+function removeStaleEmbeddings(dir: string, sweep: ResolvedSweepSpec): void {
+  if (sweep.embed.groupBy.length === 0) {
+    removeOutputs(dir, ['groups', 'groups.json', 'groups.arrow']);
+    return;
+  }
+  removeOutputs(dir, ['key.json', 'embedding.arrow', 'embedding.json']);
+  const keep = new Set(sweep.groups.map((g) => g.name));
+  const groupsDir = join(dir, 'groups');
+  if (!existsSync(groupsDir)) return;
+  for (const g of readdirSync(groupsDir)) {
+    if (!keep.has(g)) rmSync(join(groupsDir, g), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The job graph of a twin study: train every parent and baseline, fork the twins of each fork step
+ * (in lock-step or one by one), measure every pair. Each job carries a completion check, so the
+ * executor skips what an earlier run finished; a pair's measurement file is named by the hash of
+ * everything that determines its rows.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PoolJob } from '../exec/pool.js';
+import { configHash } from '../util/json.js';
+import { toolkitVersion } from '../version.js';
+import { runComplete } from './completeness.js';
+import type { StudyJob } from './jobs.js';
+import type { PlannedRun, StudyPlan } from './plan.js';
+import type { MeasureSpec, ResolvedStudySpec } from './spec.js';
+
+/** The pair measurements of `measure` (the embedding is not one: it does not change a pair's rows). */
+export function pairMeasure(measure: MeasureSpec): MeasureSpec {
+  const { embedding: _embedding, ...pairs } = measure;
+  return pairs;
+}
+
+/** Run-steps a run still needs: all of them unless complete (resumed runs count whole; an estimate). */
+function stepsLeft(dir: string, planned: PlannedRun, lockstep: boolean, total: number): number {
+  return runComplete(dir, planned, lockstep) ? 0 : total - (planned.fork?.step ?? 0);
+}
+
+/** The jobs of a plan, with their dependencies and completion checks. */
+export function studyJobs(study: ResolvedStudySpec, plan: StudyPlan, dir: string) {
+  const runsDir = join(dir, 'runs');
+  const runDir = (name: string) => join(runsDir, name);
+  const producer = new Map<string, string>();
+  const jobs: PoolJob<StudyJob>[] = [];
+  let runSteps = 0;
+  const add = (id: string, deps: string[], job: StudyJob, runs: PlannedRun[], lockstep: boolean) => {
+    const done = () => runs.every((r) => runComplete(runDir(r.name), r, lockstep));
+    for (const r of runs) {
+      producer.set(r.name, id);
+      runSteps += stepsLeft(runDir(r.name), r, lockstep, plan.totalSteps);
+    }
+    jobs.push({ id, deps, job, done });
+  };
+  for (const r of [...plan.parents, ...plan.baselines]) {
+    add(`train:${r.name}`, [], { kind: 'train', dir: runDir(r.name), spec: r.spec }, [r], false);
+  }
+  const lockstepOk = study.lockstep && study.base.engine === 'ort';
+  for (const g of plan.groups) {
+    const parentJob = `train:${g.parent}`;
+    const member = (r: PlannedRun) => ({
+      dir: runDir(r.name),
+      ...(r.fork?.perturbation && { perturbation: r.fork.perturbation }),
+    });
+    const base = { kind: 'fork', parentDir: runDir(g.parent), forkStep: g.forkStep } as const;
+    if (lockstepOk && g.members.length > 1) {
+      const job = { ...base, lockstep: true, members: g.members.map(member) };
+      add(`fork:${g.parent}@${g.forkStep}`, [parentJob], job, [...g.members], true);
+    } else {
+      for (const r of g.members) {
+        add(`fork:${r.name}`, [parentJob], { ...base, lockstep: false, members: [member(r)] }, [r], false);
+      }
+    }
+  }
+  for (const r of plan.seedTwins) {
+    const fork = r.fork as NonNullable<PlannedRun['fork']>;
+    const job: StudyJob = {
+      kind: 'fork',
+      parentDir: runDir(fork.parent),
+      forkStep: fork.step,
+      lockstep: false,
+      members: [{ dir: runDir(r.name), spec: r.spec }],
+    };
+    add(`fork:${r.name}`, [`train:${fork.parent}`], job, [r], false);
+  }
+  const planned = new Map(
+    [...plan.parents, ...plan.baselines, ...plan.seedTwins, ...plan.groups.flatMap((g) => g.members)].map(
+      (r) => [r.name, r],
+    ),
+  );
+  const outputs = new Map<string, string>();
+  const measure = pairMeasure(study.measure);
+  for (const twin of plan.twins) {
+    const key = configHash({
+      twin,
+      measure,
+      a: planned.get(twin.reference),
+      b: planned.get(twin.name),
+      lockstep: lockstepOk,
+      toolkit: toolkitVersion(),
+    }).slice(0, 24);
+    const out = join(dir, 'measurements', `${key}.arrow`);
+    outputs.set(twin.name, out);
+    const deps = [producer.get(twin.reference), producer.get(twin.name)].filter((d): d is string => !!d);
+    const job: StudyJob = {
+      kind: 'measure',
+      root: runsDir,
+      study: study.name,
+      twin,
+      measure,
+      out,
+      ...(study.measure.align?.exportAligned && { alignedDir: join(dir, 'aligned', twin.name) }),
+    };
+    jobs.push({ id: `measure:${twin.name}`, deps: [...new Set(deps)], job, done: () => existsSync(out) });
+  }
+  return { jobs, runSteps, outputs };
+}
