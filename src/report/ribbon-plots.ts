@@ -12,7 +12,7 @@ interface Layout {
   readonly logX: boolean;
 }
 
-function layoutOf(groupBy: readonly string[], groups: readonly EmbeddedGroup[]): Layout {
+function facetLayout(groupBy: readonly string[], groups: readonly EmbeddedGroup[]): Layout {
   const x = groupBy.find((f) => groups.every((g) => typeof g.group.values[f] === 'number'));
   const logX = x !== undefined && groups.every((g) => (g.group.values[x] as number) > 0);
   return { ...(x !== undefined && { x }), facets: groupBy.filter((f) => f !== x), logX };
@@ -85,7 +85,7 @@ function chart(
 export function groupPlots(groupBy: readonly string[], groups: readonly EmbeddedGroup[]): EmbedPlot[] {
   const k = Math.min(...groups.map((g) => g.embedding.components));
   if (groups.length === 0 || k < 2) return [];
-  const layout = layoutOf(groupBy, groups);
+  const layout = facetLayout(groupBy, groups);
   const method = groups[0]?.embedding.method === 'pca' ? 'PCA' : 'InPCA';
   const subtitle = `${method} of each group's runs; ${groups.length} groups`;
   const ratios = groups.flatMap((g) =>
