@@ -199,7 +199,6 @@ export {
 // Training loop.
 export {
   batchForStep,
-  type LrSchedule,
   type StepRecord,
   type TrainLoopOptions,
   trainUntil,

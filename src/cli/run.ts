@@ -32,7 +32,7 @@ export function registerRunCommand(program: Command, io: CliIo): void {
       ) => {
         const workers = options.workers;
         const { isSweepJson } = await import('../study/sweep-spec.js');
-        const { readSpecJson } = await import('../spec/run-spec.js');
+        const { readSpecJson } = await import('../spec/spec-file.js');
         if (isSweepJson(asUsageError(() => readSpecJson(path)))) {
           await runSweepCommand(path, options.out, workers, options, io);
           return;

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { compiledScript, type PoolJob, type PoolOptions, type PoolResult, runPool } from '../exec/pool.js';
 import type { TwinInfo } from '../results/metrics.js';
 import { writeResults } from '../results/rows.js';
-import type { ResolvedRunSpec } from '../spec/run-spec.js';
+import type { ResolvedRunSpec } from '../spec/resolve.js';
 import { type ForkMember, forkRun, trainForkGroup, type WeightPerturbation } from '../train/fork.js';
 import { trainRun } from '../train/run.js';
 import { exportAlignedRun } from './aligned.js';

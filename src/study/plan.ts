@@ -17,7 +17,8 @@
 
 import type { PerturbationKind, TwinInfo } from '../results/metrics.js';
 import { Rng } from '../rng/rng.js';
-import { planRun, type ResolvedRunSpec } from '../spec/run-spec.js';
+import type { ResolvedRunSpec } from '../spec/resolve.js';
+import { planRun } from '../spec/run-plan.js';
 import type { WeightPerturbation } from '../train/fork.js';
 import type { ForkStep, ResolvedStudySpec } from './spec.js';
 

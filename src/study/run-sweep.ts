@@ -28,7 +28,7 @@ import type { PoolJob, PoolResult } from '../exec/pool.js';
 import type { RunEmbedding } from '../results/embedding.js';
 import { type EmbeddedGroup, writeGroupSummary } from '../results/groups.js';
 import { writeStatus } from '../results/study-files.js';
-import { planRun } from '../spec/run-spec.js';
+import { planRun } from '../spec/run-plan.js';
 import { readRunJson } from '../train/run.js';
 import { writeJsonAtomic } from '../util/atomic-file.js';
 import { canonical } from '../util/json.js';

@@ -26,16 +26,10 @@ import { z } from 'zod';
 import type { EmbedMethod } from '../results/embedding.js';
 import type { PerturbationKind } from '../results/metrics.js';
 import { SpecError } from '../spec/errors.js';
-import {
-  BaseRunSpecSchema,
-  loadRunSpec,
-  parseRunSpec,
-  parseSpecObject,
-  posInt,
-  type ResolvedRunSpec,
-  readSpecJson,
-  SpecNameSchema,
-} from '../spec/run-spec.js';
+import type { ResolvedRunSpec } from '../spec/resolve.js';
+import { loadRunSpec, parseRunSpec } from '../spec/run-spec.js';
+import { BaseRunSpecSchema, posInt, SpecNameSchema } from '../spec/schemas.js';
+import { parseSpecObject, readSpecJson } from '../spec/spec-file.js';
 
 const nonNegInt = () => z.number().int().min(0);
 const at = z.enum(['checkpoints', 'end']);
@@ -201,7 +195,7 @@ export interface ResolvedStudySpec {
   lockstep: boolean;
 }
 
-/** Defaults of the measurement families (METHODS §2–4). */
+/** Defaults of the measurement families (docs/methods.md §6–10). */
 export const MEASURE_DEFAULTS = {
   barrier: { at: 'end', alphas: 11, examples: 10_000, splits: ['train', 'test'] },
   align: { at: 'end', methods: ['weight'], examples: 5000, exportAligned: false },

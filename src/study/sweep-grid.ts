@@ -6,7 +6,8 @@
 import { z } from 'zod';
 import type { EmbedMethod } from '../results/embedding.js';
 import { describeGridValue, type SweepGroup } from '../results/groups.js';
-import { type ResolvedRunSpec, RunSpecSchema } from '../spec/run-spec.js';
+import type { ResolvedRunSpec } from '../spec/resolve.js';
+import { RunSpecSchema } from '../spec/schemas.js';
 import { canonical } from '../util/json.js';
 
 /** One run of a sweep. */

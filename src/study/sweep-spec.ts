@@ -35,16 +35,10 @@ import { z } from 'zod';
 import type { EmbedMethod } from '../results/embedding.js';
 import type { SweepGroup } from '../results/groups.js';
 import { SpecError } from '../spec/errors.js';
-import {
-  BaseRunSpecSchema,
-  loadRunSpec,
-  parseRunSpec,
-  parseSpecObject,
-  posInt,
-  type ResolvedRunSpec,
-  readSpecJson,
-  SpecNameSchema,
-} from '../spec/run-spec.js';
+import type { ResolvedRunSpec } from '../spec/resolve.js';
+import { loadRunSpec, parseRunSpec } from '../spec/run-spec.js';
+import { BaseRunSpecSchema, posInt, SpecNameSchema } from '../spec/schemas.js';
+import { parseSpecObject, readSpecJson } from '../spec/spec-file.js';
 import { canonical } from '../util/json.js';
 import { expandGrid, fieldProblem, groupPoints, pointName, type SweepPoint, setPath } from './sweep-grid.js';
 

@@ -1,12 +1,13 @@
 /**
  * Twins: fork a run from a parent's checkpoint at step t, perturb it before the update of step t,
- * and train it to the parent's last step on the same data stream (METHODS §1).
+ * and train it to the parent's last step on the same data stream (docs/methods.md §5).
  */
 import { relative } from 'node:path';
 import { gatherBatch } from '../data/batching.js';
 import { createLockstepEngine, type LockstepEngine } from '../engine/ort/lockstep.js';
 import { Rng } from '../rng/rng.js';
-import { planRun, type ResolvedRunSpec } from '../spec/run-spec.js';
+import type { ResolvedRunSpec } from '../spec/resolve.js';
+import { planRun } from '../spec/run-plan.js';
 import { readCheckpoints } from '../store/index.js';
 import { batchForStep } from './loop.js';
 import {

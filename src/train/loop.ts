@@ -7,9 +7,7 @@
 import { type BatchSize, batchHash, batchIndices, gatherBatch, stepsPerEpoch } from '../data/batching.js';
 import type { Batch, Split } from '../data/types.js';
 import type { Engine, TrainState } from '../engine/types.js';
-
-/** Learning rate of step s in epoch e (fractional epochs are not used: e is the integer epoch). */
-export type LrSchedule = (step: number, epoch: number) => number;
+import type { LrSchedule } from '../spec/lr-schedule.js';
 
 /** What the loop reports after each step. */
 export interface StepRecord {

@@ -5,7 +5,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { loadRunSpec, readSpecJson } from '../../src/spec/run-spec.js';
+import { loadRunSpec } from '../../src/spec/run-spec.js';
+import { readSpecJson } from '../../src/spec/spec-file.js';
 import { loadStudySpec } from '../../src/study/spec.js';
 import { isSweepJson, loadSweepSpec } from '../../src/study/sweep-spec.js';
 import { ROOT } from '../helpers/study.js';
