@@ -27,6 +27,7 @@ import type { FloatType } from '../engine/onnx/emit.js';
 import { bhattacharyyaMatrix, bhattacharyyaMatrixJs } from '../measure/bhattacharyya.js';
 import { inpca } from '../measure/inpca.js';
 import { Rng } from '../rng/rng.js';
+import { checkPositiveInt } from './checks.js';
 import { type MachineInfo, machineInfo } from './machine.js';
 
 export interface EmbedBenchOptions {
@@ -152,9 +153,8 @@ export async function runEmbedBenchmark(options: EmbedBenchOptions = {}): Promis
   const components = Math.min(options.components ?? 3, m);
   const refM = Math.min(options.referenceCheckpoints ?? 64, m);
   const log = options.log ?? (() => {});
-  for (const [name, v] of Object.entries({ m, n, classes, runs, threads, block, refM })) {
-    if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer, got ${v}`);
-  }
+  for (const [name, v] of Object.entries({ m, n, classes, runs, threads, block, refM }))
+    checkPositiveInt(name, v);
   if (refM < 2) throw new Error('referenceCheckpoints must be at least 2');
 
   let peak = process.memoryUsage().rss;

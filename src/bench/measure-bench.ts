@@ -31,9 +31,10 @@ import { linearAssignment } from '../measure/assignment.js';
 import { alphaGrid, interpolate, interpolationCurve } from '../measure/barrier.js';
 import { cka, type Matrix } from '../measure/cka.js';
 import type { ModelGraphSpec } from '../model/graph.js';
-import { modelGraphSpec } from '../model/graph.js';
-import { initParams } from '../model/init.js';
 import { Rng } from '../rng/rng.js';
+import { median } from '../util/stats.js';
+import { checkPositiveInt } from './checks.js';
+import { mlpSpec, modelName, randomBatch, randomParams } from './inputs.js';
 import { type MachineInfo, machineInfo } from './machine.js';
 
 export interface MeasureBenchOptions {
@@ -107,35 +108,20 @@ export async function runMeasureBenchmark(options: MeasureBenchOptions = {}): Pr
   const repeats = options.repeats ?? (quick ? 1 : 3);
   const warmup = 1;
   const log = options.log ?? (() => {});
-  if (!Number.isInteger(threads) || threads < 1) {
-    throw new Error(`threads must be a positive integer, got ${threads}`);
-  }
-  if (!Number.isInteger(repeats) || repeats < 1) {
-    throw new Error(`repeats must be a positive integer, got ${repeats}`);
-  }
+  checkPositiveInt('threads', threads);
+  checkPositiveInt('repeats', repeats);
   const sizes = quick ? QUICK_SIZES : FULL_SIZES;
   const { widths } = sizes;
-  const spec = modelGraphSpec(
-    { kind: 'mlp', hidden: widths.slice(1, -1) },
-    widths[0]!,
-    widths.at(-1)!,
-    'cross-entropy',
-  );
-  const init = { kind: 'he' } as const;
-  const a = initParams(spec.layout, init, Rng.fromSeed(1).stream('init'));
-  const b = initParams(spec.layout, init, Rng.fromSeed(2).stream('init'));
-  const dataRng = Rng.fromSeed(3).stream('data');
-  const n = Math.max(sizes.barrierExamples, sizes.ckaExamples);
-  const x = dataRng.stream('x').fillNormal(new Float32Array(n * spec.inputDim));
-  const y = new Float32Array(n * spec.outputDim);
-  const labels = dataRng.stream('y');
-  for (let r = 0; r < n; r++) y[r * spec.outputDim + labels.int(spec.outputDim)] = 1;
+  const spec = mlpSpec(widths);
+  const a = randomParams(spec, 1);
+  const b = randomParams(spec, 2);
+  const { x, y } = randomBatch(spec, Math.max(sizes.barrierExamples, sizes.ckaExamples), 3);
 
   const { createOrtEngine } = await import('../engine/ort/engine.js');
   const engine = await createOrtEngine(spec, { optimizer: { kind: 'sgd', lr: 0.01 }, threads });
   const cases: MeasureBenchCase[] = [];
   try {
-    const model = `mlp-${widths.join('-')}`;
+    const model = modelName(widths);
     cases.push(await barrierCase(engine, spec, a, b, x, y, sizes, model, warmup, repeats, log));
     cases.push(...(await ckaCases(engine, a, b, x, sizes.ckaExamples, warmup, repeats, log)));
     cases.push(weightMatchingCase(spec, a, b, model, warmup, repeats, log));
@@ -402,12 +388,6 @@ async function medianMsAsync(warmup: number, repeats: number, fn: () => Promise<
     times.push(performance.now() - t0);
   }
   return median(times);
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((p, q) => p - q);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** Human-readable table of a result (the CLI prints it without --json). */

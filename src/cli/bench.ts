@@ -49,7 +49,8 @@ export function registerBenchCommand(program: Command, io: CliIo): void {
         .default([1, 8, 32], '1,8,32'),
     )
     .action(async (options: TrainOptions) => {
-      const { runTrainBenchmark, formatTrainBench } = await import('../bench/train-bench.js');
+      const { runTrainBenchmark } = await import('../bench/train-bench.js');
+      const { formatTrainBench } = await import('../bench/train-bench-format.js');
       const result = await runTrainBenchmark({
         threads: options.threads,
         steps: options.steps,

@@ -1,15 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { pythonCandidates } from '../../src/bench/python.js';
+import { mlpSpec, modelName, randomBatch, randomParams } from '../../src/bench/inputs.js';
 import {
-  formatTrainBench,
   LOCKSTEP_BENCH_CASE,
   LOCKSTEP_BENCH_RUNS,
-  modelName,
   runLockstepBenchmark,
-  runTrainBenchmark,
-  TRAIN_BENCH_CASES,
-  trainStepFlops,
-} from '../../src/bench/train-bench.js';
+} from '../../src/bench/lockstep-bench.js';
+import { pythonCandidates } from '../../src/bench/python.js';
+import { runTrainBenchmark, TRAIN_BENCH_CASES, trainStepFlops } from '../../src/bench/train-bench.js';
+import { formatTrainBench } from '../../src/bench/train-bench-format.js';
+import { median } from '../../src/util/stats.js';
 
 describe('train benchmark helpers', () => {
   it('counts 6 · batch · Σ in·out FLOPs per step', () => {
@@ -36,6 +35,23 @@ describe('train benchmark helpers', () => {
     await expect(runLockstepBenchmark({ runs: [2.5] })).rejects.toThrow(
       /runs entry must be a positive integer/,
     );
+  });
+
+  it('draws the same inputs from the same seed', () => {
+    const spec = mlpSpec([2, 8, 3]);
+    expect(randomParams(spec, 1)).toEqual(randomParams(spec, 1));
+    expect(randomParams(spec, 1)).not.toEqual(randomParams(spec, 2));
+    const batch = randomBatch(spec, 5, 1);
+    expect(batch).toEqual(randomBatch(spec, 5, 1));
+    expect(batch.x).toHaveLength(5 * 2);
+    // One-hot targets: one 1 per row of 3.
+    for (let r = 0; r < 5; r++)
+      expect(Array.from(batch.y.subarray(3 * r, 3 * r + 3)).sort()).toEqual([0, 0, 1]);
+  });
+
+  it('takes the median of an odd and an even count', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
   });
 
   it('looks for Debian python when python3 on PATH lacks torch, unless TWINSCOPE_PYTHON is set', () => {
