@@ -13,6 +13,7 @@
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import type { RunEmbedding } from '../results/embedding.js';
+import { formatPercent } from '../util/format.js';
 import { type WrittenPlot, writePlots } from './plot.js';
 
 /** One embedding figure: file stem, title and spec. */
@@ -24,7 +25,8 @@ export interface EmbedPlot {
 
 const PANEL = { width: 300, height: 260 } as const;
 
-const pct = (v: number) => `${(100 * v).toFixed(v >= 0.995 || v < 0.0995 ? 1 : 0)}%`;
+/** A share for an axis title: one decimal near 0 % and 100 %, none in between. */
+const pct = (v: number) => formatPercent(v, v >= 0.995 || v < 0.0995 ? 1 : 0);
 
 /**
  * The axis title of axis `a` (0-based) of `embedding` (see the module comment). InPCA titles are two

@@ -19,6 +19,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { writeFileAtomic } from '../util/atomic-file.js';
+import { formatPercent } from '../util/format.js';
 import { butterflyPlots } from './butterfly-plots.js';
 import { embedPlots, seedPlotOptions } from './embed-plots.js';
 import { withLegendToggle } from './interactive.js';
@@ -168,8 +169,6 @@ function isComplete(c: StudyDirContents): boolean {
 
 const fmt = (v: number | null | undefined, digits = 4) =>
   v === null || v === undefined || !Number.isFinite(v) ? '—' : Number(v.toPrecision(digits)).toString();
-const pct = (v: number | null | undefined) =>
-  v === null || v === undefined || !Number.isFinite(v) ? '—' : `${(v * 100).toFixed(1)}%`;
 
 const STATUS_TEXT: Record<ReportRun['status'], string> = {
   complete: 'complete',
@@ -190,8 +189,8 @@ function runsTable(runs: readonly ReportRun[]): string {
       `<tr class="run status-${r.status}" data-run="${escapeHtml(r.name)}">` +
       `<td class="name">${escapeHtml(r.name)}</td><td>${escapeHtml(r.role)}</td>` +
       `<td class="status"><span class="badge">${STATUS_TEXT[r.status]}</span></td>` +
-      `<td class="num">${steps}</td><td class="num">${fmt(f?.trainEvalLoss)}</td><td class="num">${pct(f?.trainAcc)}</td>` +
-      `<td class="num">${fmt(f?.testLoss)}</td><td class="num">${pct(f?.testAcc)}</td>` +
+      `<td class="num">${steps}</td><td class="num">${fmt(f?.trainEvalLoss)}</td><td class="num">${formatPercent(f?.trainAcc)}</td>` +
+      `<td class="num">${fmt(f?.testLoss)}</td><td class="num">${formatPercent(f?.testAcc)}</td>` +
       `<td class="problems">${problems}</td></tr>`
     );
   });

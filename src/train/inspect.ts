@@ -2,6 +2,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCheckpointSteps, verifyFiles } from '../store/index.js';
+import { formatPercent } from '../util/format.js';
 import { type RunJson, readRunJson } from './run.js';
 
 export interface RunVerifyResult {
@@ -83,7 +84,7 @@ export function inspectRun(dir: string): RunInspection {
 
 /** Human-readable form of {@link inspectRun}. */
 export function formatInspection(info: RunInspection): string {
-  const pct = (x: number | null | undefined) => (x == null ? '-' : `${(100 * x).toFixed(2)}%`);
+  const pct = (x: number | null | undefined) => formatPercent(x, 2, '-');
   const f = info.final;
   const cps = info.checkpointSteps;
   const lines = [
