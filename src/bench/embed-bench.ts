@@ -1,5 +1,5 @@
 /**
- * Trajectory-embedding benchmark (METHODS §5): the InPCA pipeline at the size of a study — the
+ * Trajectory-embedding benchmark (docs/methods.md §10): the InPCA pipeline at the size of a study — the
  * m × m Bhattacharyya distance matrix of m checkpoints' softmax outputs on N examples of C classes,
  * then the InPCA eigen-decomposition.
  *

@@ -1,5 +1,5 @@
 /**
- * Permutation alignment of two networks (METHODS.md §3, Ainsworth et al. 2023, "Git Re-Basin").
+ * Permutation alignment of two networks (docs/methods.md §7.2, Ainsworth et al. 2023, "Git Re-Basin").
  *
  * Hidden units of an MLP can be reordered without changing the function it computes. Aligning B
  * to A picks, for every hidden layer, the reordering of B's units that best matches A's, either

@@ -1,5 +1,5 @@
 /**
- * Exact linear assignment (METHODS.md §3): given a square cost matrix C, find the permutation π
+ * Exact linear assignment (docs/methods.md §7.1): given a square cost matrix C, find the permutation π
  * minimizing (or maximizing) Σ_i C[i, π(i)].
  *
  * The solver is a self-contained O(n³) Hungarian algorithm in its shortest-augmenting-path form

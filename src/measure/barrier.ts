@@ -1,5 +1,5 @@
 /**
- * Linear interpolation between two networks and the loss/error barrier along it (METHODS.md §2).
+ * Linear interpolation between two networks and the loss/error barrier along it (docs/methods.md §6.2).
  *
  * θ(α) = (1 − α) θ_A + α θ_B is formed in float64 and rounded once to float32, so θ(0) = θ_A and
  * θ(1) = θ_B exactly and the curve's endpoints equal evaluations at the two networks themselves.

@@ -1,6 +1,6 @@
 /**
  * Bhattacharyya distance between checkpoints seen as distributions of their softmax outputs on a
- * fixed set of N examples (METHODS §5, InPCA of Mao et al. 2024 / Quinn et al. 2019):
+ * fixed set of N examples (docs/methods.md §10.2, InPCA of Mao et al. 2024 / Quinn et al. 2019):
  *
  *   d(u, v) = −(1/N) Σ_n log max(1e-12, Σ_c sqrt(p_u^n(c) p_v^n(c))).
  *
@@ -288,7 +288,7 @@ export async function bhattacharyyaMatrix(
  * (μ₁ − μ₂)ᵀ Σ⁻¹ (μ₁ − μ₂) / 8). `mu` and `nu` are N × D row-major means; `sigma` is s (default 1,
  * the unit-variance likelihood behind the squared loss). d is a scaled squared Euclidean distance, so
  * InPCA of these distances is classical MDS of the predictions: every eigenvalue is ≥ 0 and the
- * embedding equals PCA of the prediction vectors μ / sqrt(8 s² N) (see docs/methods.md).
+ * embedding equals PCA of the prediction vectors μ / sqrt(8 s² N) (see docs/methods.md §10.2).
  */
 export function gaussianBhattacharyya(mu: Matrix, nu: Matrix, options: { sigma?: number } = {}): number {
   if (mu.rows !== nu.rows || mu.cols !== nu.cols) {

@@ -1,5 +1,5 @@
 /**
- * Centered kernel alignment (METHODS §4; Kornblith et al. 2019), with the debiased estimator
+ * Centered kernel alignment (docs/methods.md §8; Kornblith et al. 2019), with the debiased estimator
  * (unbiased HSIC of Song et al. 2012), minibatch CKA (Nguyen et al. 2021) and angular CKA
  * (Williams et al. 2021).
  *

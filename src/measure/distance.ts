@@ -1,5 +1,5 @@
 /**
- * Distances between two networks' flat parameter vectors (METHODS.md §2).
+ * Distances between two networks' flat parameter vectors (docs/methods.md §6.1).
  *
  * Every function takes Float32Arrays in the order of the model's {@link ParameterLayout} and
  * accumulates in float64: each difference or product of two float32 entries is formed and summed in

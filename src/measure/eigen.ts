@@ -1,5 +1,5 @@
 /**
- * Symmetric eigen-decomposition for the trajectory embeddings (METHODS §5): all eigenvalues and
+ * Symmetric eigen-decomposition for the trajectory embeddings (docs/methods.md §10.4): all eigenvalues and
  * the eigenvectors of a chosen few, in float64.
  *
  * Why our own solver: ml-matrix's `EigenvalueDecomposition` (a JAMA port: tred2 + tql2) always

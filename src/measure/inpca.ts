@@ -1,6 +1,6 @@
 /**
  * InPCA (intensive PCA; Quinn et al. 2019, Mao et al. 2024) of a trajectory distance matrix
- * (METHODS §5).
+ * (docs/methods.md §10.3).
  *
  * Given the m × m matrix D of Bhattacharyya distances d (not d²) between checkpoints,
  * W = −½ J D J with J = I − 11ᵀ/m (double centring: W_ij = −½ (D_ij − r_i − r_j + g), r = row means,

@@ -1,5 +1,5 @@
 /**
- * PCA of weight trajectories (Li et al. 2018; METHODS §5).
+ * PCA of weight trajectories (Li et al. 2018; docs/methods.md §10.1).
  *
  * Rows are x_t = θ_t − θ_ref for all checkpoints of all runs (T rows, P parameters). The reference
  * is `'mean'` (default: the mean checkpoint, i.e. ordinary centred PCA), `'first'` (the first

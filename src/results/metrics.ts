@@ -2,7 +2,7 @@
  * What a twin study is made of, as the planner, the executor, the measurements and the plots see it.
  */
 
-/** How twin B differs from twin A (METHODS §1). */
+/** How twin B differs from twin A (docs/methods.md §5). */
 export type PerturbationKind = 'gaussian' | 'batch' | 'seed' | 'init';
 
 /** One compared pair of a study: twin B (`name`) against its reference twin A (`reference`). */
@@ -27,26 +27,50 @@ export interface TwinInfo {
  * stored next to each value say which definition produced it.
  */
 export const METRICS = {
-  /** ‖θ_A − θ_B‖₂; with `layer` = tensor name for the per-tensor version. */
+  /** ‖θ_A − θ_B‖₂; with `layer` = tensor name for the per-tensor version. No options. */
   l2: 'l2',
+  /** ‖θ_A − θ_B‖₂ / sqrt(‖θ_A‖₂ ‖θ_B‖₂). No options. */
   normalizedL2: 'normalized_l2',
+  /** ⟨θ_A, θ_B⟩ / (‖θ_A‖ ‖θ_B‖). No options. */
   cosine: 'cosine',
-  /** ‖θ_A(T) − θ_B(T)‖ / ‖ε‖ (weight perturbations only). */
+  /**
+   * ‖θ_A − θ_B‖ / ‖ε‖ at every step L2 is measured, for twins whose lineage records a perturbation
+   * norm ‖ε‖ > 0 (weight perturbations); options.epsNorm = ‖ε‖.
+   */
   amplification: 'amplification',
-  /** Loss / error of θ(α) on `split`; options.alpha is the point, options.alphas the grid size. */
+  /** Loss / error of θ(α) on `split`; options: alpha (the point), alphas (grid size), examples. */
   interpLoss: 'interp_loss',
   interpError: 'interp_error',
-  /** Barriers; options.convention is 'linear' or 'midpoint-mean', options.alphaStar the argmax. */
+  /**
+   * Barriers on `split`; options: convention ('linear' or 'midpoint-mean'), alphaStar (the argmax),
+   * alphas (grid size), examples.
+   */
   lossBarrier: 'loss_barrier',
   errorBarrier: 'error_barrier',
-  /** After aligning B to A; options.method is 'weight' or 'activation'. */
+  /**
+   * After aligning B to A; options.method is 'weight' (with sweeps, converged) or 'activation' (with
+   * examples, correlation: 'pearson'). The aligned barriers carry the barrier options as well; with
+   * 'activation', options.examples is the matching set's size, which overrides the barrier's.
+   */
   alignedL2: 'aligned_l2',
   alignedLossBarrier: 'aligned_loss_barrier',
   alignedErrorBarrier: 'aligned_error_barrier',
-  /** CKA of a hidden layer (`layer` = 'dense{i}') on `split`; options: kernel, debiased, n. */
+  /**
+   * CKA of a hidden layer (`layer` = 'dense{i}') on `split` (test, or train when there is no test
+   * split); options: kernel, debiased, examples.
+   */
   cka: 'cka',
-  /** Finite-time Lyapunov exponent of a twin over a window; options: window, fitError. */
+  /**
+   * Finite-time Lyapunov exponent of twin B against A, fitted to its L2 rows; `step` = toStep.
+   * Options: window (consecutive L2 measurements per fit, or 'all' for the one fit over all of them),
+   * fromStep, toStep, stderr (null with fewer than 3 points), points (distances > 0 in the fit).
+   */
   lyapunov: 'lyapunov',
-  /** Earliest fork step with error barrier below threshold, per kind and σ (run_a = parent). */
+  /**
+   * Earliest stable fork step per seed and σ: the mean over repeats of the linear error barrier at the
+   * last step (test split, or train when there is none) is below the threshold. run_a = the seed's
+   * parent, run_b null; value NaN and `step` = the last step when there is none. Options: kind, sigma,
+   * threshold, repeats, found, evaluated ([t, mean barrier] pairs).
+   */
   stabilityOnset: 'stability_onset',
 } as const;

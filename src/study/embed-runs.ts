@@ -1,5 +1,5 @@
 /**
- * Trajectory embeddings of several runs in one shared low-dimensional space (METHODS §5): every
+ * Trajectory embeddings of several runs in one shared low-dimensional space (docs/methods.md §10): every
  * checkpoint of every run becomes one point.
  *
  * - `pca`: {@link trajectoryPca} of all checkpoints' flat parameters (reference: their mean). The

@@ -1,5 +1,5 @@
 /**
- * The measurements of one twin pair, as long-form result rows (METHODS §2–4): distances at every
+ * The measurements of one twin pair, as long-form result rows (docs/methods.md §6–8): distances at every
  * checkpoint step the two runs share (from the fork step on) or at the last one, interpolation
  * curves and barriers (both conventions, loss and error, on the chosen splits), weight and
  * activation matching followed by aligned L2 and aligned barriers, and CKA per hidden layer.

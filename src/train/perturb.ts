@@ -1,5 +1,5 @@
 /**
- * Perturbations of a network's weights, for twin training (METHODS §1).
+ * Perturbations of a network's weights, for twin training (docs/methods.md §5).
  *
  * The size of a perturbation is given relative to the network's initialization: with σ = 1 the
  * noise has the norm a fresh initialization is expected to have,

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { angularCka, cka, type Matrix, medianOfDistances, minibatchCka } from '../../src/measure/cka.js';
+import { fixturePath } from '../helpers/fixtures.js';
 
 // ---- helpers (seeded Gaussian data, plain float64 linear algebra) ---------------------------
 
@@ -417,14 +417,14 @@ describe('efficiency', () => {
 const python = '/usr/bin/python3';
 const hasNumpy = spawnSync(python, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
 
-describe('numpy cross-check (bench/cka_reference.py)', () => {
+describe('numpy cross-check (fixtures/reference/cka_reference.py)', () => {
   it.skipIf(!hasNumpy)('matches Kornblith et al. reference code for linear/RBF, biased/debiased', () => {
     const x = randn(37, 6, 40, 1);
     const y0 = randn(37, 5, 41);
     const y = { ...y0, data: y0.data.map((v, i) => v + Math.tanh(get(x, Math.floor(i / 5), i % 5))) };
     const rows = (m: Matrix) =>
       Array.from({ length: m.rows }, (_, i) => Array.from(m.data.subarray(i * m.cols, (i + 1) * m.cols)));
-    const script = fileURLToPath(new URL('../../bench/cka_reference.py', import.meta.url));
+    const script = fixturePath('reference', 'cka_reference.py');
     const res = spawnSync(python, [script], {
       input: JSON.stringify({ x: rows(x), y: rows(y), tau: 0.5 }),
       encoding: 'utf8',

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { findPython } from '../../src/bench/python.js';
 import { symmetricEigen } from '../../src/measure/eigen.js';
+import { fixturePath } from '../helpers/fixtures.js';
 
 /** Deterministic uniform(−0.5, 0.5) stream. */
 function uniform(seed: number): () => number {
@@ -143,9 +143,9 @@ const probe = await findPython(['numpy']);
 if (probe.python === null)
   console.warn(`numpy cross-check skipped: no Python with numpy (${probe.tried.join('; ')})`);
 
-describe.skipIf(probe.python === null)('numpy.linalg.eigh cross-check (bench/inpca_reference.py)', () => {
+describe.skipIf(probe.python === null)('numpy.linalg.eigh (fixtures/reference/inpca_reference.py)', () => {
   it('all eigenvalues of random symmetric matrices agree to 1e-12', () => {
-    const script = fileURLToPath(new URL('../../bench/inpca_reference.py', import.meta.url));
+    const script = fixturePath('reference', 'inpca_reference.py');
     for (const m of [3, 17, 64]) {
       const a = randomSymmetric(m, 100 + m);
       const rows = Array.from({ length: m }, (_, i) => Array.from(a.subarray(i * m, (i + 1) * m)));

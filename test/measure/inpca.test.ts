@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { findPython } from '../../src/bench/python.js';
 import type { Matrix } from '../../src/measure/cka.js';
 import { inpca, inpcaProject, inpcaSquaredDistance, widthRatios } from '../../src/measure/inpca.js';
+import { fixturePath } from '../helpers/fixtures.js';
 
 function uniform(seed: number): () => number {
   let s = seed >>> 0;
@@ -145,7 +145,7 @@ describe('inpca', () => {
 
 const probe = await findPython(['numpy']);
 
-describe.skipIf(probe.python === null)('numpy cross-check (bench/inpca_reference.py)', () => {
+describe.skipIf(probe.python === null)('numpy cross-check (fixtures/reference/inpca_reference.py)', () => {
   it('eigenvalues and explained stress agree with numpy', () => {
     const x = points(40, [2, 1.5, 1, 0.5, 0.2], 6);
     const d = distances(x, [1, 1, -1, 1, -1]);
@@ -160,7 +160,7 @@ describe.skipIf(probe.python === null)('numpy cross-check (bench/inpca_reference
     }
     const e = inpca(d, { components: 5 });
     const rows = Array.from({ length: 40 }, (_, i) => Array.from(d.data.subarray(i * 40, (i + 1) * 40)));
-    const script = fileURLToPath(new URL('../../bench/inpca_reference.py', import.meta.url));
+    const script = fixturePath('reference', 'inpca_reference.py');
     const res = spawnSync(probe.python as string, [script], {
       input: JSON.stringify({ d: rows, k: 5 }),
       encoding: 'utf8',

@@ -1,27 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { mulhi32, philox4x32 } from '../../src/rng/philox.js';
+import { philoxKat } from '../helpers/fixtures.js';
 
-/** Random123 tests/kat_vectors (github.com/DEShawResearch/random123), the three `philox4x32 10`
- * lines: counter (4 words), key (2 words), expected output (4 words). */
-const KAT: [number[], number[], number[]][] = [
-  [
-    [0, 0, 0, 0],
-    [0, 0],
-    [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
-  ],
-  [
-    [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
-    [0xffffffff, 0xffffffff],
-    [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
-  ],
-  [
-    [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
-    [0xa4093822, 0x299f31d0],
-    [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
-  ],
-];
+/** Random123's known-answer vectors (fixtures/philox4x32-10-kat.json, with their source lines). */
+const KAT = philoxKat().map((v) => [v.counter, v.key, v.output] as const);
 
 describe('philox4x32', () => {
+  it('reads three known-answer vectors', () => {
+    expect(KAT).toHaveLength(3);
+  });
+
   it.each(KAT)('matches the Random123 known-answer vector for counter %j', (ctr, key, want) => {
     expect([...philox4x32(ctr, key)]).toEqual(want);
   });

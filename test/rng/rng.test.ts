@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { philox4x32 } from '../../src/rng/philox.js';
 import { Rng } from '../../src/rng/rng.js';
+import { philoxKat } from '../helpers/fixtures.js';
 
 const N = 100_000;
 
@@ -42,9 +43,11 @@ function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 describe('Rng', () => {
   it('seed 0 emits the Philox counter-mode blocks of key 0 (the first is the Random123 KAT)', () => {
+    const zero = philoxKat().find((v) => [...v.counter, ...v.key].every((w) => w === 0));
+    expect(zero).toBeDefined();
     const r = Rng.fromSeed(0);
     const words = Array.from({ length: 8 }, () => r.uint32());
-    expect(words.slice(0, 4)).toEqual([0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
+    expect(words.slice(0, 4)).toEqual(zero?.output);
     expect(words.slice(4)).toEqual([...philox4x32([1, 0, 0, 0], [0, 0])]);
   });
 

@@ -21,7 +21,7 @@ const { layout } = model;
 const params = initParams(layout, { kind: 'he', biasStd: 0.05 }, Rng.fromSeed(1).stream('init'));
 const rng = () => Rng.fromSeed(9).stream('perturb');
 
-describe('perturbations (METHODS §1)', () => {
+describe('perturbations (docs/methods.md §5)', () => {
   test('the init-scale norm is σ·sqrt(Σ s_k² n_k), computed by hand', () => {
     // He: s = sqrt(2 / fan_in) for weights; biases 0.05.
     const expected = Math.sqrt(

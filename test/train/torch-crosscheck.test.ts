@@ -1,6 +1,6 @@
 /**
  * Cross-check against PyTorch: 50 full-batch steps of SGD and of Adam on two moons with the ORT
- * engine reproduce torch.optim.SGD / Adam in float32 (bench/torch_trajectory.py) from the same
+ * engine reproduce torch.optim.SGD / Adam in float32 (fixtures/reference/torch_trajectory.py) from the same
  * initial weights and data. Skipped when no Python can import torch.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,9 +15,10 @@ import { modelGraphSpec } from '../../src/model/graph.js';
 import { initParams } from '../../src/model/init.js';
 import type { ModelSpec } from '../../src/model/spec.js';
 import { Rng } from '../../src/rng/rng.js';
+import { fixturePath } from '../helpers/fixtures.js';
 
 const STEPS = 50;
-const SCRIPT = join(import.meta.dirname, '../../bench/torch_trajectory.py');
+const SCRIPT = fixturePath('reference', 'torch_trajectory.py');
 const probe = await findPython(['torch']);
 const noTorch = probe.python === null;
 const skipMessage = `no Python with torch (tried ${probe.tried.join('; ')}); install python3-torch or set TWINSCOPE_PYTHON`;
