@@ -9,6 +9,9 @@ import type { ResolvedStudySpec } from './spec.js';
  * for the earliest fork step t whose twins stay linearly connected — mean error barrier (linear
  * convention, at the last step, test split or train when there is none) below the threshold.
  * Assumes stability is monotone in t; the evaluated (t, barrier) pairs are stored in the options.
+ * A fork step whose twins have no such barrier row (their measurement failed) has no value: it counts
+ * as unstable, so the search stays conservative (it can only move the onset later), keeps NaN as its
+ * barrier in `evaluated` (null in the results file), and is listed in the options' `missing`.
  */
 export async function searchOnset(
   study: ResolvedStudySpec,
@@ -24,6 +27,7 @@ export async function searchOnset(
   for (const seed of study.seeds) {
     for (const sigma of sigmas) {
       const evaluated = new Map<number, number>();
+      const missing: number[] = [];
       const barrierAt = async (t: number): Promise<number> => {
         const known = evaluated.get(t);
         if (known !== undefined) return known;
@@ -47,10 +51,12 @@ export async function searchOnset(
         );
         const test = values.filter((r) => r.split === 'test');
         const use = test.length > 0 ? test : values;
-        const mean = use.reduce((s, r) => s + r.value, 0) / use.length;
+        if (use.length === 0) missing.push(t);
+        const mean = use.length === 0 ? Number.NaN : use.reduce((s, r) => s + r.value, 0) / use.length;
         evaluated.set(t, mean);
         return mean;
       };
+      // NaN (no barrier) is not below the threshold: unstable.
       const stable = async (i: number) => (await barrierAt(candidates[i] as number)) < onset.threshold;
       let onsetStep = Number.NaN;
       let lo = 0;
@@ -81,6 +87,7 @@ export async function searchOnset(
           repeats: onset.repeats,
           found: !Number.isNaN(onsetStep),
           evaluated: [...evaluated].sort(([a], [b]) => a - b),
+          missing: missing.sort((a, b) => a - b),
         },
       });
     }
