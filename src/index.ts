@@ -1,91 +1,56 @@
+// biome-ignore-all assist/source/organizeImports: exports are grouped by pipeline stage, in data-flow order
 /**
- * twinscope's public API: re-exports only. See docs/architecture.md for where each piece lives.
+ * twinscope's public API: re-exports only, as explicit lists grouped by pipeline stage in data-flow
+ * order (docs/architecture.md says where each piece lives). Every type named in a public signature is
+ * exported too (`npm run api` checks it with API Extractor), and each symbol is documented where it
+ * is declared.
  *
  * @packageDocumentation
  */
 
-// Benchmarks.
-export { runTrainBenchmark } from './bench/train-bench.js';
+// Version and random numbers: counter-based Philox4x32-10 streams and the splittable Rng.
+export { toolkitVersion } from './version.js';
+export { philox4x32 } from './rng/philox.js';
+export { deriveKey, type PhiloxKey, streamMessage } from './rng/derive.js';
+export { Rng } from './rng/rng.js';
 
-// Datasets and deterministic batching.
-export * from './data/index.js';
-export type { Batch } from './data/types.js';
-// Graph IR, autodiff and ONNX emission, for custom jobs.
-export { gradients } from './engine/ir/autodiff.js';
-export { Graph, type Tensor } from './engine/ir/graph.js';
-export { emitLoop, emitOnnx, type FloatType } from './engine/onnx/emit.js';
-// Engines: the contract, the ONNX Runtime engine and the tfjs reference engine.
-export { createOrtEngine, EVAL_CHUNK, OrtJobs } from './engine/ort/engine.js';
-export { measureGemmPeak } from './engine/ort/gemm.js';
-export { createLockstepEngine, type LockstepEngine } from './engine/ort/lockstep.js';
-export { createTfjsEngine } from './engine/tfjs/engine.js';
+// Data: datasets, splits, standardization and deterministic batching.
+export type {
+  ArrowSpec,
+  Batch,
+  CommonDatasetSpec,
+  Dataset,
+  DatasetSpec,
+  FashionMnistSpec,
+  LinearRegressionSpec,
+  MnistSpec,
+  MoonsSpec,
+  Split,
+  Task,
+} from './data/types.js';
+export { loadDataset } from './data/load.js';
+export { loadMoons, makeMoons } from './data/moons.js';
+export { loadMnist, mnistDigitsDir, readMnistDigits } from './data/mnist.js';
+export { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, loadFashionMnist } from './data/fashion-mnist.js';
+export { type IdxArray, type IdxType, parseIdx, readIdxFile } from './data/idx.js';
 export {
-  type Engine,
-  type EngineOptions,
-  type EvalResult,
-  type OptimizerSpec,
-  type OptimizerState,
-  resolveOptimizer,
-  type TrainState,
-} from './engine/types.js';
-export { exportParquet } from './export/parquet.js';
-// Measurements.
+  type LinearRegressionData,
+  loadLinearRegression,
+  makeLinearRegression,
+} from './data/linear-regression.js';
+export { type ArrowExamples, loadArrow, readArrowExamples } from './data/arrow.js';
+export { classificationSplit, oneHot, regressionSplit, takeRows } from './data/rows.js';
+export { featureStats, splitIndices, standardize, subsetIndices } from './data/split.js';
 export {
-  activationMatching,
-  applyPermutations,
-  mlpPermutationSpec,
-  weightMatching,
-} from './measure/align.js';
-export { assignmentObjective, linearAssignment } from './measure/assignment.js';
-export {
-  alphaGrid,
-  type BarrierConvention,
-  barrier,
-  interpolate,
-  interpolationCurve,
-  linearlyConnected,
-} from './measure/barrier.js';
-// Trajectory embeddings.
-export {
-  BC_FLOOR,
-  type BhattacharyyaMatrixOptions,
-  bhattacharyya,
-  bhattacharyyaMatrix,
-  bhattacharyyaMatrixJs,
-  gaussianBhattacharyya,
-  gaussianBhattacharyyaMatrix,
-  type ProbabilityArray,
-} from './measure/bhattacharyya.js';
-export { angularCka, type CkaOptions, cka, type Matrix, minibatchCka } from './measure/cka.js';
-export {
-  amplification,
-  cosineSimilarity,
-  l2Distance,
-  l2Norm,
-  normalizedL2,
-  perTensorL2,
-} from './measure/distance.js';
-export { type SymmetricEigen, symmetricEigen } from './measure/eigen.js';
-export {
-  type InpcaEmbedding,
-  type InpcaOptions,
-  inpca,
-  inpcaProject,
-  inpcaSquaredDistance,
-  widthRatios,
-} from './measure/inpca.js';
-export { pcaProject, type TrajectoryPca, type TrajectoryPcaOptions, trajectoryPca } from './measure/pca.js';
-// Models: specs, parameter layouts, initialization.
-export { type LossKind, type ModelGraphSpec, modelGraphSpec } from './model/graph.js';
-export { initParams } from './model/init.js';
-export {
-  initStd,
-  layoutOf,
-  type ParameterLayout,
-  type TensorSlot,
-  tensorSlot,
-  tensorView,
-} from './model/layout.js';
+  type BatchSize,
+  batchHash,
+  batchIndices,
+  batchIndicesAtStep,
+  gatherBatch,
+  stepsPerEpoch,
+} from './data/batching.js';
+
+// Models: specs, dense layers, parameter layouts, initialization.
 export {
   type Activation,
   type DenseLayer,
@@ -94,34 +59,192 @@ export {
   type InitSpec,
   type ModelSpec,
 } from './model/spec.js';
-export { butterflyPlots } from './report/butterfly-plots.js';
 export {
-  axisTitle,
-  type EmbedPlot,
-  type EmbedPlotOptions,
-  embedPlots,
-  seedPlotOptions,
-  writeEmbedPlots,
-} from './report/embed-plots.js';
-// Reports.
+  initStd,
+  layoutOf,
+  type ParameterLayout,
+  type TensorSlot,
+  tensorSlot,
+  tensorView,
+} from './model/layout.js';
+export { initParams } from './model/init.js';
+export { type LossKind, type ModelGraphSpec, modelGraphSpec } from './model/graph.js';
+
+// Engines: the contract, the ONNX Runtime engine (single runs and lock-step groups), the tfjs
+// reference engine; the graph IR, its autodiff and ONNX emission for custom graphs.
+export type {
+  Engine,
+  EngineOptions,
+  EvalResult,
+  OptimizerSpec,
+  OptimizerState,
+  TrainState,
+} from './engine/types.js';
+export { createOrtEngine } from './engine/ort/engine.js';
+export { createLockstepEngine, type LockstepEngine } from './engine/ort/lockstep.js';
+export { createTfjsEngine } from './engine/tfjs/engine.js';
+export { measureGemmPeak } from './engine/ort/gemm.js';
+export { type AttrValue, type DType, Graph, type Node, type Tensor } from './engine/ir/graph.js';
+export { gradients } from './engine/ir/autodiff.js';
+export { emitOnnx, type FloatType } from './engine/onnx/emit.js';
+
+// Run specs: parsing with every default filled, the step plan, checkpoint and learning-rate
+// schedules (the spec stage's own list).
 export {
-  escapeHtml,
-  jsonForScript,
-  type ReportPlot,
-  type ReportResult,
-  renderReportHtml,
-  writeReport,
-} from './report/html.js';
-export { withLegendToggle } from './report/interactive.js';
-// Plots.
-export { renderPlot, THEME, writePlot, writePlots } from './report/plot.js';
-export { groupPlots } from './report/ribbon-plots.js';
+  type CheckpointSchedule,
+  checkpointSteps,
+  compileLrSchedule,
+  type EngineKind,
+  everySteps,
+  loadRunSpec,
+  logSteps,
+  type LrSchedule,
+  maoSteps,
+  parseRunSpec,
+  planRun,
+  type ResolvedModelSpec,
+  type ResolvedOptimizerSpec,
+  type ResolvedRunSpec,
+  type RunPlan,
+  SpecError,
+  totalSteps,
+} from './spec/index.js';
+
+// The trajectory store of a run directory: checkpoints.arrow and metrics.arrow (the store stage's own
+// list).
 export {
-  NotAStudyError,
-  type ReportRun,
-  readStudyDir,
-  type StudyDirContents,
-} from './report/study-dir.js';
+  type Checkpoint,
+  CHECKPOINTS_FILE,
+  type ExpectedFile,
+  type FileSummary,
+  FORMAT_VERSION,
+  iterateCheckpoints,
+  type LayoutMeta,
+  type MetricRow,
+  METRICS_FILE,
+  openRunWriter,
+  type ReadOptions,
+  readCheckpointSteps,
+  readCheckpoints,
+  readLayout,
+  readMetrics,
+  RunWriter,
+  StoreError,
+  type VerifyResult,
+  verifyFiles,
+} from './store/index.js';
+
+// Training: the loop, runs on disk, twin perturbations and forking, inspection.
+export {
+  batchForStep,
+  type StepRecord,
+  type TrainLoopOptions,
+  trainUntil,
+} from './train/loop.js';
+export {
+  type RunJson,
+  type RunProgress,
+  type RunStart,
+  readRunJson,
+  type TrainRunOptions,
+  trainRun,
+} from './train/run.js';
+export {
+  applyPerturbation,
+  gaussianPerturbation,
+  gradientPerturbation,
+  initScaleNorm,
+  type Perturbation,
+  type PerturbationScope,
+} from './train/perturb.js';
+export {
+  type ForkLineage,
+  type ForkMember,
+  forkRun,
+  type GroupProgress,
+  trainForkGroup,
+  type WeightPerturbation,
+} from './train/fork.js';
+export {
+  formatInspection,
+  inspectRun,
+  type RunInspection,
+  type RunVerifyResult,
+  verifyRun,
+} from './train/inspect.js';
+
+// Measurements: distances, loss barriers, permutation alignment, CKA, Lyapunov exponents, and
+// trajectory embeddings (Bhattacharyya distances, InPCA, PCA).
+export {
+  amplification,
+  cosineSimilarity,
+  l2Distance,
+  l2Norm,
+  normalizedL2,
+  perTensorL2,
+} from './measure/distance.js';
+export {
+  alphaGrid,
+  barrier,
+  type BarrierConvention,
+  type BarrierResult,
+  type CurveData,
+  interpolate,
+  type InterpolationCurve,
+  interpolationCurve,
+  linearlyConnected,
+} from './measure/barrier.js';
+export {
+  type AssignmentOptions,
+  assignmentObjective,
+  type CostMatrix,
+  linearAssignment,
+} from './measure/assignment.js';
+export {
+  activationMatching,
+  type ActivationMatchingOptions,
+  applyPermutations,
+  mlpPermutationSpec,
+  type PermutationGroup,
+  type PermutationSpec,
+  weightMatching,
+  type WeightMatchingOptions,
+  type WeightMatchingResult,
+} from './measure/align.js';
+export {
+  angularCka,
+  cka,
+  type CkaKernel,
+  type CkaOptions,
+  type Matrix,
+  minibatchCka,
+  type MinibatchCkaOptions,
+} from './measure/cka.js';
+export { fitLogSlope, type LyapunovFit, lyapunovExponents } from './measure/lyapunov.js';
+export {
+  BC_FLOOR,
+  bhattacharyya,
+  bhattacharyyaMatrix,
+  bhattacharyyaMatrixJs,
+  type BhattacharyyaMatrixOptions,
+  gaussianBhattacharyya,
+  gaussianBhattacharyyaMatrix,
+  type ProbabilityArray,
+} from './measure/bhattacharyya.js';
+export { type SymmetricEigen, symmetricEigen } from './measure/eigen.js';
+export {
+  inpca,
+  type InpcaEmbedding,
+  type InpcaOptions,
+  inpcaProject,
+  inpcaSquaredDistance,
+  widthRatios,
+} from './measure/inpca.js';
+export { pcaProject, type TrajectoryPca, trajectoryPca, type TrajectoryPcaOptions } from './measure/pca.js';
+
+// Results on disk: result rows, metric names, embeddings, sweep groups, study.json and status.json.
+export { type ResultRow, readResults } from './results/rows.js';
+export { METRICS, type PerturbationKind, type TwinInfo } from './results/metrics.js';
 export {
   cumulativeExplained,
   EmbeddingFileError,
@@ -138,28 +261,28 @@ export {
 } from './results/embedding.js';
 export {
   type EmbeddedGroup,
+  type GroupedEmbedding,
   groupSummary,
   groupTable,
   type SweepGroup,
   writeGroupSummary,
 } from './results/groups.js';
-export { METRICS, type PerturbationKind, type TwinInfo } from './results/metrics.js';
 export type { StudyJson, StudyStatus } from './results/study-files.js';
-// Random numbers: counter-based Philox4x32-10 streams.
-export * from './rng/index.js';
-// Run specs, runs on disk, the trajectory store and exports.
-export * from './spec/index.js';
-export * from './store/index.js';
-export { exportAlignedRun } from './study/aligned.js';
-export { EmbedInputError, type EmbedRunsOptions, embedRuns } from './study/embed-runs.js';
+
+// Execution: what a pool of worker processes reports back.
+export type { PoolResult } from './exec/pool.js';
+
+// Studies and sweeps: specs, plans, running them, pair measurements, embeddings.
 export {
-  embedKeyed,
-  embedStudy,
-  type KeyedEmbedOptions,
-  type KeyedRun,
-  type StudyEmbedding,
-} from './study/embed-study.js';
-export { measurePair, type PairMeasurement } from './study/measure-pair.js';
+  type ForkStep,
+  loadStudySpec,
+  type MeasureSpec,
+  type MeasureWhen,
+  type OnsetSpec,
+  parseStudySpec,
+  type PerturbationGrid,
+  type ResolvedStudySpec,
+} from './study/spec.js';
 export { derivedSeed, type ForkGroup, type PlannedRun, planStudy, type StudyPlan } from './study/plan.js';
 export {
   ControlError,
@@ -168,48 +291,74 @@ export {
   type StudyOptions,
   type StudyResult,
 } from './study/run-study.js';
+export { measurePair, type PairMeasurement } from './study/measure-pair.js';
+export {
+  loadSweepSpec,
+  parseSweepSpec,
+  type ResolvedSweepSpec,
+  type SweepEmbedSpec,
+} from './study/sweep-spec.js';
+export { expandGrid, type SweepPoint } from './study/sweep-grid.js';
 export { runSweep, type SweepOptions, type SweepResult } from './study/run-sweep.js';
-// Twin studies.
+export { EmbedInputError, embedRuns, type EmbedRunsOptions } from './study/embed-runs.js';
 export {
-  loadStudySpec,
-  type MeasureSpec,
-  type OnsetSpec,
-  type PerturbationGrid,
-  parseStudySpec,
-  type ResolvedStudySpec,
-} from './study/spec.js';
-export { expandGrid } from './study/sweep-grid.js';
-export { loadSweepSpec, parseSweepSpec, type ResolvedSweepSpec, type SweepEmbedSpec } from './study/sweep-spec.js';
-export { type SweepPoint } from './study/sweep-grid.js';
-// Twins: perturbations and forking.
+  embedKeyed,
+  type KeyedEmbedOptions,
+  type KeyedRun,
+  embedStudy,
+  type StudyEmbedding,
+} from './study/embed-study.js';
+export { exportAlignedRun } from './study/aligned.js';
+
+// Reports: plots (Vega-Lite to SVG and PNG), and the HTML report of a study or sweep directory.
 export {
-  type ForkLineage,
-  type ForkMember,
-  forkRun,
-  trainForkGroup,
-  type WeightPerturbation,
-} from './train/fork.js';
+  type RenderedPlot,
+  renderPlot,
+  THEME,
+  type WrittenPlot,
+  writePlot,
+  writePlots,
+} from './report/plot.js';
+export { withLegendToggle } from './report/interactive.js';
+export { type ButterflyPlot, butterflyPlots } from './report/butterfly-plots.js';
 export {
-  formatInspection,
-  inspectRun,
-  type RunInspection,
-  type RunVerifyResult,
-  verifyRun,
-} from './train/inspect.js';
-// Training loop.
+  type EmbedPlot,
+  type EmbedPlotOptions,
+  embedPlots,
+  seedPlotOptions,
+  writeEmbedPlots,
+} from './report/embed-plots.js';
+export { groupPlots } from './report/ribbon-plots.js';
 export {
-  batchForStep,
-  type StepRecord,
-  type TrainLoopOptions,
-  trainUntil,
-} from './train/loop.js';
+  NotAStudyError,
+  type ReportRun,
+  readReportDir,
+  readStudyDir,
+  readSweepDir,
+  type StudyDirContents,
+  type SweepReport,
+} from './report/study-dir.js';
 export {
-  applyPerturbation,
-  gaussianPerturbation,
-  gradientPerturbation,
-  initScaleNorm,
-  type Perturbation,
-  type PerturbationScope,
-} from './train/perturb.js';
-export { type RunJson, type RunProgress, readRunJson, type TrainRunOptions, trainRun } from './train/run.js';
-export { toolkitVersion } from './version.js';
+  loadViewerScripts,
+  type ReportPlot,
+  type ReportResult,
+  renderReportHtml,
+  type ViewerScripts,
+  writeReport,
+} from './report/html.js';
+
+// Export: a run's trajectory store as Parquet.
+export { type ExportedFile, exportParquet, type ExportResult } from './export/parquet.js';
+
+// Benchmarks: time per training step and GFLOP/s per engine, lock-step against separate runs.
+export {
+  BENCH_ENGINES,
+  type BenchEngine,
+  runTrainBenchmark,
+  type TrainBenchCase,
+  type TrainBenchOptions,
+  type TrainBenchRatio,
+  type TrainBenchResult,
+} from './bench/train-bench.js';
+export type { LockstepBenchCase, LockstepBenchResult } from './bench/lockstep-bench.js';
+export type { MachineInfo } from './bench/machine.js';

@@ -137,9 +137,14 @@ describe('architecture: the import graph of src/', () => {
   test('the checks catch a violation and a cycle (synthetic graph)', () => {
     const a = join(SRC, 'store', 'a.ts');
     const b = join(SRC, 'store', 'b.ts');
-    expect(cycles(new Map([[a, [b]], [b, [a]]])).map((c) => c.map(name).sort())).toEqual([
-      ['store/a.ts', 'store/b.ts'],
-    ]);
+    expect(
+      cycles(
+        new Map([
+          [a, [b]],
+          [b, [a]],
+        ]),
+      ).map((c) => c.map(name).sort()),
+    ).toEqual([['store/a.ts', 'store/b.ts']]);
     expect(stageOf('train') > stageOf('store')).toBe(true);
     expect(stageOf(moduleOf(join(SRC, 'index.ts')))).toBe(STAGES.length - 1);
   });

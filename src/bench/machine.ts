@@ -1,6 +1,7 @@
 /** What machine a benchmark ran on, reported next to its numbers. */
 import { availableParallelism, cpus, platform, release } from 'node:os';
 
+/** The CPU, its logical cores and parallelism, the OS and the Node.js version. */
 export interface MachineInfo {
   readonly cpu: string;
   readonly logicalCpus: number;
@@ -9,6 +10,7 @@ export interface MachineInfo {
   readonly node: string;
 }
 
+/** The machine this process runs on. */
 export function machineInfo(): MachineInfo {
   return {
     cpu: cpus()[0]?.model.trim() ?? 'unknown',

@@ -48,7 +48,7 @@ export interface MeasureBenchOptions {
   readonly log?: (message: string) => void;
 }
 
-export interface MeasureBenchCase {
+interface MeasureBenchCase {
   readonly name: string;
   /** What was timed on the twinscope side. */
   readonly what: string;
@@ -77,7 +77,7 @@ export interface MeasureBenchResult {
   readonly machine: MachineInfo;
 }
 
-export interface MeasureBenchSizes {
+interface MeasureBenchSizes {
   readonly widths: readonly number[];
   readonly barrierExamples: number;
   readonly referenceExamples: number;
@@ -85,7 +85,7 @@ export interface MeasureBenchSizes {
   readonly ckaExamples: number;
 }
 
-export const FULL_SIZES: MeasureBenchSizes = {
+const FULL_SIZES: MeasureBenchSizes = {
   widths: [784, 512, 512, 10],
   barrierExamples: 10_000,
   referenceExamples: 1_000,
@@ -93,7 +93,7 @@ export const FULL_SIZES: MeasureBenchSizes = {
   ckaExamples: 5_000,
 };
 
-export const QUICK_SIZES: MeasureBenchSizes = {
+const QUICK_SIZES: MeasureBenchSizes = {
   widths: [64, 48, 48, 10],
   barrierExamples: 400,
   referenceExamples: 200,

@@ -9,7 +9,7 @@ import { execFileText, findPython } from './python.js';
 const TORCH_SCRIPT = fileURLToPath(new URL('../../bench/torch_step.py', import.meta.url));
 
 /** One case timed by torch_step.py, in the shape of the TypeScript engines' cases. */
-export interface TorchStepCase {
+interface TorchStepCase {
   readonly model: string;
   readonly batch: number;
   readonly engine: 'torch';

@@ -28,9 +28,12 @@ import { type MachineInfo, machineInfo } from './machine.js';
 import { BENCH_LR, benchEngineOptions, timeLoop } from './step-timing.js';
 import { runTorch } from './torch-step.js';
 
+/** The engines the training-step benchmark can time: twinscope's two and PyTorch (bench/torch_step.py). */
 export const BENCH_ENGINES = ['ort', 'tfjs', 'torch'] as const;
+/** One of {@link BENCH_ENGINES}. */
 export type BenchEngine = (typeof BENCH_ENGINES)[number];
 
+/** Options of {@link runTrainBenchmark}. */
 export interface TrainBenchOptions {
   /** Intra-op threads for every engine (ORT session, torch.set_num_threads, GEMM peak). Default 1. */
   readonly threads?: number;
@@ -73,6 +76,7 @@ export interface TrainBenchRatio {
   readonly fractionOfGemmPeak: Partial<Record<BenchEngine, number>>;
 }
 
+/** What {@link runTrainBenchmark} measured, as JSON (`twinscope bench train --json`). */
 export interface TrainBenchResult {
   /** Single-GEMM throughput of ONNX Runtime at `threads` (GFLOP/s); null when it could not be measured. */
   readonly gemmPeakGflops: number | null;
@@ -104,7 +108,8 @@ export const TRAIN_BENCH_CASES: readonly { readonly widths: readonly number[]; r
   { widths: [2, 64, 64, 2], batch: 32 },
 ];
 
-export const FLOPS_FORMULA =
+/** The FLOP count of one step ({@link trainStepFlops}) in words, reported with every result. */
+const FLOPS_FORMULA =
   '6 * batch * sum(in * out) - 2 * batch * in0 * out0 over dense layers (forward 2x, backward 4x, no input gradient for the first layer)';
 
 /** Seeds of the timed step's parameters and batch (see inputs.ts). */

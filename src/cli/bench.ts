@@ -133,7 +133,7 @@ function registerBenchEmbedCommand(bench: Command, io: CliIo): void {
 }
 
 /** A comma-separated list of positive run counts, or `none` for an empty list. */
-export function parseRunCounts(value: string): number[] {
+function parseRunCounts(value: string): number[] {
   if (value.trim() === 'none') return [];
   const counts = value.split(',').map((s) => parsePositiveInt(s.trim()));
   return [...new Set(counts)];

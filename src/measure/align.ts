@@ -155,6 +155,7 @@ export function applyPermutations(
   return out;
 }
 
+/** Options of {@link weightMatching}. */
 export interface WeightMatchingOptions {
   /** Seed of the random visiting order (stream `align` of `Rng.fromSeed(seed)`). */
   readonly seed: number;
@@ -162,6 +163,7 @@ export interface WeightMatchingOptions {
   readonly maxSweeps?: number;
 }
 
+/** The permutations {@link weightMatching} found, and B aligned with them. */
 export interface WeightMatchingResult {
   /** One permutation per hidden layer: apply to B to align it to A. */
   readonly perms: Int32Array[];
@@ -296,6 +298,7 @@ function accumulateAxisGram(
   }
 }
 
+/** Options of {@link activationMatching}. */
 export interface ActivationMatchingOptions {
   /** `correlation` (Pearson, default) or `inner` (raw inner products) of unit activations. */
   readonly method?: 'correlation' | 'inner';

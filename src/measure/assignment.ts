@@ -24,6 +24,7 @@ export type CostMatrix =
   | { readonly rows: number; readonly cols: number; readonly data: Float64Array | readonly number[] }
   | readonly (readonly number[])[];
 
+/** Options of {@link linearAssignment}. */
 export interface AssignmentOptions {
   /** Maximize Σ C[i, π(i)] instead of minimizing it. Default false. */
   readonly maximize?: boolean;

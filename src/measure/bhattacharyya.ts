@@ -139,6 +139,7 @@ export function bhattacharyyaMatrixJs(
   return finishMatrix(d, m);
 }
 
+/** Options of {@link bhattacharyyaMatrix}. */
 export interface BhattacharyyaMatrixOptions {
   /** 'ort' (default): onnxruntime-node on checkpoint blocks; 'js': {@link bhattacharyyaMatrixJs}. */
   readonly backend?: 'ort' | 'js';
@@ -170,7 +171,7 @@ function rawOp(
 }
 
 /** Samples multiplied together before one Log in the float64 graph (1e-12¹⁶ = 1e-192 > 2.2e-308). */
-export const PRODUCT_GROUP = 16;
+const PRODUCT_GROUP = 16;
 
 /**
  * The ORT graph of one block pair: sqrt-probs a [bu, N, C] and b [bv, N, C] → logSum [bu, bv] =
@@ -178,13 +179,7 @@ export const PRODUCT_GROUP = 16;
  * coefficients of `group` consecutive samples are multiplied before one Log (ReduceProd): exact
  * up to rounding as long as 1e-12^group does not underflow (float64: group ≤ 25).
  */
-export function bhattacharyyaBlockGraph(
-  bu: number,
-  bv: number,
-  n: number,
-  classes: number,
-  group = 1,
-): JobGraph {
+function bhattacharyyaBlockGraph(bu: number, bv: number, n: number, classes: number, group = 1): JobGraph {
   if (!Number.isInteger(group) || group < 1 || n % group !== 0) {
     throw new Error(`bhattacharyyaBlockGraph: group ${group} must be a positive divisor of n = ${n}`);
   }

@@ -43,8 +43,10 @@ export interface Matrix {
   data: Float32Array | Float64Array;
 }
 
+/** The kernel CKA compares representations with: linear, or Gaussian RBF. */
 export type CkaKernel = 'linear' | 'rbf';
 
+/** Options of {@link cka}. */
 export interface CkaOptions {
   /** Kernel; default 'linear'. */
   kernel?: CkaKernel;
@@ -61,6 +63,7 @@ export interface CkaOptions {
   linearForm?: 'auto' | 'feature' | 'gram';
 }
 
+/** Options of {@link minibatchCka}: those of {@link cka} but `debiased` (minibatch CKA is always unbiased). */
 export type MinibatchCkaOptions = Omit<CkaOptions, 'debiased'>;
 
 /** Angular CKA = arccos(clip(v, −1, 1)), a metric on representations (Williams et al. 2021). */

@@ -21,6 +21,7 @@
 import type { Matrix } from './cka.js';
 import { symmetricEigen } from './eigen.js';
 
+/** Options of {@link inpca}. */
 export interface InpcaOptions {
   /** Number of axes kept (k). Default 3 (or m when smaller). */
   components?: number;

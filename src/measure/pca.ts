@@ -14,6 +14,7 @@
  */
 import { symmetricEigen } from './eigen.js';
 
+/** Options of {@link trajectoryPca}. */
 export interface TrajectoryPcaOptions {
   /** Number of components k. Default 2 (or the number of checkpoints when smaller). */
   components?: number;
@@ -21,6 +22,7 @@ export interface TrajectoryPcaOptions {
   reference?: Float32Array | 'first' | 'mean';
 }
 
+/** A PCA of a weight trajectory: coordinates of the checkpoints, components, explained variance. */
 export interface TrajectoryPca {
   /** T × k row-major coordinates of the checkpoints. */
   readonly coordinates: Float64Array;

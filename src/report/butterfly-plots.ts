@@ -18,7 +18,7 @@ export interface ButterflyPlot {
 }
 
 /** The flat record each spec's `data.values` holds. */
-export interface PlotDatum {
+interface PlotDatum {
   /** Twin B's run name. */
   readonly run: string;
   readonly reference: string;

@@ -9,7 +9,7 @@ import type { TopLevelSpec } from 'vega-lite';
 export const LEGEND_PARAM = 'legend_series';
 
 /** Opacity of the series that are not selected while a legend selection is active. */
-export const FADED_OPACITY = 0.08;
+const FADED_OPACITY = 0.08;
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);

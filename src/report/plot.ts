@@ -21,7 +21,7 @@ import { type Config, compile, type TopLevelSpec } from 'vega-lite';
 import { writeFileAtomic } from '../util/atomic-file.js';
 
 /** Okabe–Ito colour-blind-safe categorical palette (black moved last: it reads as "axis"). */
-export const OKABE_ITO = [
+const OKABE_ITO = [
   '#E69F00',
   '#56B4E9',
   '#009E73',
@@ -33,7 +33,7 @@ export const OKABE_ITO = [
 ] as const;
 
 /** Font family written into the SVG; the first entry is what the PNG renderer looks for. */
-export const FONT_FAMILY = 'DejaVu Sans, Arial, Helvetica, sans-serif';
+const FONT_FAMILY = 'DejaVu Sans, Arial, Helvetica, sans-serif';
 
 /** Scale factor of the PNG relative to the SVG's pixel size (2 = print quality). */
 export const PNG_SCALE = 2;

@@ -26,7 +26,7 @@ export interface ResultRow {
 }
 
 /** The rows as an Arrow table with the documented columns. */
-export function resultsTable(rows: readonly ResultRow[]): Table {
+function resultsTable(rows: readonly ResultRow[]): Table {
   const str = (f: (r: ResultRow) => string | null) => vectorFromArray(rows.map(f), new Utf8());
   return new Table({
     study: str((r) => r.study),

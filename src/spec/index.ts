@@ -1,16 +1,17 @@
-export * from './checkpoint-schedule.js';
-export * from './errors.js';
-export { formatIssue, type Issue } from './issues.js';
-export * from './lr-schedule.js';
+/**
+ * Run specs: the JSON file that says what one run trains, parsed and validated with every default
+ * filled, the step plan it implies, and its checkpoint and learning-rate schedules. The zod schemas,
+ * problem messages and cross-field checks stay inside this folder.
+ */
 export {
-  type EngineKind,
-  type ResolvedModelSpec,
-  type ResolvedOptimizerSpec,
-  type ResolvedRunSpec,
-  resolveModel,
-  resolveOptimizerSpec,
-} from './resolve.js';
-export * from './run-plan.js';
-export * from './run-spec.js';
-export * from './schemas.js';
-export * from './spec-file.js';
+  type CheckpointSchedule,
+  checkpointSteps,
+  everySteps,
+  logSteps,
+  maoSteps,
+} from './checkpoint-schedule.js';
+export { SpecError } from './errors.js';
+export { compileLrSchedule, type LrSchedule } from './lr-schedule.js';
+export type { EngineKind, ResolvedModelSpec, ResolvedOptimizerSpec, ResolvedRunSpec } from './resolve.js';
+export { planRun, type RunPlan, totalSteps } from './run-plan.js';
+export { loadRunSpec, parseRunSpec } from './run-spec.js';

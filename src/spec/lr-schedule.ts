@@ -16,10 +16,10 @@ import { SpecError } from './errors.js';
 export type LrSchedule = (step: number, epoch: number) => number;
 
 /** Variables an expression may use. */
-export const LR_VARIABLES: readonly string[] = ['step', 'epoch', 'lr'];
+const LR_VARIABLES: readonly string[] = ['step', 'epoch', 'lr'];
 
 /** Functions an expression may call. */
-export const LR_FUNCTIONS: readonly string[] = [
+const LR_FUNCTIONS: readonly string[] = [
   'abs',
   'ceil',
   'cos',

@@ -23,6 +23,7 @@ export type ResolvedOptimizerSpec =
   | { kind: 'sgd'; lr: number; momentum: number; dampening: number; nesterov: boolean; weightDecay: number }
   | { kind: 'adam' | 'adamw'; lr: number; beta1: number; beta2: number; eps: number; weightDecay: number };
 
+/** The engine that trains a run: ONNX Runtime (`ort`) or the tfjs reference engine (`tfjs`). */
 export type EngineKind = 'ort' | 'tfjs';
 
 /** A validated run spec with every default filled. Exactly one of `epochs` / `steps` is set. */
@@ -79,7 +80,7 @@ export function resolveRunSpec(spec: z.infer<typeof RunSpecSchema>): ResolvedRun
 }
 
 /** Fill a model spec's defaults: activation relu, bias true, init {@link defaultInit}. */
-export function resolveModel(model: ModelSpec): ResolvedModelSpec {
+function resolveModel(model: ModelSpec): ResolvedModelSpec {
   const init = model.init ?? defaultInit(model);
   switch (model.kind) {
     case 'mlp':
@@ -99,7 +100,7 @@ export function resolveModel(model: ModelSpec): ResolvedModelSpec {
 
 /** Fill PyTorch's optimizer defaults (SGD momentum/dampening/weight decay 0, nesterov false; Adam betas
  * 0.9/0.999, eps 1e-8, weight decay 0 — 0.01 for AdamW). */
-export function resolveOptimizerSpec(opt: OptimizerSpec): ResolvedOptimizerSpec {
+function resolveOptimizerSpec(opt: OptimizerSpec): ResolvedOptimizerSpec {
   if (opt.kind === 'sgd') {
     return {
       kind: 'sgd',

@@ -18,7 +18,7 @@ const nonEmpty = () => z.string().min(1);
 
 const standardize = z.boolean().optional();
 
-export const MoonsSpecSchema = z.strictObject({
+const MoonsSpecSchema = z.strictObject({
   name: z.literal('moons'),
   n: posInt(),
   noise: nonNeg().optional(),
@@ -26,14 +26,14 @@ export const MoonsSpecSchema = z.strictObject({
   standardize,
 });
 
-export const MnistSpecSchema = z.strictObject({
+const MnistSpecSchema = z.strictObject({
   name: z.literal('mnist'),
   nTest: nonNegInt().optional(),
   nTrain: posInt().optional(),
   standardize,
 });
 
-export const FashionMnistSpecSchema = z.strictObject({
+const FashionMnistSpecSchema = z.strictObject({
   name: z.literal('fashion-mnist'),
   dir: nonEmpty().optional(),
   nTrain: posInt().optional(),
@@ -41,7 +41,7 @@ export const FashionMnistSpecSchema = z.strictObject({
   standardize,
 });
 
-export const ArrowSpecSchema = z.strictObject({
+const ArrowSpecSchema = z.strictObject({
   name: z.literal('arrow'),
   path: nonEmpty(),
   testPath: nonEmpty().optional(),
@@ -52,7 +52,7 @@ export const ArrowSpecSchema = z.strictObject({
   standardize,
 });
 
-export const LinearRegressionSpecSchema = z.strictObject({
+const LinearRegressionSpecSchema = z.strictObject({
   name: z.literal('linear-regression'),
   n: posInt(),
   dim: posInt(),
@@ -63,7 +63,7 @@ export const LinearRegressionSpecSchema = z.strictObject({
 });
 
 /** Every {@link DatasetSpec} variant, dispatched on `name`. */
-export const DatasetSpecSchema = z.discriminatedUnion('name', [
+const DatasetSpecSchema = z.discriminatedUnion('name', [
   MoonsSpecSchema,
   MnistSpecSchema,
   FashionMnistSpecSchema,
@@ -71,7 +71,7 @@ export const DatasetSpecSchema = z.discriminatedUnion('name', [
   LinearRegressionSpecSchema,
 ]);
 
-export const InitSpecSchema = z.discriminatedUnion('kind', [
+const InitSpecSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('normal'), std: nonNeg(), biasStd: nonNeg().optional() }),
   z.strictObject({ kind: z.literal('he'), biasStd: nonNeg().optional() }),
   z.strictObject({ kind: z.literal('glorot'), biasStd: nonNeg().optional() }),
@@ -81,7 +81,7 @@ export const InitSpecSchema = z.discriminatedUnion('kind', [
 
 const activation = z.enum(['relu', 'tanh', 'linear']);
 
-export const ModelSpecSchema = z.discriminatedUnion('kind', [
+const ModelSpecSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('mlp'),
     hidden: z.array(posInt()),
@@ -105,7 +105,7 @@ const adamFields = {
   weightDecay: nonNeg().optional(),
 };
 
-export const OptimizerSpecSchema = z.discriminatedUnion('kind', [
+const OptimizerSpecSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('sgd'),
     lr: z.number().gt(0),
@@ -159,9 +159,6 @@ export const RunSpecSchema = z.strictObject({
   threads: z.number().int().min(1).max(64).optional(),
   engine: z.enum(['ort', 'tfjs']).optional(),
 });
-
-/** A run spec as written. */
-export type RunSpecInput = z.input<typeof RunSpecSchema>;
 
 // Compile-time checks that the schemas match the project's types: a schema or a type that drifts
 // fails compilation here. (Not exported: they are no part of the package.)

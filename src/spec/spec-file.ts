@@ -38,7 +38,7 @@ export function parseSpecObject<T>(schema: z.ZodType<T>, json: unknown, source?:
 }
 
 /** A `JSON.parse` error message with the line and column of its position in `text`. */
-export function jsonErrorMessage(err: Error, text: string): string {
+function jsonErrorMessage(err: Error, text: string): string {
   const match = /position (\d+)/.exec(err.message);
   if (!match) return err.message;
   const pos = Number(match[1]);

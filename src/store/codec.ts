@@ -58,7 +58,7 @@ export interface MetricRow {
 }
 
 /** Split in-memory IPC stream bytes into messages (end-of-stream marker dropped). */
-export function splitMessages(bytes: Uint8Array): Uint8Array[] {
+function splitMessages(bytes: Uint8Array): Uint8Array[] {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: Uint8Array[] = [];
   let pos = 0;

@@ -6,7 +6,6 @@
  */
 export type { Checkpoint, MetricRow } from './codec.js';
 export { StoreError } from './errors.js';
-export type { ScanResult, TornTail } from './ipc.js';
 export { scanFile } from './ipc.js';
 export type { ExpectedFile, ReadOptions, VerifyResult } from './reader.js';
 export {
@@ -15,18 +14,9 @@ export {
   readCheckpoints,
   readLayout,
   readMetrics,
-  sha256File,
   verifyFiles,
 } from './reader.js';
 export type { LayoutMeta } from './schema.js';
-export {
-  CHECKPOINTS_FILE,
-  FORMAT_VERSION,
-  META_FORMAT,
-  META_KIND,
-  META_LAYOUT,
-  METRICS_FILE,
-  slotColumn,
-} from './schema.js';
+export { CHECKPOINTS_FILE, FORMAT_VERSION, METRICS_FILE } from './schema.js';
 export type { FileSummary } from './writer.js';
 export { openRunWriter, RunWriter } from './writer.js';

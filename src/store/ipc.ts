@@ -12,18 +12,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StoreError } from './errors.js';
 
-/** Flatbuffer `MessageHeader` union tags. */
-export const HEADER_SCHEMA = 1;
-/** Flatbuffer `MessageHeader` tag of a dictionary batch. */
-export const HEADER_DICTIONARY_BATCH = 2;
+/** Flatbuffer `MessageHeader` tag of a schema (a dictionary batch is 2, unused by the store). */
+const HEADER_SCHEMA = 1;
 /** Flatbuffer `MessageHeader` tag of a record batch. */
-export const HEADER_RECORD_BATCH = 3;
+const HEADER_RECORD_BATCH = 3;
 
 const CONTINUATION = 0xffffffff;
 const MAGIC = 'ARROW1';
 
 /** One complete IPC message found in a file. */
-export interface MessageInfo {
+interface MessageInfo {
   /** Byte offset of the message's continuation marker. */
   readonly offset: number;
   /** Byte offset just past the message body. */
@@ -37,7 +35,7 @@ export interface MessageInfo {
 }
 
 /** An incomplete message at the end of a stream file: what a crash during an append leaves. */
-export interface TornTail {
+interface TornTail {
   /** Offset where the incomplete message starts (the file is sound up to here). */
   readonly offset: number;
   /** Bytes the message would need (its end offset), when the header was readable. */

@@ -216,7 +216,7 @@ export interface VerifyResult {
 }
 
 /** SHA-256 (hex) of a file, read in chunks. */
-export function sha256File(file: string): string {
+function sha256File(file: string): string {
   const h = createHash('sha256');
   const fd = fs.openSync(file, 'r');
   try {

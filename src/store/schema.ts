@@ -7,7 +7,7 @@ import type { ParameterLayout, TensorSlot } from '../model/layout.js';
 /** Store format version, in schema metadata key {@link META_FORMAT}. */
 export const FORMAT_VERSION = '1';
 /** Schema metadata key holding the format version. */
-export const META_FORMAT = 'twinscope.format';
+const META_FORMAT = 'twinscope.format';
 /** Schema metadata key holding the parameter layout JSON ({@link LayoutMeta}). */
 export const META_LAYOUT = 'twinscope.layout';
 /** Schema metadata key naming which store file this is (`checkpoints` or `metrics`). */

@@ -55,10 +55,10 @@ export interface StudyEmbedding {
 }
 
 /** The directory of seed `seed`'s embedding inside the study directory `dir`. */
-export const embeddingDir = (dir: string, seed: number) => join(dir, 'embedding', `s${seed}`);
+const embeddingDir = (dir: string, seed: number) => join(dir, 'embedding', `s${seed}`);
 
 /** The runs of each parent seed in the plan: parent, fork groups (reference first), seed twins, baselines. */
-export function runsBySeed(study: ResolvedStudySpec, plan: StudyPlan): Map<number, PlannedRun[]> {
+function runsBySeed(study: ResolvedStudySpec, plan: StudyPlan): Map<number, PlannedRun[]> {
   const out = new Map<number, PlannedRun[]>();
   const baselineSeed = new Map(plan.twins.filter((t) => t.kind === 'init').map((t) => [t.name, t.seed]));
   for (const seed of study.seeds) {

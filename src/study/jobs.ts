@@ -16,7 +16,7 @@ import { measurePair } from './measure-pair.js';
 import type { MeasureSpec } from './spec.js';
 
 /** Train one run from scratch (parents and `init` baselines). */
-export interface TrainJob {
+interface TrainJob {
   readonly kind: 'train';
   readonly dir: string;
   readonly spec: ResolvedRunSpec;

@@ -45,6 +45,7 @@ export interface StudyEvents {
   readonly onLog?: (message: string) => void;
 }
 
+/** Options of {@link runStudy}. */
 export interface StudyOptions {
   /** Worker processes (default: the spec's, else cores / threadsPerWorker). */
   readonly workers?: number;

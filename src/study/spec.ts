@@ -117,7 +117,7 @@ const OnsetSchema = z.strictObject({
   repeats: posInt().optional(),
 });
 
-export const StudySpecSchema = z.strictObject({
+const StudySpecSchema = z.strictObject({
   name: SpecNameSchema,
   /** A run spec: inline, or a path relative to the study file. */
   base: BaseRunSpecSchema,

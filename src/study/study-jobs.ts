@@ -15,7 +15,7 @@ import type { PlannedRun, StudyPlan } from './plan.js';
 import type { MeasureSpec, ResolvedStudySpec } from './spec.js';
 
 /** The pair measurements of `measure` (the embedding is not one: it does not change a pair's rows). */
-export function pairMeasure(measure: MeasureSpec): MeasureSpec {
+function pairMeasure(measure: MeasureSpec): MeasureSpec {
   const { embedding: _embedding, ...pairs } = measure;
   return pairs;
 }

@@ -42,7 +42,7 @@ import { parseSpecObject, readSpecJson } from '../spec/spec-file.js';
 import { canonical } from '../util/json.js';
 import { expandGrid, fieldProblem, groupPoints, pointName, type SweepPoint, setPath } from './sweep-grid.js';
 
-export const SweepSpecSchema = z.strictObject({
+const SweepSpecSchema = z.strictObject({
   name: SpecNameSchema,
   sweep: z.strictObject({
     /** A run spec: inline, or a path relative to the sweep file. */

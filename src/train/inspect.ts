@@ -5,6 +5,7 @@ import { readCheckpointSteps, verifyFiles } from '../store/index.js';
 import { formatPercent } from '../util/format.js';
 import { type RunJson, readRunJson } from './run.js';
 
+/** What {@link verifyRun} found: `ok` when `problems` is empty, and a one-line summary. */
 export interface RunVerifyResult {
   readonly ok: boolean;
   readonly problems: string[];
@@ -37,6 +38,7 @@ export function verifyRun(dir: string): RunVerifyResult {
   return { ok: problems.length === 0, problems, summary };
 }
 
+/** A summary of a run directory (see {@link inspectRun} and {@link formatInspection}). */
 export interface RunInspection {
   readonly dir: string;
   readonly name: string;

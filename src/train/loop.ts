@@ -21,6 +21,7 @@ export interface StepRecord {
   readonly batchHash: string;
 }
 
+/** What {@link trainUntil} trains with: the engine, the data and its batching, the learning rate. */
 export interface TrainLoopOptions {
   readonly engine: Engine;
   readonly train: Split;

@@ -26,7 +26,7 @@ import { toolkitVersion } from '../version.js';
 import { type StepRecord, trainUntil } from './loop.js';
 
 /** Version of the run directory layout written to run.json. */
-export const RUN_FORMAT = 1;
+const RUN_FORMAT = 1;
 
 /** What a run directory's run.json holds. */
 export interface RunJson {
@@ -62,6 +62,7 @@ export interface RunStart {
   readonly lineage: RunJson['lineage'];
 }
 
+/** Options of {@link trainRun}: a forked start, and progress callbacks. */
 export interface TrainRunOptions {
   /** Start from this state instead of a fresh initialization (twins forked from a parent). */
   readonly start?: RunStart;

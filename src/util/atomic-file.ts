@@ -25,7 +25,7 @@ export function writeFileAtomic(file: string, chunks: Uint8Array[]): void {
   fsyncDir(path.dirname(file));
 }
 
-export function fsyncDir(dir: string): void {
+function fsyncDir(dir: string): void {
   let fd: number | undefined;
   try {
     fd = fs.openSync(dir, 'r');

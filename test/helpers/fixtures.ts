@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The repository root (this file is test/helpers/fixtures.ts). */
-export const REPO_ROOT = join(import.meta.dirname, '../..');
+const REPO_ROOT = join(import.meta.dirname, '../..');
 
 /** Absolute path of `fixtures/<parts…>`. */
 export function fixturePath(...parts: string[]): string {
@@ -14,7 +14,7 @@ export function fixturePath(...parts: string[]): string {
 }
 
 /** Parse `fixtures/<parts…>` as JSON. */
-export function readFixtureJson<T>(...parts: string[]): T {
+function readFixtureJson<T>(...parts: string[]): T {
   return JSON.parse(readFileSync(fixturePath(...parts), 'utf8')) as T;
 }
 

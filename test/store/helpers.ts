@@ -22,7 +22,7 @@ export function tempDir(): string {
 }
 
 /** Deterministic pseudo-random floats, including awkward values (NaN payload, -0, subnormal, Inf). */
-export function floats(n: number, seed: number): Float32Array {
+function floats(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);
   let s = seed >>> 0 || 1;
   for (let i = 0; i < n; i++) {

@@ -8,7 +8,7 @@
 import type { Graph, Node, Tensor } from './graph.js';
 
 /** Sum `g` over the axes that were broadcast to turn `shape` into `g`'s shape. */
-export function unbroadcast(g: Tensor, shape: readonly number[]): Tensor {
+function unbroadcast(g: Tensor, shape: readonly number[]): Tensor {
   const gs = g.node.shape;
   if (gs.length === shape.length && gs.every((d, i) => d === shape[i])) return g;
   const lead = gs.length - shape.length;

@@ -283,8 +283,3 @@ function reducedShape(shape: readonly number[], axes: readonly number[], keepdim
   });
   return out;
 }
-
-/** Number of elements of a tensor. */
-export function numel(t: Tensor): number {
-  return sizeOf(t.node.shape);
-}

@@ -16,7 +16,7 @@ const AttrType = onnx.AttributeProto.AttributeType;
 export type FloatType = 'float32' | 'float64';
 
 /** The ONNX opset the IR's op signatures follow (ReduceSum axes as an input). */
-export const OPSET = 17;
+const OPSET = 17;
 
 function elemType(dtype: Node['dtype'], floatType: FloatType): number {
   if (dtype === 'bool') return DataType.BOOL;
@@ -73,7 +73,7 @@ const valueName = (node: Node): string => (node.op === 'Input' ? (node.name as s
 type GraphProto = onnxProto.onnx.IGraphProto;
 
 /** The ONNX GraphProto computing `outputs` (name → tensor) from the graph's live inputs. */
-export function graphProto(
+function graphProto(
   graph: Graph,
   outputs: Readonly<Record<string, Tensor>>,
   floatType: FloatType,

@@ -31,7 +31,7 @@ import {
 import { checkLength, disposeJobs, type Feed, type FloatArray, ORT_VERSION, OrtJob } from './session.js';
 
 /** Rows per evaluation/activation call; larger sets are processed in chunks of this size. */
-export const EVAL_CHUNK = 2048;
+const EVAL_CHUNK = 2048;
 
 type JobKind = 'train' | 'loop' | 'eval' | 'grad' | 'hvp' | 'acts' | 'probs' | 'raw';
 

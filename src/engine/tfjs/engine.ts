@@ -33,7 +33,7 @@ type Tensor1D = TF.Tensor1D;
 type Tensor2D = TF.Tensor2D;
 
 /** Rows per chunk in {@link Engine.evaluate} and {@link Engine.activations}. */
-export const TFJS_EVAL_CHUNK = 4096;
+const TFJS_EVAL_CHUNK = 4096;
 
 interface LoadedTf {
   readonly tf: Tf;
@@ -43,7 +43,7 @@ interface LoadedTf {
 let loading: Promise<LoadedTf> | undefined;
 
 /** Load tfjs once per process: tfjs-node if present, else tfjs on the cpu backend. */
-export function loadTfjs(): Promise<LoadedTf> {
+function loadTfjs(): Promise<LoadedTf> {
   loading ??= (async () => {
     try {
       // A variable specifier keeps tsc and bundlers from resolving the optional module.
