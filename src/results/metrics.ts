@@ -23,7 +23,7 @@ export interface TwinInfo {
 }
 
 /**
- * Metric names the study writes in results.arrow (long form; see measure/results.ts). Options
+ * Metric names the study writes in results.arrow (long form; see results/rows.ts). Options
  * stored next to each value say which definition produced it.
  */
 export const METRICS = {

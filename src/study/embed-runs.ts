@@ -12,7 +12,7 @@
  *   between all checkpoints are embedded by {@link inpca}. The runs must share the dataset (spec
  *   and data seed) and the loss; their architectures may differ.
  *
- * `writeEmbedding` (embedding-files.ts) stores the result.
+ * `writeEmbedding` (results/embedding.ts) stores the result.
  */
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';

@@ -8,7 +8,7 @@
  * ```
  * DIR/sweep.json       the resolved sweep: every run's name, overrides and resolved spec
  * DIR/runs/<name>/     every run (resumable; a complete run is not trained again)
- * DIR/embedding.arrow  DIR/embedding.json   all checkpoints embedded (see embedding-files.ts)
+ * DIR/embedding.arrow  DIR/embedding.json   all checkpoints embedded (see results/embedding.ts)
  * DIR/key.json         what the embedding was made from: unchanged inputs are read back (embedKeyed)
  * DIR/status.json      complete (every run trained and embedded), failed runs (as a study's)
  * ```
