@@ -41,6 +41,7 @@ import type { StudyEvents } from './run-study.js';
 import type { SweepPoint } from './sweep-grid.js';
 import type { ResolvedSweepSpec } from './sweep-spec.js';
 
+/** Options of {@link runSweep}. */
 export interface SweepOptions {
   /** Worker processes (default: the spec's, else the number of cores). */
   readonly workers?: number;
