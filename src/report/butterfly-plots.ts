@@ -19,9 +19,10 @@ export interface ButterflyPlot {
 
 /** The flat record each spec's `data.values` holds. */
 interface PlotDatum {
+  /** Twin A's run name (the reference). */
+  readonly runA: string;
   /** Twin B's run name. */
-  readonly run: string;
-  readonly reference: string;
+  readonly runB: string;
   readonly kind: PerturbationKind;
   readonly sigma: number;
   /** The twin's own fork step. */
@@ -43,7 +44,7 @@ const KIND_ORDER: PerturbationKind[] = ['gaussian', 'batch', 'seed', 'init'];
 const isWeight = (k: PerturbationKind) => WEIGHT_KINDS.includes(k);
 
 const TOOLTIP = [
-  { field: 'run', type: 'nominal', title: 'run' },
+  { field: 'runB', type: 'nominal', title: 'twin B' },
   { field: 'kind', type: 'nominal', title: 'kind' },
   { field: 'sigma', type: 'quantitative', title: 'σ', format: '.3g' },
   { field: 't', type: 'quantitative', title: 't' },
@@ -87,7 +88,7 @@ const SIGMA0_NOTE = 'σ = 0 (seed / init baselines) is not on the log σ axis';
 
 /**
  * The butterfly-study figures from the measurement rows and the study's twins. Rows pair with
- * twins by `row.runB === twin.name && row.runA === twin.reference`; rows of no twin are ignored.
+ * twins by `row.runA === twin.runA && row.runB === twin.runB`; rows of no twin are ignored.
  *
  * - `l2-vs-step`: ‖θ_A − θ_B‖ over training, one line per twin, colour σ, facets t × kind.
  * - `l2-final-vs-sigma`: final L2 vs σ (mean over repeats, one line per t), seed/init baselines
@@ -100,7 +101,7 @@ const SIGMA0_NOTE = 'σ = 0 (seed / init baselines) is not on the log σ axis';
  * "Final" is each twin's largest step at which that metric was measured.
  */
 export function butterflyPlots(rows: readonly ResultRow[], twins: readonly TwinInfo[]): ButterflyPlot[] {
-  const byKey = new Map(twins.map((tw) => [pairKey(tw.reference, tw.name), tw]));
+  const byKey = new Map(twins.map((tw) => [pairKey(tw.runA, tw.runB), tw]));
   const joined: { row: ResultRow; twin: TwinInfo }[] = [];
   for (const row of rows) {
     const twin = row.runB === null ? undefined : byKey.get(pairKey(row.runA, row.runB));
@@ -165,8 +166,8 @@ function lastStep(rows: readonly Joined[]): Joined[] {
 
 function datum({ row, twin }: Joined, panelT = twin.forkStep): PlotDatum {
   return {
-    run: twin.name,
-    reference: twin.reference,
+    runA: twin.runA,
+    runB: twin.runB,
     kind: twin.kind,
     sigma: twin.sigma,
     t: twin.forkStep,
@@ -247,7 +248,7 @@ function l2VsStep(rows: readonly Joined[], weightTs: readonly number[]): Butterf
           x: { field: 'step', type: 'quantitative', scale: { type: 'log' }, title: 'step' },
           y: { field: 'value', type: 'quantitative', scale: { type: 'log' }, title: '‖θ_A − θ_B‖₂' },
           color: SIGMA_COLOR,
-          detail: { field: 'run', type: 'nominal' },
+          detail: { field: 'runB', type: 'nominal' },
           tooltip: [...TOOLTIP],
         },
       },
@@ -424,7 +425,7 @@ function interpolation(rows: readonly Joined[], weightTs: readonly number[]): Bu
           x: { field: 'alpha', type: 'quantitative', title: 'α' },
           y: { field: 'value', type: 'quantitative', title: 'test loss', scale: { zero: false } },
           color: SIGMA_COLOR,
-          detail: { field: 'run', type: 'nominal' },
+          detail: { field: 'runB', type: 'nominal' },
           order: { field: 'alpha', type: 'quantitative' },
           tooltip: [...TOOLTIP, { field: 'alpha', type: 'quantitative', title: 'α', format: '.3g' }],
         },

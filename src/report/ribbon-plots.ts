@@ -1,7 +1,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import { widthRatios } from '../measure/inpca.js';
 import { cumulativeExplained } from '../results/embedding.js';
-import { describeGridValue, type EmbeddedGroup } from '../results/groups.js';
+import { gridValueLabel, type EmbeddedGroup } from '../results/groups.js';
 import type { EmbedPlot } from './embed-plots.js';
 
 interface Layout {
@@ -22,7 +22,7 @@ function base(layout: Layout, group: EmbeddedGroup['group']) {
   return {
     group: group.name,
     x: layout.x === undefined ? group.name : (group.values[layout.x] as number),
-    panel: layout.facets.map((f) => describeGridValue(f, group.values[f])).join(' · '),
+    panel: layout.facets.map((f) => gridValueLabel(f, group.values[f])).join(' · '),
   };
 }
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { type EmbeddingKeyJson, type RunEmbedding, readEmbedding } from '../results/embedding.js';
 import type { EmbeddedGroup } from '../results/groups.js';
 import { type ResultRow, readResults } from '../results/rows.js';
-import { readStatus, type StudyJson, type StudyStatus } from '../results/study-files.js';
+import { parseStudyJson, readStatus, type StudyJson, type StudyStatus } from '../results/study-files.js';
 import type { RunJson } from '../train/run.js';
 
 /** One run of the study as the report shows it. */
@@ -147,20 +147,15 @@ export function readStudyDir(dir: string): StudyDirContents {
       `${dir}: no study.json or sweep.json (not a study or sweep directory; run 'twinscope run' first)`,
     );
   }
-  let study: StudyJson;
+  let json: unknown;
   try {
-    study = readJson(studyPath) as StudyJson;
+    json = readJson(studyPath);
   } catch (e) {
     throw new NotAStudyError(`${studyPath}: not valid JSON (${(e as Error).message})`);
   }
-  if (
-    typeof study !== 'object' ||
-    study === null ||
-    typeof study.spec !== 'object' ||
-    !Array.isArray(study.twins)
-  ) {
-    throw new NotAStudyError(`${studyPath}: not a study (expected 'spec' and 'twins')`);
-  }
+  const parsed = parseStudyJson(json);
+  if ('problem' in parsed) throw new NotAStudyError(`${studyPath}: ${parsed.problem}`);
+  const { study } = parsed;
   const warnings: string[] = [];
 
   const status = readStatusOrWarn(dir, warnings, 'study');
@@ -179,10 +174,10 @@ export function readStudyDir(dir: string): StudyDirContents {
 
   const embeddings = readEmbeddings(dir, warnings);
 
-  const twinOf = new Map(study.twins.map((t) => [t.name, t]));
-  const references = new Set(study.twins.map((t) => t.reference));
+  const twinOf = new Map(study.twins.map((t) => [t.runB, t]));
+  const references = new Set(study.twins.map((t) => t.runA));
   const runsDir = join(dir, 'runs');
-  const names = [...new Set([...findRuns(runsDir), ...study.twins.map((t) => t.name), ...references])].sort(
+  const names = [...new Set([...findRuns(runsDir), ...study.twins.map((t) => t.runB), ...references])].sort(
     (a, b) => a.localeCompare(b, 'en', { numeric: true }),
   );
   const failed = status?.failed ?? [];
@@ -267,7 +262,7 @@ interface SweepJson {
 }
 
 /** A run's grid values, as its role in the runs table: `decay=0.5 init={"kind":"normal","std":1} seed=3`. */
-function describeOverrides(overrides: Record<string, unknown> = {}): string {
+function formatOverrides(overrides: Record<string, unknown> = {}): string {
   return Object.entries(overrides)
     .map(([f, v]) => `${f.split('.').pop()}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
     .join(' ');
@@ -287,7 +282,7 @@ export function readSweepDir(dir: string): StudyDirContents {
   } catch (e) {
     throw new NotAStudyError(`${sweepPath}: not readable JSON (${(e as Error).message})`);
   }
-  if (typeof sweep !== 'object' || sweep === null || !Array.isArray(sweep.runs)) {
+  if (typeof sweep !== 'object' || sweep === null || !Array.isArray(sweep.runs as unknown)) {
     throw new NotAStudyError(`${sweepPath}: not a sweep (expected 'runs')`);
   }
   const warnings: string[] = [];
@@ -295,7 +290,7 @@ export function readSweepDir(dir: string): StudyDirContents {
   const failed = status?.failed ?? [];
   const runsDir = join(dir, 'runs');
   const runs = sweep.runs.map((r) =>
-    readReportRun(runsDir, r.name, describeOverrides(r.overrides), failed, undefined, warnings),
+    readReportRun(runsDir, r.name, formatOverrides(r.overrides), failed, undefined, warnings),
   );
   const groupBy = sweep.embed?.groupBy ?? [];
   const report: { groupBy: readonly string[]; embedding?: RunEmbedding; groups: EmbeddedGroup[] } = {

@@ -42,9 +42,9 @@ export interface EmbeddedGroup {
 }
 
 /** A short, folder-safe rendering of one grid value (`decay0.5`, `hidden64x64`, `normal-0.01`). */
-export function describeGridValue(field: string, value: unknown): string {
+export function gridValueLabel(field: string, value: unknown): string {
   const key = field.split('.').pop() as string;
-  if (Array.isArray(value)) return `${key}${value.map((v) => describeGridValue('', v)).join('x')}`;
+  if (Array.isArray(value)) return `${key}${value.map((v) => gridValueLabel('', v)).join('x')}`;
   if (value !== null && typeof value === 'object') {
     return Object.values(value as Record<string, unknown>)
       .filter((v) => v === null || typeof v !== 'object')

@@ -1,16 +1,22 @@
 /**
- * What a twin study is made of, as the planner, the executor, the measurements and the plots see it.
+ * The schema of a twin study's results: the compared pairs ({@link TwinInfo}) and the metric names of
+ * results.arrow ({@link METRICS}), with the options written next to each value.
  */
+
+import type { ResultRow } from './rows.js';
 
 /** How twin B differs from twin A (docs/methods.md §5). */
 export type PerturbationKind = 'gaussian' | 'batch' | 'seed' | 'init';
 
-/** One compared pair of a study: twin B (`name`) against its reference twin A (`reference`). */
+/**
+ * One compared pair of a study: twin B (`runB`) against its reference twin A (`runA`). The same two
+ * names are the `run_a` and `run_b` columns of its result rows ({@link ResultRow}).
+ */
 export interface TwinInfo {
-  /** The twin's run name within the study (its directory is `runs/<name>`). */
-  readonly name: string;
-  /** The run it is compared against (twin A, unperturbed, same data stream). */
-  readonly reference: string;
+  /** The run it is compared against: twin A, unperturbed, same data stream (a study run name). */
+  readonly runA: string;
+  /** The perturbed twin B's run name within the study (its directory is `runs/<runB>`). */
+  readonly runB: string;
   readonly kind: PerturbationKind;
   /** Perturbation size relative to the init norm; 0 for `seed` and `init`. */
   readonly sigma: number;

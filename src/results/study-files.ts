@@ -6,7 +6,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../util/atomic-file.js';
+import { toolkitVersion } from '../version.js';
 import type { TwinInfo } from './metrics.js';
+
+/**
+ * Version of study.json's layout. 2: pairs name their runs `runA` / `runB` (the columns of their
+ * result rows); 1 named them `reference` / `name` and is still read.
+ */
+export const STUDY_FORMAT = 2;
 
 /** study.json as `twinscope run` writes it (the fields a report reads). */
 export interface StudyJson {
@@ -17,6 +24,26 @@ export interface StudyJson {
   readonly stepsPerEpoch?: number;
   readonly checkpoints?: readonly number[];
   readonly twins: readonly TwinInfo[];
+}
+
+/** Write DIR/study.json atomically, with the current format and toolkit version. */
+export function writeStudyJson(dir: string, study: Omit<StudyJson, 'format' | 'toolkit'>): void {
+  writeJsonAtomic(join(dir, 'study.json'), { format: STUDY_FORMAT, toolkit: toolkitVersion(), ...study });
+}
+
+/**
+ * A parsed study.json as a {@link StudyJson}, or why it is not one (`problem`). Pairs of format 1
+ * (`reference`, `name`) are read as `runA`, `runB`.
+ */
+export function parseStudyJson(json: unknown): { study: StudyJson } | { problem: string } {
+  const s = json as Partial<Record<keyof StudyJson, unknown>> | null;
+  if (typeof s !== 'object' || s === null || typeof s.spec !== 'object' || !Array.isArray(s.twins)) {
+    return { problem: "not a study (expected 'spec' and 'twins')" };
+  }
+  const twins = (s.twins as Record<string, unknown>[]).map((t) =>
+    'runB' in t ? t : { ...t, runA: t.reference, runB: t.name, reference: undefined, name: undefined },
+  );
+  return { study: { ...(s as unknown as StudyJson), twins: twins as unknown as TwinInfo[] } };
 }
 
 /** status.json: what went wrong in a study or sweep (absent in directories written before it existed). */

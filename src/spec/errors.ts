@@ -34,7 +34,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 /** A short rendering of a JSON value for error messages. */
-export function describeValue(value: unknown): string {
+export function formatValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);

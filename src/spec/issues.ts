@@ -3,7 +3,7 @@
  * `model.hidden[0]`), what was expected and what was given, e.g. `optimizer.lr: must be > 0 (got -0.1)`.
  */
 import type { z } from 'zod';
-import { describeValue, formatPath } from './errors.js';
+import { formatValue, formatPath } from './errors.js';
 
 export type Issue = z.core.$ZodIssue;
 
@@ -21,7 +21,7 @@ function quote(v: unknown): string {
 }
 
 function got(issue: Issue): string {
-  return 'input' in issue ? ` (got ${describeValue(issue.input)})` : '';
+  return 'input' in issue ? ` (got ${formatValue(issue.input)})` : '';
 }
 
 /** One line per problem in a zod issue. */
@@ -73,7 +73,7 @@ export function formatIssue(issue: Issue): string[] {
           return [`${formatPath(issue.path.slice(0, -1))}: expected an object${got(issue)}`];
         }
         if (value === undefined) return [at(`missing (expected ${expected})`)];
-        return [at(`expected ${expected} (got ${describeValue(value)})`)];
+        return [at(`expected ${expected} (got ${formatValue(value)})`)];
       }
       return [at(`${issue.message}${got(issue)}`)];
     }

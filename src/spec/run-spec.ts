@@ -23,7 +23,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { crossCheck } from './cross-checks.js';
-import { describeValue, SpecError } from './errors.js';
+import { formatValue, SpecError } from './errors.js';
 import { formatIssue } from './issues.js';
 import { type ResolvedRunSpec, resolveRunSpec } from './resolve.js';
 import { RunSpecSchema } from './schemas.js';
@@ -36,7 +36,7 @@ import { readSpecJson } from './spec-file.js';
  */
 export function parseRunSpec(json: unknown, source?: string): ResolvedRunSpec {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new SpecError(`expected a JSON object at top level (got ${describeValue(json)})`, source);
+    throw new SpecError(`expected a JSON object at top level (got ${formatValue(json)})`, source);
   }
   const result = RunSpecSchema.safeParse(json, { reportInput: true });
   const problems = result.success ? [] : result.error.issues.flatMap(formatIssue);

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
-import { describeValue, SpecError } from './errors.js';
+import { formatValue, SpecError } from './errors.js';
 import { formatIssue } from './issues.js';
 
 /** Read a JSON spec file (run, study or sweep), naming the file in errors (with line and column for bad JSON). */
@@ -30,7 +30,7 @@ export function readSpecJson(path: string): unknown {
  */
 export function parseSpecObject<T>(schema: z.ZodType<T>, json: unknown, source?: string): T {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new SpecError(`expected a JSON object at top level (got ${describeValue(json)})`, source);
+    throw new SpecError(`expected a JSON object at top level (got ${formatValue(json)})`, source);
   }
   const result = schema.safeParse(json, { reportInput: true });
   if (!result.success) throw new SpecError([...new Set(result.error.issues.flatMap(formatIssue))], source);

@@ -16,15 +16,15 @@ export function lyapunovRows(
   const out: ResultRow[] = [];
   for (const twin of twins) {
     const l2 = rows
-      .filter((r) => r.runB === twin.name && r.metric === METRICS.l2 && r.layer === null)
+      .filter((r) => r.runB === twin.runB && r.metric === METRICS.l2 && r.layer === null)
       .sort((a, b) => a.step - b.step);
     const steps = l2.map((r) => r.step);
     const d = l2.map((r) => r.value);
     if (d.filter((v) => v > 0).length < 2) continue;
     const base = {
       study,
-      runA: twin.reference,
-      runB: twin.name,
+      runA: twin.runA,
+      runB: twin.runB,
       metric: METRICS.lyapunov,
       layer: null,
       split: null,
@@ -58,8 +58,8 @@ export function controlFailures(twins: readonly TwinInfo[], rows: readonly Resul
   for (const twin of twins) {
     if (twin.sigma !== 0 || (twin.kind !== 'gaussian' && twin.kind !== 'batch')) continue;
     for (const r of rows) {
-      if (r.runB === twin.name && r.metric === METRICS.l2 && r.layer === null && r.value !== 0) {
-        out.push(`${twin.name}: L2 = ${r.value} at step ${r.step}`);
+      if (r.runB === twin.runB && r.metric === METRICS.l2 && r.layer === null && r.value !== 0) {
+        out.push(`${twin.runB}: L2 = ${r.value} at step ${r.step}`);
       }
     }
   }

@@ -60,7 +60,7 @@ const embeddingDir = (dir: string, seed: number) => join(dir, 'embedding', `s${s
 /** The runs of each parent seed in the plan: parent, fork groups (reference first), seed twins, baselines. */
 function runsBySeed(study: ResolvedStudySpec, plan: StudyPlan): Map<number, PlannedRun[]> {
   const out = new Map<number, PlannedRun[]>();
-  const baselineSeed = new Map(plan.twins.filter((t) => t.kind === 'init').map((t) => [t.name, t.seed]));
+  const baselineSeed = new Map(plan.twins.filter((t) => t.kind === 'init').map((t) => [t.runB, t.seed]));
   for (const seed of study.seeds) {
     const parent = runNames.parent(seed);
     out.set(seed, [

@@ -88,8 +88,8 @@ export async function executeJob(job: StudyJob, onSteps: (n: number) => void = (
   if (job.alignedDir) {
     for (const a of result.aligned) {
       await exportAlignedRun(
-        join(job.root, job.twin.name),
-        join(job.root, job.twin.reference),
+        join(job.root, job.twin.runB),
+        join(job.root, job.twin.runA),
         a.perms,
         a.method,
         join(job.alignedDir, a.method),

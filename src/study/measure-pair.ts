@@ -79,7 +79,7 @@ export interface PairMeasurement {
 }
 
 /**
- * Measure twin B (`runs/<twin.name>`) against twin A (`runs/<twin.reference>`) under `root`.
+ * Measure twin B (`runs/<twin.runB>`) against twin A (`runs/<twin.runA>`) under `root`.
  * Amplification uses the perturbation norm recorded in B's lineage (weight perturbations only).
  */
 export async function measurePair(
@@ -88,12 +88,12 @@ export async function measurePair(
   twin: TwinInfo,
   measure: MeasureSpec,
 ): Promise<PairMeasurement> {
-  const dirA = join(root, twin.reference);
-  const dirB = join(root, twin.name);
+  const dirA = join(root, twin.runA);
+  const dirB = join(root, twin.runB);
   const runA = readRunJson(dirA);
   const runB = readRunJson(dirB);
   if (runA.status !== 'complete' || runB.status !== 'complete') {
-    throw new Error(`measure ${twin.name}: both runs must be complete (${dirA}, ${dirB})`);
+    throw new Error(`measure ${twin.runB}: both runs must be complete (${dirA}, ${dirB})`);
   }
   const layout = runA.layout;
   const cpsB = new Map(readCheckpoints(dirB).map((c) => [c.step, c]));
@@ -103,7 +103,7 @@ export async function measurePair(
     if (other && c.step >= twin.forkStep) pairs.push([c, other]);
   }
   if (pairs.length === 0)
-    throw new Error(`measure ${twin.name}: no checkpoint step shared with ${twin.reference}`);
+    throw new Error(`measure ${twin.runB}: no checkpoint step shared with ${twin.runA}`);
   const lastStep = (pairs[pairs.length - 1] as [Checkpoint, Checkpoint])[0].step;
   const when = (at: 'checkpoints' | 'end' | undefined, step: number) =>
     at === 'checkpoints' || (at === 'end' && step === lastStep);
@@ -208,7 +208,7 @@ export async function measurePair(
     await engine?.dispose();
   }
   return {
-    rows: rows.map((r) => ({ study, runA: twin.reference, runB: twin.name, ...r })),
+    rows: rows.map((r) => ({ study, runA: twin.runA, runB: twin.runB, ...r })),
     aligned,
   };
 }

@@ -42,7 +42,7 @@ export async function searchOnset(
             w.repeat < onset.repeats,
         );
         const values = twins.flatMap((w) =>
-          (rowsOf.get(w.name) ?? []).filter(
+          (rowsOf.get(w.runB) ?? []).filter(
             (r) =>
               r.metric === METRICS.errorBarrier &&
               r.options.convention === 'linear' &&

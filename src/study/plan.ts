@@ -155,14 +155,8 @@ export function planStudy(
       }
       return list;
     };
-    const twin = (
-      name: string,
-      reference: string,
-      kind: PerturbationKind,
-      sigma: number,
-      t: number,
-      r: number,
-    ) => twins.push({ name, reference, kind, sigma, forkStep: t, repeat: r, seed });
+    const twin = (runB: string, runA: string, kind: PerturbationKind, sigma: number, t: number, r: number) =>
+      twins.push({ runA, runB, kind, sigma, forkStep: t, repeat: r, seed });
     const addWeightTwin = (
       kind: 'gaussian' | 'batch',
       sigma: number,

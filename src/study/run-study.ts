@@ -24,9 +24,7 @@ import { join } from 'node:path';
 import { loadDataset } from '../data/load.js';
 import type { PoolResult } from '../exec/pool.js';
 import { type ResultRow, readResults, writeResults } from '../results/rows.js';
-import { writeStatus } from '../results/study-files.js';
-import { writeJsonAtomic } from '../util/atomic-file.js';
-import { toolkitVersion } from '../version.js';
+import { type StudyJson, writeStatus, writeStudyJson } from '../results/study-files.js';
 import { controlFailures, lyapunovRows } from './derived-rows.js';
 import { embedStudy, type StudyEmbedding } from './embed-study.js';
 import { runStudyJobs } from './jobs.js';
@@ -76,11 +74,9 @@ export class ControlError extends Error {
 }
 
 /** study.json: the resolved spec, the step plan and the compared pairs. */
-function writeStudyJson(dir: string, study: ResolvedStudySpec, plan: StudyPlan): void {
-  writeJsonAtomic(join(dir, 'study.json'), {
-    format: 1,
-    toolkit: toolkitVersion(),
-    spec: study,
+function writeStudy(dir: string, study: ResolvedStudySpec, plan: StudyPlan): void {
+  writeStudyJson(dir, {
+    spec: study as unknown as StudyJson['spec'],
     stepsPerEpoch: plan.stepsPerEpoch,
     totalSteps: plan.totalSteps,
     checkpoints: plan.checkpoints,
@@ -118,7 +114,7 @@ export async function runStudy(
   };
 
   let plan = planStudy(study, nTrain);
-  writeStudyJson(dir, study, plan);
+  writeStudy(dir, study, plan);
   await execute(plan, 'grid');
   const onsetRows: ResultRow[] = [];
   if (study.onset) {
@@ -132,9 +128,9 @@ export async function runStudy(
       rowsOf,
     );
     onsetRows.push(...searched);
-    writeStudyJson(dir, study, plan);
+    writeStudy(dir, study, plan);
   }
-  const pairRows = plan.twins.flatMap((t) => rowsOf.get(t.name) ?? []);
+  const pairRows = plan.twins.flatMap((t) => rowsOf.get(t.runB) ?? []);
   const lyapunov = study.measure.lyapunov
     ? lyapunovRows(study.name, plan.twins, pairRows, study.measure.lyapunov.window)
     : [];

@@ -82,14 +82,14 @@ export function studyJobs(study: ResolvedStudySpec, plan: StudyPlan, dir: string
     const key = configHash({
       twin,
       measure,
-      a: planned.get(twin.reference),
-      b: planned.get(twin.name),
+      a: planned.get(twin.runA),
+      b: planned.get(twin.runB),
       lockstep: lockstepOk,
       toolkit: toolkitVersion(),
     }).slice(0, 24);
     const out = join(dir, 'measurements', `${key}.arrow`);
-    outputs.set(twin.name, out);
-    const deps = [producer.get(twin.reference), producer.get(twin.name)].filter((d): d is string => !!d);
+    outputs.set(twin.runB, out);
+    const deps = [producer.get(twin.runA), producer.get(twin.runB)].filter((d): d is string => !!d);
     const job: StudyJob = {
       kind: 'measure',
       root: runsDir,
@@ -97,9 +97,9 @@ export function studyJobs(study: ResolvedStudySpec, plan: StudyPlan, dir: string
       twin,
       measure,
       out,
-      ...(study.measure.align?.exportAligned && { alignedDir: join(dir, 'aligned', twin.name) }),
+      ...(study.measure.align?.exportAligned && { alignedDir: join(dir, 'aligned', twin.runB) }),
     };
-    jobs.push({ id: `measure:${twin.name}`, deps: [...new Set(deps)], job, done: () => existsSync(out) });
+    jobs.push({ id: `measure:${twin.runB}`, deps: [...new Set(deps)], job, done: () => existsSync(out) });
   }
   return { jobs, runSteps, outputs };
 }

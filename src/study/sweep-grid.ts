@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { EmbedMethod } from '../results/embedding.js';
-import { describeGridValue, type SweepGroup } from '../results/groups.js';
+import { gridValueLabel, type SweepGroup } from '../results/groups.js';
 import type { ResolvedRunSpec } from '../spec/resolve.js';
 import { RunSpecSchema } from '../spec/schemas.js';
 import { canonical } from '../util/json.js';
@@ -100,7 +100,7 @@ export function pointName(
   prefix = '',
 ): string {
   const description = Object.entries(overrides)
-    .map(([field, value]) => describeGridValue(field, value))
+    .map(([field, value]) => gridValueLabel(field, value))
     .join('-')
     .replace(/[^A-Za-z0-9._-]+/g, '_')
     .replace(/^[._-]+/, '');

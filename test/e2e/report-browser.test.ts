@@ -190,7 +190,7 @@ describe.skipIf(!haveChromium)('report in headless Chromium', () => {
     const text = (await tooltip.textContent()) ?? '';
     expect(text).toContain('σ');
     expect(text).toContain('step');
-    expect(text).toContain('run');
+    expect(text).toContain('twin B');
     expect(text).toMatch(/s0\/t\d+\/gaussian-|<img/);
   });
 

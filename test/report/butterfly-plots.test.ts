@@ -26,8 +26,8 @@ function study(): { rows: ResultRow[]; twins: TwinInfo[] } {
     for (const sigma of SIGMAS)
       for (const repeat of [0, 1])
         twins.push({
-          name: `g-t${t}-s${sigma}-r${repeat}`,
-          reference: 'A',
+          runA: 'A',
+          runB: `g-t${t}-s${sigma}-r${repeat}`,
           kind: 'gaussian',
           sigma,
           forkStep: t,
@@ -36,8 +36,8 @@ function study(): { rows: ResultRow[]; twins: TwinInfo[] } {
         });
   for (const repeat of [0, 1])
     twins.push({
-      name: `seed-r${repeat}`,
-      reference: 'A',
+      runA: 'A',
+      runB: `seed-r${repeat}`,
       kind: 'seed',
       sigma: 0,
       forkStep: 0,
@@ -47,7 +47,7 @@ function study(): { rows: ResultRow[]; twins: TwinInfo[] } {
 
   const rows: ResultRow[] = [];
   const row = (tw: TwinInfo, r: Partial<ResultRow> & Pick<ResultRow, 'metric' | 'step' | 'value'>): void => {
-    rows.push({ study: 's', runA: tw.reference, runB: tw.name, layer: null, split: null, options: {}, ...r });
+    rows.push({ study: 's', runA: tw.runA, runB: tw.runB, layer: null, split: null, options: {}, ...r });
   };
   for (const tw of twins) {
     const scale = tw.sigma || 0.5;
@@ -89,7 +89,7 @@ function study(): { rows: ResultRow[]; twins: TwinInfo[] } {
       row(tw, { ...cka, step: 100, value: 0.5 }); // not the last step: excluded
     }
   }
-  // A pair that is no twin of the study, and a row whose runA is not the twin's reference: ignored.
+  // A pair that is no twin of the study, and a row whose runA is not the twin's runA: ignored.
   rows.push({
     study: 's',
     runA: 'A',
@@ -120,7 +120,7 @@ const valuesOf = (spec: unknown): Values => (spec as { data: { values: Values } 
 
 /** The fields a plotted datum carries, in a fixed order, for comparing data sets regardless of order. */
 const FIELDS = [
-  'run',
+  'runB',
   'kind',
   'sigma',
   't',
@@ -152,10 +152,10 @@ function expectedData(
   for (const tw of twins) {
     if (opts.weightOnly && (tw.kind === 'seed' || tw.sigma === 0)) continue;
     for (const r of rows) {
-      if (r.runA !== tw.reference || r.runB !== tw.name || !keep(r)) continue;
+      if (r.runA !== tw.runA || r.runB !== tw.runB || !keep(r)) continue;
       for (const panelT of opts.panels && tw.kind === 'seed' ? TS : [tw.forkStep]) {
         out.push({
-          run: tw.name,
+          runB: tw.runB,
           kind: tw.kind,
           sigma: tw.sigma,
           t: tw.forkStep,
@@ -318,7 +318,7 @@ describe('butterflyPlots', () => {
     }
     // Spot checks written out: the values come from the rows' formulas, not from the code under test.
     const l2Data = valuesOf(byName.get('l2-vs-step')?.spec);
-    const at = (run: string, step: number) => l2Data.filter((d) => d.run === run && d.step === step);
+    const at = (run: string, step: number) => l2Data.filter((d) => d.runB === run && d.step === step);
     expect(at('g-t10-s0.001-r1', 100).map((d) => d.value)).toEqual([1e-3 * 11 * 1.1]);
     expect(at('seed-r0', 1000).map((d) => [d.panelT, d.t, d.sigma, d.value])).toEqual([
       [10, 0, 0, 0.5 * 101],
@@ -326,13 +326,13 @@ describe('butterflyPlots', () => {
     ]);
     const barrier = valuesOf(byName.get('barrier-vs-sigma')?.spec);
     expect(
-      barrier.filter((d) => d.run === 'g-t100-s0.01-r0').map((d) => [d.measure, d.step, d.value]),
+      barrier.filter((d) => d.runB === 'g-t100-s0.01-r0').map((d) => [d.measure, d.step, d.value]),
     ).toEqual([
       ['error barrier', 1000, 0.01 * 10 * 2],
       ['aligned error barrier', 1000, 0.01],
     ]);
     const cka = valuesOf(byName.get('cka-vs-sigma')?.spec);
-    expect(cka.filter((d) => d.run === 'g-t10-s0.01-r1').map((d) => [d.layer, d.value])).toEqual([
+    expect(cka.filter((d) => d.runB === 'g-t10-s0.01-r1').map((d) => [d.layer, d.value])).toEqual([
       ['dense0', 1 - 0.01 * 10 * 1.1],
       ['dense1', 1 - 0.01 * 15 * 1.1],
     ]);

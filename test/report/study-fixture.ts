@@ -40,8 +40,8 @@ export function writeStudyFixture(dir: string, options: FixtureOptions = {}): Tw
     for (const sigma of [1e-4, 1e-3, 1e-2])
       for (const repeat of [0, 1])
         twins.push({
-          name: `s0/t${t}/gaussian-${sigma.toExponential(0).replace('e-', 'e-')}-r${repeat}`,
-          reference: `s0/t${t}/a`,
+          runA: `s0/t${t}/a`,
+          runB: `s0/t${t}/gaussian-${sigma.toExponential(0).replace('e-', 'e-')}-r${repeat}`,
           kind: 'gaussian',
           sigma,
           forkStep: t,
@@ -50,8 +50,8 @@ export function writeStudyFixture(dir: string, options: FixtureOptions = {}): Tw
         });
   for (const repeat of [0, 1])
     twins.push({
-      name: `s0/t0/seed-r${repeat}`,
-      reference: 's0/t0/a',
+      runA: 's0/t0/a',
+      runB: `s0/t0/seed-r${repeat}`,
       kind: 'seed',
       sigma: 0,
       forkStep: 0,
@@ -60,8 +60,8 @@ export function writeStudyFixture(dir: string, options: FixtureOptions = {}): Tw
     });
   if (options.hostile) {
     twins.push({
-      name: XSS_RUN,
-      reference: 's0/t10/a',
+      runA: 's0/t10/a',
+      runB: XSS_RUN,
       kind: 'gaussian',
       sigma: 5e-3,
       forkStep: 10,
@@ -89,7 +89,7 @@ export function writeStudyFixture(dir: string, options: FixtureOptions = {}): Tw
     }),
   );
 
-  const runs = new Set(['s0/parent', ...twins.map((t) => t.name), ...twins.map((t) => t.reference)]);
+  const runs = new Set(['s0/parent', ...twins.map((t) => t.runB), ...twins.map((t) => t.runA)]);
   for (const run of runs) {
     const failed = options.failed && run === FAILED_RUN;
     const running = options.running && run === RUNNING_RUN;
@@ -124,15 +124,15 @@ export function writeStudyFixture(dir: string, options: FixtureOptions = {}): Tw
   const row = (tw: TwinInfo, r: Partial<ResultRow> & Pick<ResultRow, 'metric' | 'step' | 'value'>) =>
     rows.push({
       study: name,
-      runA: tw.reference,
-      runB: tw.name,
+      runA: tw.runA,
+      runB: tw.runB,
       layer: null,
       split: null,
       options: {},
       ...r,
     });
   for (const tw of twins) {
-    if (options.failed && tw.name === FAILED_RUN) continue; // never measured
+    if (options.failed && tw.runB === FAILED_RUN) continue; // never measured
     const scale = tw.sigma || 0.5;
     for (const step of STEPS.filter((s) => s >= tw.forkStep)) {
       row(tw, {

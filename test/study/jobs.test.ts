@@ -194,7 +194,7 @@ describe('executeJob', () => {
     const pj = poolJob(`measure:${TWIN}`);
     const job = pj.job as MeasureJob;
     expect(job).toMatchObject({ kind: 'measure', root: join(dir, 'runs'), study: 'jobs' });
-    expect(job.twin).toMatchObject({ name: TWIN, reference: REFERENCE, forkStep: 20, sigma: 1e-2 });
+    expect(job.twin).toMatchObject({ runA: REFERENCE, runB: TWIN, forkStep: 20, sigma: 1e-2 });
     expect(pj.done?.()).toBe(false);
     await execute(`measure:${TWIN}`);
     expect(existsSync(job.out)).toBe(true);

@@ -41,8 +41,8 @@ describe('measurePair', () => {
       // A permuted copy of A written as a run: the same network function, other unit order.
       await exportAlignedRun(dirA, dirA, perms, 'shuffle', join(root, name, 'b'));
       const twin: TwinInfo = {
-        name: `${name}/b`,
-        reference: `${name}/a`,
+        runA: `${name}/a`,
+        runB: `${name}/b`,
         kind: 'init',
         sigma: 0,
         forkStep: 0,

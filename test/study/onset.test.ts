@@ -38,8 +38,8 @@ function barrierRows(w: TwinInfo, value: number, split: 'train' | 'test'): Resul
   const opposite = value < THRESHOLD ? 0.5 : 0;
   const row = (over: Partial<ResultRow>): ResultRow => ({
     study: study.name,
-    runA: w.reference,
-    runB: w.name,
+    runA: w.runA,
+    runB: w.runB,
     step: T,
     metric: METRICS.errorBarrier,
     layer: null,
@@ -70,7 +70,7 @@ async function search(barrier: (w: TwinInfo) => number | undefined, split: 'trai
     const plan = planStudy(study, nTrain, extra);
     for (const w of plan.twins) {
       const v = barrier(w);
-      if (!rowsOf.has(w.name) && v !== undefined) rowsOf.set(w.name, barrierRows(w, v, split));
+      if (!rowsOf.has(w.runB) && v !== undefined) rowsOf.set(w.runB, barrierRows(w, v, split));
     }
     return plan;
   };

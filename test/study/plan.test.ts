@@ -124,10 +124,10 @@ describe('planStudy', () => {
     ]);
     const init = plan.twins.filter((t) => t.kind === 'init');
     expect(init).toEqual([
-      { name: 's0/init-r0', reference: 's0/parent', kind: 'init', sigma: 0, forkStep: 0, repeat: 0, seed: 0 },
-      { name: 's0/init-r1', reference: 's0/parent', kind: 'init', sigma: 0, forkStep: 0, repeat: 1, seed: 0 },
-      { name: 's5/init-r0', reference: 's5/parent', kind: 'init', sigma: 0, forkStep: 0, repeat: 0, seed: 5 },
-      { name: 's5/init-r1', reference: 's5/parent', kind: 'init', sigma: 0, forkStep: 0, repeat: 1, seed: 5 },
+      { runA: 's0/parent', runB: 's0/init-r0', kind: 'init', sigma: 0, forkStep: 0, repeat: 0, seed: 0 },
+      { runA: 's0/parent', runB: 's0/init-r1', kind: 'init', sigma: 0, forkStep: 0, repeat: 1, seed: 0 },
+      { runA: 's5/parent', runB: 's5/init-r0', kind: 'init', sigma: 0, forkStep: 0, repeat: 0, seed: 5 },
+      { runA: 's5/parent', runB: 's5/init-r1', kind: 'init', sigma: 0, forkStep: 0, repeat: 1, seed: 5 },
     ]);
   });
 
@@ -136,16 +136,16 @@ describe('planStudy', () => {
     expect(plan.twins).toHaveLength(2 * (12 + 2 + 2));
     const byKind = (k: string) => plan.twins.filter((t) => t.kind === k).length;
     expect([byKind('gaussian'), byKind('seed'), byKind('init')]).toEqual([24, 4, 4]);
-    expect(plan.twins.find((t) => t.name === 's5/t18/gaussian-1e-1-r1')).toEqual({
-      name: 's5/t18/gaussian-1e-1-r1',
-      reference: 's5/t18/a',
+    expect(plan.twins.find((t) => t.runB === 's5/t18/gaussian-1e-1-r1')).toEqual({
+      runA: 's5/t18/a',
+      runB: 's5/t18/gaussian-1e-1-r1',
       kind: 'gaussian',
       sigma: 0.1,
       forkStep: 18,
       repeat: 1,
       seed: 5,
     });
-    expect(plan.twins.find((t) => t.name === 's0/t7/seed-r1')?.reference).toBe('s0/t7/a');
+    expect(plan.twins.find((t) => t.runB === 's0/t7/seed-r1')?.runA).toBe('s0/t7/a');
     // Names are unique.
     const all = [
       ...plan.parents,

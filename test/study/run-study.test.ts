@@ -163,7 +163,7 @@ describe('runStudy (tiny study, one process)', () => {
   test('aligned exports are valid runs; weight matching does not increase L2 (init baseline)', () => {
     for (const twin of result.plan.twins) {
       for (const method of ['weight', 'activation']) {
-        const out = join(dir, 'aligned', twin.name, method);
+        const out = join(dir, 'aligned', twin.runB, method);
         const v = verifyRun(out);
         expect(v.problems).toEqual([]);
         expect(v.ok).toBe(true);
