@@ -13,7 +13,7 @@ import type { TwinInfo } from './metrics.js';
  * Version of study.json's layout. 2: pairs name their runs `runA` / `runB` (the columns of their
  * result rows); 1 named them `reference` / `name` and is still read.
  */
-export const STUDY_FORMAT = 2;
+const STUDY_FORMAT = 2;
 
 /** study.json as `twinscope run` writes it (the fields a report reads). */
 export interface StudyJson {
@@ -40,9 +40,11 @@ export function parseStudyJson(json: unknown): { study: StudyJson } | { problem:
   if (typeof s !== 'object' || s === null || typeof s.spec !== 'object' || !Array.isArray(s.twins)) {
     return { problem: "not a study (expected 'spec' and 'twins')" };
   }
-  const twins = (s.twins as Record<string, unknown>[]).map((t) =>
-    'runB' in t ? t : { ...t, runA: t.reference, runB: t.name, reference: undefined, name: undefined },
-  );
+  const twins = (s.twins as Record<string, unknown>[]).map((t) => {
+    if ('runB' in t) return t;
+    const { reference, name, ...rest } = t;
+    return { runA: reference, runB: name, ...rest };
+  });
   return { study: { ...(s as unknown as StudyJson), twins: twins as unknown as TwinInfo[] } };
 }
 

@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { readStatus, writeStatus } from '../../src/results/study-files.js';
+import { parseStudyJson, readStatus, writeStatus, writeStudyJson } from '../../src/results/study-files.js';
 
 const root = mkdtempSync(join(tmpdir(), 'twinscope-study-files-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -32,5 +32,29 @@ describe('status.json', () => {
       blocked: [],
       controlFailures: [],
     });
+  });
+});
+
+describe('study.json', () => {
+  const twin = { kind: 'gaussian', sigma: 0.1, forkStep: 10, repeat: 0, seed: 0 } as const;
+
+  test('written with the current format, parsed back as written', () => {
+    const dir = mkdtempSync(join(root, 'study-'));
+    const contents = { spec: { name: 'x' }, totalSteps: 5, twins: [{ runA: 'a', runB: 'b', ...twin }] };
+    writeStudyJson(dir, contents);
+    const json = JSON.parse(readFileSync(join(dir, 'study.json'), 'utf8'));
+    expect(json.format).toBe(2);
+    expect(parseStudyJson(json)).toEqual({ study: json });
+  });
+
+  test('format 1 pairs (reference, name) are read as runA, runB', () => {
+    const old = { format: 1, spec: {}, twins: [{ name: 'b', reference: 'a', ...twin }] };
+    const parsed = parseStudyJson(old);
+    expect('study' in parsed && parsed.study.twins).toStrictEqual([{ runA: 'a', runB: 'b', ...twin }]);
+  });
+
+  test('not a study', () => {
+    expect(parseStudyJson({ spec: {} })).toEqual({ problem: "not a study (expected 'spec' and 'twins')" });
+    expect(parseStudyJson([])).toEqual({ problem: "not a study (expected 'spec' and 'twins')" });
   });
 });
