@@ -55,8 +55,9 @@ export const METRICS = {
   errorBarrier: 'error_barrier',
   /**
    * After aligning B to A; options.method is 'weight' (with sweeps, converged) or 'activation' (with
-   * examples, correlation: 'pearson'). The aligned barriers carry the barrier options as well; with
-   * 'activation', options.examples is the matching set's size, which overrides the barrier's.
+   * examples, correlation: 'pearson'). The aligned barriers carry the alignment's options and the
+   * barrier's; their options.examples is the barrier's evaluation set (the matching set's size is in
+   * the aligned_l2 row of the same step).
    */
   alignedL2: 'aligned_l2',
   alignedLossBarrier: 'aligned_loss_barrier',

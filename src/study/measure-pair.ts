@@ -47,7 +47,7 @@ async function barrierRows(
     const base = { step, layer: null, split } as const;
     if (!prefix) {
       curve.alphas.forEach((alpha, i) => {
-        const options = { alpha, alphas: alphas.length, examples: set.n, ...extra };
+        const options = { ...extra, alpha, alphas: alphas.length, examples: set.n };
         rows.push({ ...base, metric: METRICS.interpLoss, value: curve.loss[i] as number, options });
         rows.push({ ...base, metric: METRICS.interpError, value: curve.error[i] as number, options });
       });
@@ -58,12 +58,14 @@ async function barrierRows(
         [prefix?.error ?? METRICS.errorBarrier, curve.error],
       ] as const) {
         const r = barrier(values, curve.alphas, convention);
+        // The barrier's own options win: `examples` is the set the curve was evaluated on (an
+        // activation alignment's matching set size is in its aligned_l2 row).
         const options = {
+          ...extra,
           convention,
           alphaStar: r.alphaStar,
           alphas: alphas.length,
           examples: set.n,
-          ...extra,
         };
         rows.push({ ...base, metric, value: r.value, options });
       }

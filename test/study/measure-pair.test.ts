@@ -24,7 +24,7 @@ const { measure } = parseStudySpec({
   measure: {
     distance: { at: 'end' },
     barrier: { alphas: 5 },
-    align: { methods: ['weight', 'activation'], examples: 300 },
+    align: { methods: ['weight', 'activation'], examples: 200 },
   },
 });
 
@@ -68,6 +68,19 @@ describe('measurePair', () => {
       if (hidden.length === 1) expect(activation).toEqual([0]);
       else expect(activation[0]).toBeLessThan(Math.min(...at(METRICS.l2)));
       expect(aligned.map((a) => a.method)).toEqual(['weight', 'activation']);
+      // Provenance: the aligned barriers' examples are the barrier's evaluation set (the whole
+      // split here), not the 200 examples activation matching used (those are in aligned_l2).
+      const optionsOf = (metric: string) =>
+        rows.filter((r) => r.metric === metric && r.options.method === 'activation').map((r) => r.options);
+      expect(optionsOf(METRICS.alignedL2).map((o) => o.examples)).toEqual([200]);
+      const plain = rows.filter((r) => r.metric === METRICS.lossBarrier);
+      const aligned_ = rows.filter(
+        (r) => r.metric === METRICS.alignedLossBarrier && r.options.method === 'activation',
+      );
+      expect(aligned_.map((r) => [r.split, r.options.examples])).toEqual(
+        plain.map((r) => [r.split, r.options.examples]),
+      );
+      expect(aligned_.every((r) => r.options.examples !== 200)).toBe(true);
     },
     60_000,
   );
