@@ -1,6 +1,10 @@
 /**
  * Twins: fork a run from a parent's checkpoint at step t, perturb it before the update of step t,
  * and train it to the parent's last step on the same data stream (docs/methods.md §5).
+ *
+ * Divergence: each twin diverges on its own (see run.ts); in a lock-step group a diverged member
+ * leaves the group and the others go on without it. A twin forked at a step its parent never
+ * reached (the parent diverged before it) is recorded as diverged with reason `parent`, untrained.
  */
 import { relative } from 'node:path';
 import { gatherBatch } from '../data/batching.js';
@@ -8,7 +12,7 @@ import { createLockstepEngine, type LockstepEngine } from '../engine/ort/lockste
 import { Rng } from '../rng/rng.js';
 import type { ResolvedRunSpec } from '../spec/resolve.js';
 import { planRun } from '../spec/run-plan.js';
-import { readCheckpoints } from '../store/index.js';
+import { type Checkpoint, readCheckpoints } from '../store/index.js';
 import { batchForStep } from './loop.js';
 import {
   applyPerturbation,
@@ -19,6 +23,7 @@ import {
 } from './perturb.js';
 import {
   createEngine,
+  type Divergence,
   type OpenedRun,
   openRun,
   type RunJson,
@@ -81,10 +86,14 @@ export interface ForkLineage {
   readonly lockstep?: true;
 }
 
-/** The parent's run.json and its checkpoint at `forkStep` (which must exist). */
-function forkPoint(parentDir: string, forkStep: number) {
+/**
+ * The parent's run.json and its checkpoint at `forkStep`, which must exist unless the parent
+ * diverged before it (then `cp` is undefined).
+ */
+function forkPoint(parentDir: string, forkStep: number): { parent: RunJson; cp?: Checkpoint } {
   const parent = readRunJson(parentDir);
   const cp = readCheckpoints(parentDir).find((c) => c.step === forkStep);
+  if (!cp && parent.status === 'diverged') return { parent };
   if (!cp) {
     throw new Error(
       `${parentDir} has no checkpoint at step ${forkStep} (has ${parent.checkpointSteps.join(', ')}); fork at a checkpointed step`,
@@ -102,6 +111,17 @@ async function forkStart(
   point = forkPoint(parentDir, forkStep),
 ): Promise<RunStart> {
   const { parent, cp } = point;
+  if (!cp) {
+    // The parent diverged before the fork step: no state to fork, nor to draw a perturbation norm from.
+    const lineage = {
+      parent: relative(member.dir, parentDir),
+      forkStep,
+      ...(member.perturbation && { perturbation: member.perturbation }),
+      ...(lockstep && { lockstep: true }),
+    };
+    const diverged: Divergence = { reason: 'parent', step: parent.diverged?.step ?? forkStep };
+    return { params: new Float32Array(0), opt: { step: forkStep, slots: [] }, lineage, diverged };
+  }
   let params = cp.params;
   const lineage: { -readonly [K in keyof ForkLineage]: ForkLineage[K] } = {
     parent: relative(member.dir, parentDir),
@@ -118,7 +138,8 @@ async function forkStart(
 
 /**
  * Train a twin of the run in `parentDir` into `outDir`: start from the parent's checkpoint at
- * `forkStep` (which must exist), add the perturbation (if any), train to the parent's last step with
+ * `forkStep` (which must exist, unless the parent diverged before it: the twin is then recorded as
+ * diverged, reason `parent`), add the perturbation (if any), train to the parent's last step with
  * the parent's spec (hence its data order) or with `options.spec` (a `seed` twin: another data
  * seed). A twin with σ = 0 reproduces the parent bit for bit.
  */
@@ -141,8 +162,9 @@ export type GroupProgress = (runSteps: number) => void;
 /**
  * Train every member of a fork group in lock-step: all start from the parent's checkpoint at
  * `forkStep` (each with its own perturbation) and see the parent's data stream, so one call of a
- * {@link LockstepEngine} per step trains them all with batched weights. Complete members are
- * skipped; interrupted ones resume from their last checkpoint, in sub-groups of equal step.
+ * {@link LockstepEngine} per step trains them all with batched weights. Complete (or diverged)
+ * members are skipped; interrupted ones resume from their last checkpoint, in sub-groups of equal
+ * step. A member that diverges leaves its sub-group, which goes on with a new engine for the rest.
  * Members that share inputs stay bit-identical (the σ = 0 control).
  */
 export async function trainForkGroup(
@@ -167,34 +189,42 @@ export async function trainForkGroup(
     }
     const byStep = new Map<number, OpenedRun[]>();
     for (const run of opened) {
-      if (run.mode === 'complete') continue;
+      if (run.mode === 'complete' || run.diverged) continue;
       const list = byStep.get(run.state.opt.step) ?? [];
       list.push(run);
       byStep.set(run.state.opt.step, list);
     }
-    for (const [from, runs] of [...byStep].sort(([a], [b]) => a - b)) {
-      lockstep = await createLockstepEngine(model, {
-        optimizer: spec.optimizer,
-        threads: spec.threads,
-        runs: runs.length,
-      });
-      const states = runs.map((r) => r.state);
-      for (let step = from; step < plan.totalSteps; step++) {
-        const { batch, epoch, hash } = batchForStep(
-          data.train,
-          spec.batchSize,
-          spec.orderSeed ?? spec.dataSeed,
-          step,
-        );
-        const lr = plan.lr(step, epoch);
-        const losses = await lockstep.trainStep(states, batch, lr);
-        for (const [r, run] of runs.entries()) {
-          await run.recordStep({ step, epoch, lr, loss: losses[r] as number, batchHash: hash });
+    for (const [from, group] of [...byStep].sort(([a], [b]) => a - b)) {
+      let runs = group;
+      let step = from;
+      // One engine per membership: a diverged member leaves, so its NaNs never share a call again.
+      while (runs.length > 0 && step < plan.totalSteps) {
+        lockstep = await createLockstepEngine(model, {
+          optimizer: spec.optimizer,
+          threads: spec.threads,
+          runs: runs.length,
+        });
+        const states = runs.map((r) => r.state);
+        while (step < plan.totalSteps) {
+          const { batch, epoch, hash } = batchForStep(
+            data.train,
+            spec.batchSize,
+            spec.orderSeed ?? spec.dataSeed,
+            step,
+          );
+          const lr = plan.lr(step, epoch);
+          const losses = await lockstep.trainStep(states, batch, lr);
+          for (const [r, run] of runs.entries()) {
+            await run.recordStep({ step, epoch, lr, loss: losses[r] as number, batchHash: hash });
+          }
+          onProgress?.(runs.length);
+          step++;
+          if (runs.some((r) => r.diverged)) break;
         }
-        onProgress?.(runs.length);
+        await lockstep.dispose();
+        lockstep = undefined;
+        runs = runs.filter((r) => !r.diverged);
       }
-      await lockstep.dispose();
-      lockstep = undefined;
     }
     const out: RunJson[] = [];
     for (const run of opened) out.push(await run.finish());

@@ -3,7 +3,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCheckpointSteps, verifyFiles } from '../store/index.js';
 import { formatPercent } from '../util/format.js';
-import { type RunJson, readRunJson } from './run.js';
+import { formatDivergence, type RunJson, readRunJson } from './run.js';
 
 /** What {@link verifyRun} found: `ok` when `problems` is empty, and a one-line summary. */
 export interface RunVerifyResult {
@@ -12,7 +12,10 @@ export interface RunVerifyResult {
   readonly summary: string;
 }
 
-/** Check run.json, then every Arrow file against the schema, row counts and checksums run.json records. */
+/**
+ * Check run.json, then every Arrow file against the schema, row counts and checksums run.json
+ * records. A diverged run is final and checked like a complete one (its checkpoints: those kept).
+ */
 export function verifyRun(dir: string): RunVerifyResult {
   let run: RunJson;
   try {
@@ -21,11 +24,12 @@ export function verifyRun(dir: string): RunVerifyResult {
     return { ok: false, problems: [(e as Error).message], summary: '' };
   }
   const problems: string[] = [];
-  if (run.status !== 'complete')
+  const ended = run.status === 'complete' || run.status === 'diverged';
+  if (!ended)
     problems.push(`run.json: run is not complete (status '${run.status}'); run train again to resume it`);
   const files = verifyFiles(dir, run.files);
   problems.push(...files.problems);
-  if (files.ok && run.status === 'complete') {
+  if (files.ok && ended) {
     const steps = readCheckpointSteps(dir);
     const expected = run.checkpointSteps;
     if (steps.length !== expected.length || steps.some((s, i) => s !== expected[i])) {
@@ -34,7 +38,8 @@ export function verifyRun(dir: string): RunVerifyResult {
       );
     }
   }
-  const summary = `${run.checkpointSteps.length} checkpoints, ${run.totalSteps} steps, ${Object.keys(run.files ?? {}).length} files checked`;
+  const diverged = run.diverged ? `diverged ${formatDivergence(run.diverged)}, ` : '';
+  const summary = `${diverged}${run.checkpointSteps.length} checkpoints, ${run.totalSteps} steps, ${Object.keys(run.files ?? {}).length} files checked`;
   return { ok: problems.length === 0, problems, summary };
 }
 
@@ -52,6 +57,8 @@ export interface RunInspection {
   readonly stepsPerEpoch: number;
   readonly checkpointSteps: readonly number[];
   readonly final?: RunJson['final'];
+  /** Where and why the run diverged (status `diverged`). */
+  readonly diverged?: RunJson['diverged'];
   readonly lineage: RunJson['lineage'];
   readonly files: Record<string, number>;
 }
@@ -79,6 +86,7 @@ export function inspectRun(dir: string): RunInspection {
     stepsPerEpoch: run.stepsPerEpoch,
     checkpointSteps: run.checkpointSteps,
     final: run.final,
+    ...(run.diverged && { diverged: run.diverged }),
     lineage: run.lineage,
     files,
   };
@@ -97,11 +105,14 @@ export function formatInspection(info: RunInspection): string {
     `steps      ${info.totalSteps} (${info.stepsPerEpoch} per epoch)`,
     `checkpoints ${cps.length}: ${cps.length > 8 ? `${cps.slice(0, 4).join(', ')}, …, ${cps.slice(-3).join(', ')}` : cps.join(', ')}`,
   ];
+  // JSON has no NaN: a non-finite loss reads back as null.
+  const loss = (x: number | null | undefined) => (typeof x === 'number' ? x.toPrecision(4) : '-');
   if (f) {
     lines.push(
-      `final      train loss ${f.trainEvalLoss?.toPrecision(4)} acc ${pct(f.trainAcc)} | test loss ${f.testLoss?.toPrecision(4)} acc ${pct(f.testAcc)}`,
+      `final      train loss ${loss(f.trainEvalLoss)} acc ${pct(f.trainAcc)} | test loss ${loss(f.testLoss)} acc ${pct(f.testAcc)}`,
     );
   }
+  if (info.diverged) lines.push(`diverged   ${formatDivergence(info.diverged)}`);
   if (info.lineage.parent)
     lines.push(`lineage    parent ${info.lineage.parent} at step ${info.lineage.forkStep}`);
   lines.push('files');

@@ -37,6 +37,8 @@ export interface TrainLoopOptions {
   readonly onStep?: (record: StepRecord) => void | Promise<void>;
   /** Steps after which the loop must return control before continuing (checkpoints). */
   readonly stopAt?: (stepsDone: number) => boolean;
+  /** Checked after each `onStep`: true ends the loop early (a run that diverged). */
+  readonly stop?: () => boolean;
 }
 
 /** The batch, epoch and hash of global step `step`. */
@@ -48,8 +50,9 @@ export function batchForStep(train: Split, batchSize: BatchSize, dataSeed: numbe
 }
 
 /**
- * Advance `state` from its current step (`state.opt.step`) to `until` steps done. Calls `onStep`
- * after each step; chunks multi-step calls so that no chunk crosses a `stopAt` step.
+ * Advance `state` from its current step (`state.opt.step`) to `until` steps done, or until `stop`
+ * says so. Calls `onStep` after each step; chunks multi-step calls so that no chunk crosses a
+ * `stopAt` step.
  */
 export async function trainUntil(state: TrainState, until: number, options: TrainLoopOptions): Promise<void> {
   const { engine, train, batchSize, dataSeed } = options;
@@ -82,6 +85,7 @@ export async function trainUntil(state: TrainState, until: number, options: Trai
         loss: losses[k] as number,
         batchHash: item.hash,
       });
+      if (options.stop?.()) return;
     }
   }
 }

@@ -5,6 +5,11 @@
  * Order of writes: metrics rows of the steps up to a checkpoint, then the checkpoint. On resume the
  * store drops metric rows past the last complete checkpoint and training continues from it; the data
  * order depends on (data seed, step) only, so a resumed run ends bit-identical to an uninterrupted one.
+ *
+ * Divergence: a non-finite training loss (checked every step) or non-finite parameters (checked at
+ * every checkpoint and evaluation, and at a forked run's start) ends the run with status `diverged`
+ * ({@link Divergence}): the store keeps the checkpoints up to the last finite one and is finalized,
+ * and a re-run does not retrain it (a deterministic run diverges the same way again).
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,11 +33,55 @@ import { type StepRecord, trainUntil } from './loop.js';
 /** Version of the run directory layout written to run.json. */
 const RUN_FORMAT = 1;
 
+/**
+ * Where and why a run diverged (run.json `diverged`): the first non-finite value seen.
+ *
+ * - `loss`: the batch loss of training step `step` (before its update) is not finite;
+ * - `parameters`: the parameters after `step` updates (at a checkpoint or an evaluation, or a
+ *   forked run's perturbed start) hold a non-finite entry;
+ * - `parent`: a twin forked at a step its parent never reached: the parent diverged at `step`, before
+ *   the fork step, so the twin has no start state and was not trained.
+ */
+export interface Divergence {
+  readonly reason: 'loss' | 'parameters' | 'parent';
+  readonly step: number;
+  /** The non-finite value as text (`NaN`, `Infinity`, `-Infinity`; JSON has no NaN); absent for `parent`. */
+  readonly value?: string;
+  /** For `parameters`: the tensor holding the first non-finite entry. */
+  readonly tensor?: string;
+  /** The last checkpoint kept (all kept checkpoints are finite); absent when none was written. */
+  readonly lastCheckpoint?: number;
+}
+
+/** A divergence in words: `at step 10 (training loss NaN)`. */
+export function formatDivergence(d: Divergence): string {
+  const what =
+    d.reason === 'loss'
+      ? `training loss ${d.value ?? 'not finite'}`
+      : d.reason === 'parameters'
+        ? `non-finite parameters${d.tensor ? ` in ${d.tensor}` : ''}${d.value ? ` (${d.value})` : ''}`
+        : 'its parent diverged before the fork step';
+  const kept =
+    d.lastCheckpoint === undefined ? 'no checkpoint kept' : `checkpoints kept to step ${d.lastCheckpoint}`;
+  return `at step ${d.step} (${what}; ${kept})`;
+}
+
+/** The first non-finite entry of `params` (index and value), or undefined when all are finite. */
+function firstNonFinite(params: Float32Array): { index: number; value: number } | undefined {
+  for (let i = 0; i < params.length; i++) {
+    const v = params[i] as number;
+    // v - v is 0 for finite v and NaN for ±∞ and NaN: one subtraction per entry.
+    if (v - v !== 0) return { index: i, value: v };
+  }
+  return undefined;
+}
+
 /** What a run directory's run.json holds. */
 export interface RunJson {
   readonly format: number;
   readonly toolkit: string;
-  readonly status: 'running' | 'complete';
+  /** `running` until the run ends; then `complete`, or `diverged` (see {@link RunJson.diverged}). */
+  readonly status: 'running' | 'complete' | 'diverged';
   /** sha256 of the canonical JSON of the resolved spec: a directory holds one spec only. */
   readonly specHash: string;
   readonly spec: ResolvedRunSpec;
@@ -45,6 +94,8 @@ export interface RunJson {
   readonly backend?: string;
   readonly files?: Record<string, { sha256: string; rows: number; bytes: number }>;
   readonly final?: MetricRow;
+  /** Present when status is `diverged`; `checkpointSteps` then lists the checkpoints kept. */
+  readonly diverged?: Divergence;
 }
 
 /** Progress of a run, reported after every step. */
@@ -60,6 +111,11 @@ export interface RunStart {
   readonly params: Float32Array;
   readonly opt: { step: number; slots: Float32Array[] };
   readonly lineage: RunJson['lineage'];
+  /**
+   * Set when there is no start state (the parent diverged before the fork step): the run is
+   * recorded as diverged with this reason, without training; `params` is then ignored.
+   */
+  readonly diverged?: Divergence;
 }
 
 /** Options of {@link trainRun}: a forked start, and progress callbacks. */
@@ -67,9 +123,12 @@ export interface TrainRunOptions {
   /** Start from this state instead of a fresh initialization (twins forked from a parent). */
   readonly start?: RunStart;
   readonly onProgress?: (p: RunProgress) => void;
-  /** Called once before training with what will happen ('fresh', 'resume' or 'complete'). */
+  /**
+   * Called once before training with what will happen: 'fresh', 'resume', or nothing because the
+   * run is 'complete' or 'diverged' (a diverged run is final: it is not retrained).
+   */
   readonly onStart?: (info: {
-    mode: 'fresh' | 'resume' | 'complete';
+    mode: 'fresh' | 'resume' | 'complete' | 'diverged';
     fromStep: number;
     totalSteps: number;
   }) => void;
@@ -117,15 +176,21 @@ async function evalRow(engine: Engine, data: Dataset, params: Float32Array, step
 
 /** A run directory opened for training: its state (fresh, started from a fork, or resumed) and a recorder. */
 export interface OpenedRun {
-  readonly mode: 'fresh' | 'resume' | 'complete';
+  /** `complete` and `diverged`: the run has ended; nothing is trained or written. */
+  readonly mode: 'fresh' | 'resume' | 'complete' | 'diverged';
   /** The state to train from (the final one when complete); training mutates it in place. */
   readonly state: TrainState;
   readonly totalSteps: number;
   /** Checkpoint steps of this run (a forked run's start first). */
   readonly checkpoints: readonly number[];
-  /** Record step `r` taken on `state` (the state after the update): metrics, evals, checkpoints. */
+  /**
+   * Record step `r` taken on `state` (the state after the update): metrics, evals, checkpoints.
+   * A non-finite loss or parameters set {@link OpenedRun.diverged}; later calls record nothing.
+   */
   recordStep(r: StepRecord): Promise<void>;
-  /** Finalize the store (atomic rewrite, checksums) and mark run.json complete. */
+  /** Set once the run has diverged (also when it was opened `diverged`): stop training it. */
+  readonly diverged: Divergence | undefined;
+  /** Finalize the store (atomic rewrite, checksums) and mark run.json complete or diverged. */
   finish(): Promise<RunJson>;
   /** Release the writer (idempotent; call in finally). */
   close(): void;
@@ -169,17 +234,19 @@ export async function openRun(
         `${dir} holds a different run ('${existing.spec.name}', spec hash ${existing.specHash.slice(0, 12)}); use another --out`,
       );
     }
-    if (existing.status === 'complete') {
+    if (existing.status === 'complete' || existing.status === 'diverged') {
+      // Ended: a diverged run is final too (deterministic training would diverge again).
       const done = async () => existing;
       const params = new Float32Array(0);
       return {
-        mode: 'complete',
+        mode: existing.status,
         state: { params, opt: { step: existing.totalSteps, slots: [] } },
         totalSteps: existing.totalSteps,
         checkpoints: existing.checkpointSteps,
         recordStep: async () => {
-          throw new Error(`${dir} is complete`);
+          throw new Error(`${dir} is ${existing.status}`);
         },
+        diverged: existing.diverged,
         finish: done,
         close: () => {},
       };
@@ -209,10 +276,28 @@ export async function openRun(
   writeJsonAtomic(runJsonPath, runJson);
   const slotCount = optimizerSlotCount(resolveOptimizer(spec.optimizer));
   const { writer: out, last } = await openRunWriter(dir, model.layout, slotCount);
+  let divergence: Divergence | undefined;
+  let lastCheckpoint = last?.step;
+  /** Non-finite parameters after `step` updates, as a divergence; undefined when all are finite. */
+  const badParams = (params: Float32Array, step: number): Divergence | undefined => {
+    const bad = firstNonFinite(params);
+    if (!bad) return undefined;
+    const tensor = model.layout.tensors.find((t) => bad.index >= t.offset && bad.index < t.offset + t.size);
+    return {
+      reason: 'parameters',
+      step,
+      value: String(bad.value),
+      ...(tensor && { tensor: tensor.name }),
+      ...(lastCheckpoint !== undefined && { lastCheckpoint }),
+    };
+  };
   try {
     let state: TrainState;
     if (last) {
       state = { params: last.params, opt: { step: last.opt.step, slots: last.opt.slots } };
+    } else if (start?.diverged) {
+      state = { params: start.params, opt: { step: start.opt.step, slots: [] } };
+      divergence = start.diverged;
     } else {
       const init = spec.model.init ?? defaultInit(spec.model);
       state = start
@@ -225,13 +310,18 @@ export async function openRun(
             opt: engine.initOptimizerState(),
           };
       const first = state.opt.step;
-      await out.appendMetrics([await evalRow(engine, data, state.params, first, first / perEpoch)]);
-      await out.appendCheckpoint({
-        step: first,
-        epoch: first / perEpoch,
-        params: state.params,
-        opt: state.opt,
-      });
+      // A perturbed start can already be non-finite (an overflowing perturbation).
+      divergence = badParams(state.params, first);
+      if (!divergence) {
+        await out.appendMetrics([await evalRow(engine, data, state.params, first, first / perEpoch)]);
+        await out.appendCheckpoint({
+          step: first,
+          epoch: first / perEpoch,
+          params: state.params,
+          opt: state.opt,
+        });
+        lastCheckpoint = first;
+      }
     }
     const checkpointSet = new Set(checkpoints);
     const evalSet = new Set(plan.evals);
@@ -242,6 +332,7 @@ export async function openRun(
       totalSteps,
       checkpoints,
       recordStep: async (r) => {
+        if (divergence) return;
         pending.push({
           kind: 'step',
           step: r.step,
@@ -252,16 +343,48 @@ export async function openRun(
         } as MetricRow);
         const done = r.step + 1;
         const epoch = done / perEpoch;
+        // The loss every step (free); the parameters where they are read anyway (evals, checkpoints).
+        divergence = Number.isFinite(r.loss)
+          ? evalSet.has(done) || checkpointSet.has(done)
+            ? badParams(state.params, done)
+            : undefined
+          : {
+              reason: 'loss',
+              step: r.step,
+              value: String(r.loss),
+              ...(lastCheckpoint !== undefined && { lastCheckpoint }),
+            };
+        if (divergence) {
+          // Keep the metric rows up to the divergence (the non-finite loss included).
+          await out.appendMetrics(pending);
+          pending = [];
+          return;
+        }
         if (evalSet.has(done)) pending.push(await evalRow(engine, data, state.params, done, epoch));
         if (!checkpointSet.has(done)) return;
         await out.appendMetrics(pending);
         pending = [];
         await out.appendCheckpoint({ step: done, epoch, params: state.params, opt: state.opt });
+        lastCheckpoint = done;
+      },
+      get diverged() {
+        return divergence;
       },
       finish: async () => {
         const files = await out.finalize();
-        const final = await evalRow(engine, data, state.params, totalSteps, totalSteps / perEpoch);
-        runJson = { ...runJson, status: 'complete', files, final };
+        if (divergence) {
+          const kept = lastCheckpoint;
+          runJson = {
+            ...runJson,
+            status: 'diverged',
+            checkpointSteps: kept === undefined ? [] : checkpoints.filter((c) => c <= kept),
+            files,
+            diverged: divergence,
+          };
+        } else {
+          const final = await evalRow(engine, data, state.params, totalSteps, totalSteps / perEpoch);
+          runJson = { ...runJson, status: 'complete', files, final };
+        }
         writeJsonAtomic(runJsonPath, runJson);
         return runJson;
       },
@@ -274,8 +397,9 @@ export async function openRun(
 }
 
 /**
- * Train `spec` into `dir`. A finished run is not retrained; an interrupted one resumes from its last
- * complete checkpoint. Returns the final run.json.
+ * Train `spec` into `dir`. A finished run (complete or diverged) is not retrained; an interrupted
+ * one resumes from its last complete checkpoint. Returns the final run.json: status `complete`, or
+ * `diverged` when a loss or the parameters became non-finite (see {@link Divergence}).
  */
 export async function trainRun(
   spec: ResolvedRunSpec,
@@ -283,8 +407,10 @@ export async function trainRun(
   options: TrainRunOptions = {},
 ): Promise<RunJson> {
   const existing = existsSync(join(dir, 'run.json')) ? readRunJson(dir) : undefined;
-  if (existing?.status === 'complete' && existing.specHash === specHash(spec, options.start?.lineage ?? {})) {
-    options.onStart?.({ mode: 'complete', fromStep: existing.totalSteps, totalSteps: existing.totalSteps });
+  const ended = existing?.status === 'complete' || existing?.status === 'diverged';
+  if (existing && ended && existing.specHash === specHash(spec, options.start?.lineage ?? {})) {
+    const mode = existing.status === 'diverged' ? 'diverged' : 'complete';
+    options.onStart?.({ mode, fromStep: existing.totalSteps, totalSteps: existing.totalSteps });
     return existing;
   }
   const { data, model } = runContextParts(spec);
@@ -302,18 +428,21 @@ export async function trainRun(
     });
     const plan = planRun(spec, data.train.n);
     const checkpointSet = new Set(opened.checkpoints);
-    await trainUntil(state, totalSteps, {
-      engine,
-      train: data.train,
-      batchSize: spec.batchSize,
-      dataSeed: spec.orderSeed ?? spec.dataSeed,
-      lr: plan.lr,
-      stopAt: (done) => checkpointSet.has(done),
-      onStep: async (r) => {
-        await opened.recordStep(r);
-        options.onProgress?.({ step: r.step + 1, totalSteps, loss: r.loss, resumedFrom });
-      },
-    });
+    if (!opened.diverged) {
+      await trainUntil(state, totalSteps, {
+        engine,
+        train: data.train,
+        batchSize: spec.batchSize,
+        dataSeed: spec.orderSeed ?? spec.dataSeed,
+        lr: plan.lr,
+        stopAt: (done) => checkpointSet.has(done),
+        stop: () => opened.diverged !== undefined,
+        onStep: async (r) => {
+          await opened.recordStep(r);
+          options.onProgress?.({ step: r.step + 1, totalSteps, loss: r.loss, resumedFrom });
+        },
+      });
+    }
     return await opened.finish();
   } finally {
     run?.close();
