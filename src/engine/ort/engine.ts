@@ -28,7 +28,7 @@ import {
   type TrainState,
   zeroOptimizerState,
 } from '../types.js';
-import { checkLength, disposeJobs, type Feed, type FloatArray, ORT_VERSION, OrtJob } from './session.js';
+import { checkLength, type Feed, type FloatArray, JobCache, ORT_VERSION, OrtJob } from './session.js';
 
 /** Rows per evaluation/activation call; larger sets are processed in chunks of this size. */
 const EVAL_CHUNK = 2048;
@@ -40,7 +40,7 @@ type JobKind = 'train' | 'loop' | 'eval' | 'grad' | 'hvp' | 'acts' | 'probs' | '
  * a float64 instance serves gradient checks against finite differences.
  */
 export class OrtJobs {
-  private readonly cache = new Map<string, Promise<OrtJob>>();
+  private readonly cache = new JobCache<string>();
   readonly opt: ResolvedOptimizer;
 
   constructor(
@@ -53,9 +53,8 @@ export class OrtJobs {
   }
 
   private job(kind: JobKind, batch: number): Promise<OrtJob> {
-    const key = `${kind}:${batch}`;
-    let job = this.cache.get(key);
-    if (!job) {
+    return this.cache.get(`${kind}:${batch}`, () => {
+      const options = { threads: this.threads, floatType: this.floatType };
       if (kind === 'loop') {
         const step = trainStepGraph(this.model, this.opt, batch);
         const plan = {
@@ -63,10 +62,7 @@ export class OrtJobs {
           perStep: ['x', 'y', ...Object.keys(stepScalars(this.opt, 0, 0))],
           scanned: 'loss',
         };
-        const bytes = emitLoop(step.graph, step.outputs, plan, this.floatType);
-        job = OrtJob.fromModel(bytes, { threads: this.threads, floatType: this.floatType });
-        this.cache.set(key, job);
-        return job;
+        return OrtJob.fromModel(emitLoop(step.graph, step.outputs, plan, this.floatType), options);
       }
       const build: Record<Exclude<JobKind, 'loop'>, () => JobGraph> = {
         train: () => trainStepGraph(this.model, this.opt, batch),
@@ -77,11 +73,8 @@ export class OrtJobs {
         probs: () => outputsGraph(this.model, batch, 'probs'),
         raw: () => outputsGraph(this.model, batch, 'raw'),
       };
-      job = OrtJob.create(build[kind](), { threads: this.threads, floatType: this.floatType });
-      job.catch(() => this.cache.delete(key));
-      this.cache.set(key, job);
-    }
-    return job;
+      return OrtJob.create(build[kind](), options);
+    });
   }
 
   private batchFeeds(params: FloatArray, x: FloatArray, y: FloatArray | null, n: number) {
@@ -248,7 +241,7 @@ export class OrtJobs {
   }
 
   async dispose(): Promise<void> {
-    await disposeJobs(this.cache);
+    await this.cache.dispose();
   }
 }
 

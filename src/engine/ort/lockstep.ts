@@ -11,7 +11,7 @@ import type { ModelGraphSpec } from '../../model/graph.js';
 import { lockstepTrainStepGraph, slotNames, stepScalars } from '../model-graphs.js';
 import type { FloatType } from '../onnx/emit.js';
 import { type EngineOptions, type ResolvedOptimizer, resolveOptimizer, type TrainState } from '../types.js';
-import { checkLength, disposeJobs, type Feed, type FloatArray, ORT_VERSION, OrtJob } from './session.js';
+import { checkLength, type Feed, type FloatArray, JobCache, ORT_VERSION, OrtJob } from './session.js';
 
 /** R runs of one model trained in lock-step: same batches, same learning rates, same step count. */
 export interface LockstepEngine {
@@ -45,7 +45,7 @@ export interface LockstepStepResult {
  * exact comparisons with the float64 single-run jobs.
  */
 export class OrtLockstepJobs {
-  private readonly cache = new Map<number, Promise<OrtJob>>();
+  private readonly cache = new JobCache<number>();
   readonly opt: ResolvedOptimizer;
 
   constructor(
@@ -60,14 +60,12 @@ export class OrtLockstepJobs {
   }
 
   private job(batch: number): Promise<OrtJob> {
-    let job = this.cache.get(batch);
-    if (!job) {
-      const graph = lockstepTrainStepGraph(this.model, this.opt, batch, this.runs);
-      job = OrtJob.create(graph, { threads: this.threads, floatType: this.floatType });
-      job.catch(() => this.cache.delete(batch));
-      this.cache.set(batch, job);
-    }
-    return job;
+    return this.cache.get(batch, () =>
+      OrtJob.create(lockstepTrainStepGraph(this.model, this.opt, batch, this.runs), {
+        threads: this.threads,
+        floatType: this.floatType,
+      }),
+    );
   }
 
   /**
@@ -113,7 +111,7 @@ export class OrtLockstepJobs {
   }
 
   async dispose(): Promise<void> {
-    await disposeJobs(this.cache);
+    await this.cache.dispose();
   }
 }
 

@@ -83,11 +83,30 @@ function toType(data: FloatArray, type: FloatType): FloatArray {
   return data instanceof Float64Array ? data : Float64Array.from(data);
 }
 
-/** Dispose every session of a job cache (compiles that failed are skipped) and empty it. */
-export async function disposeJobs<K>(cache: Map<K, Promise<OrtJob>>): Promise<void> {
-  const settled = await Promise.allSettled(cache.values());
-  cache.clear();
-  await Promise.all(settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value.dispose()] : [])));
+/**
+ * Compiled jobs by key (job kind, batch size), each compiled once on first use and shared by later
+ * calls; a compile that fails is forgotten, so the next call tries again.
+ */
+export class JobCache<K> {
+  private readonly jobs = new Map<K, Promise<OrtJob>>();
+
+  /** The job under `key`, compiled by `compile` when it is not cached yet. */
+  get(key: K, compile: () => Promise<OrtJob>): Promise<OrtJob> {
+    let job = this.jobs.get(key);
+    if (!job) {
+      job = compile();
+      job.catch(() => this.jobs.delete(key));
+      this.jobs.set(key, job);
+    }
+    return job;
+  }
+
+  /** Dispose every session (compiles that failed are skipped) and empty the cache. */
+  async dispose(): Promise<void> {
+    const settled = await Promise.allSettled(this.jobs.values());
+    this.jobs.clear();
+    await Promise.all(settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value.dispose()] : [])));
+  }
 }
 
 /** Throw unless a feed has the expected number of values. */
