@@ -2,8 +2,7 @@
  * `twinscope embed`: a successful PCA and InPCA embedding of two tiny runs (printed summary, written
  * files), InPCA of two regression runs with --sigma, and exit code 2 with one clear line on bad input.
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { CliIo } from '../../src/cli/io.js';
@@ -12,9 +11,10 @@ import { main } from '../../src/cli/main.js';
 import { parseRunSpec } from '../../src/spec/run-spec.js';
 import { trainRun } from '../../src/train/run.js';
 import { capture } from '../helpers/cli-io.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { tinyBase, tinyLinear } from '../helpers/study.js';
 
-const root = mkdtempSync(join(tmpdir(), 'twinscope-cli-embed-'));
+const root = scratchDir('twinscope-cli-embed-');
 const cli = (io: CliIo, ...args: string[]) => main(['node', 'twinscope', ...args], io);
 
 const tinyRun = { ...tinyBase, name: 'tiny', epochs: 1, checkpoints: { every: 2 } };

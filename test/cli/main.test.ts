@@ -1,5 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { parseEngines } from '../../src/cli/bench.js';
@@ -7,6 +6,7 @@ import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parsePositiveInt } from 
 import { buildProgram, main } from '../../src/cli/main.js';
 import { toolkitVersion } from '../../src/version.js';
 import { capture } from '../helpers/cli-io.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { tinyLinear } from '../helpers/study.js';
 
 const run = (io: CliIo, ...args: string[]) => main(['node', 'twinscope', ...args], io);
@@ -60,7 +60,7 @@ describe('twinscope CLI', () => {
       throw new Error(`process.exit(${code}) called`);
     });
     const exitCodeBefore = process.exitCode;
-    const root = mkdtempSync(join(tmpdir(), 'twinscope-cli-main-'));
+    const root = scratchDir('twinscope-cli-main-');
     const spec = join(root, 'lin.json');
     writeFileSync(spec, JSON.stringify(tinyLinear));
     const out = join(root, 'run');

@@ -4,18 +4,18 @@
  * block of each command's help and the exit codes in `twinscope --help`.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { CliIo } from '../../src/cli/io.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { capture } from '../helpers/cli-io.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { buildDist, ROOT, tinyBase } from '../helpers/study.js';
 import { writeStudyFixture } from '../report/study-fixture.js';
 
-const root = mkdtempSync(join(tmpdir(), 'twinscope-cli-report-'));
+const root = scratchDir('twinscope-cli-report-');
 const cli = (io: CliIo, ...args: string[]) => main(['node', 'twinscope', ...args], io);
 const lastLine = (text: string) => text.trimEnd().split('\n').at(-1);
 

@@ -6,17 +6,17 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { EXIT_OK, EXIT_USAGE } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { type ResultRow, readResults } from '../../src/results/rows.js';
 import { capture } from '../helpers/cli-io.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { buildDist, ROOT, tinyBase } from '../helpers/study.js';
 
-const root = mkdtempSync(join(tmpdir(), 'twinscope-cli-run-'));
+const root = scratchDir('twinscope-cli-run-');
 
 // 360 steps: about 10 s for the whole study with 2 workers.
 const base = { ...tinyBase, epochs: 40 };

@@ -1,5 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   Field,
@@ -19,8 +18,9 @@ import {
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadArrow, readArrowExamples } from '../../src/data/arrow.js';
 import { Rng } from '../../src/rng/rng.js';
+import { scratchDir } from '../helpers/scratch.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'arrow-'));
+const dir = scratchDir('arrow-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function write(name: string, columns: Record<string, Vector>): string {

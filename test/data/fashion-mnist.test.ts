@@ -1,10 +1,10 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FASHION_MNIST_DIR, loadFashionMnist } from '../../src/data/fashion-mnist.js';
 import { Rng } from '../../src/rng/rng.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 function idx(type: number, shape: number[], body: number[]): Uint8Array {
   const head = [0, 0, type, shape.length];
@@ -19,7 +19,7 @@ afterAll(() => {
 });
 
 function tinyDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'fmnist-'));
+  const dir = scratchDir('fmnist-');
   dirs.push(dir);
   writeFileSync(
     join(dir, 'train-images-idx3-ubyte.gz'),

@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { parseIdx, readIdxFile } from '../../src/data/idx.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 /** An IDX buffer: header for `type` and `shape`, then `body` bytes. */
 function idx(type: number, shape: number[], body: number[]): Uint8Array {
@@ -44,7 +44,7 @@ describe('parseIdx', () => {
 
 describe('readIdxFile', () => {
   it('reads plain and gzipped files', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'idx-'));
+    const dir = scratchDir('idx-');
     const buf = idx(0x08, [3], [7, 8, 9]);
     writeFileSync(join(dir, 'plain'), buf);
     writeFileSync(join(dir, 'packed.gz'), gzipSync(buf));

@@ -7,10 +7,9 @@
  * Also the reports of the README's main job and of a grouped sweep, both made through the CLI.
  * Skipped, with a warning, only when Chromium is not installed (set CHROMIUM_PATH to use another).
  */
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -18,6 +17,7 @@ import { EXIT_OK } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { writeReport } from '../../src/report/html.js';
 import { capture } from '../helpers/cli-io.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { tinyLinear } from '../helpers/study.js';
 import { FAILED_RUN, writeStudyFixture } from '../report/study-fixture.js';
 
@@ -101,7 +101,7 @@ async function openOffline(root: string, path: string) {
 }
 
 describe.skipIf(!haveChromium)('report in headless Chromium', () => {
-  const root = mkdtempSync(join(tmpdir(), 'twinscope-report-browser-'));
+  const root = scratchDir('twinscope-report-browser-');
   const study = join(root, 'study');
   let server: Server;
   let browser: Browser;
@@ -218,7 +218,7 @@ describe.skipIf(!haveChromium)('report in headless Chromium', () => {
 
 describe.skipIf(!haveChromium)("the README's main job ends in a report that works offline", () => {
   test('twinscope run pipelines/butterfly-moons.json prints the report path; every plot draws', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'twinscope-main-job-'));
+    const root = scratchDir('twinscope-main-job-');
     const out = join(root, 'butterfly-moons');
     const io = capture();
     const argv = [
@@ -249,7 +249,7 @@ describe.skipIf(!haveChromium)("the README's main job ends in a report that work
 
 describe.skipIf(!haveChromium)('a grouped sweep ends in a report that works offline', () => {
   test('twinscope run SWEEP.json prints the report path; the group comparison and every group draw', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'twinscope-sweep-report-'));
+    const root = scratchDir('twinscope-sweep-report-');
     const spec = join(root, 'sweep.json');
     writeFileSync(
       spec,

@@ -4,11 +4,11 @@
  * pool gives the same split, finished jobs are skipped, and an unknown dependency is an error.
  * Worker processes run test/exec/fixtures/kill-worker.mjs on the compiled worker loop in dist/.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type PoolJob, type PoolResult, runPool } from '../../src/exec/pool.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { buildDist } from '../helpers/study.js';
 
 /** Jobs of kill-worker.mjs (and of the in-process executor below); `name` is for the in-process log. */
@@ -20,7 +20,7 @@ type TestJob = { name: string; pidFile?: string } & (DieJob | OkJob | FailJob);
 type Outcome = [id: string, outcome: 'done' | 'skipped' | 'failed', message: string | undefined];
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'kill-worker.mjs');
-const root = mkdtempSync(join(tmpdir(), 'twinscope-pool-'));
+const root = scratchDir('twinscope-pool-');
 let cases = 0;
 
 /** A fresh folder for one test's pid and handshake files. */

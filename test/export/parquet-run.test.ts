@@ -1,6 +1,5 @@
 /** Parquet export of a run that trainRun wrote: the exported weights are the store's, bit for bit. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBListValue } from '@duckdb/node-api';
 import { afterAll, expect, test } from 'vitest';
@@ -8,8 +7,9 @@ import { exportParquet } from '../../src/export/parquet.js';
 import { parseRunSpec } from '../../src/spec/run-spec.js';
 import { readCheckpoints, readLayout, readMetrics } from '../../src/store/index.js';
 import { trainRun } from '../../src/train/run.js';
+import { scratchDir } from '../helpers/scratch.js';
 
-const root = mkdtempSync(join(tmpdir(), 'twinscope-export-run-'));
+const root = scratchDir('twinscope-export-run-');
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 test('a trained run exports to Parquet with the store’s checkpoints and metrics', async () => {

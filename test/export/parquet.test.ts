@@ -1,6 +1,5 @@
 /** Parquet export: Arrow run tables round-trip through DuckDB's Parquet writer value for value. */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBListValue } from '@duckdb/node-api';
 import {
@@ -20,13 +19,14 @@ import {
 } from 'apache-arrow';
 import { afterAll, describe, expect, test } from 'vitest';
 import { exportParquet } from '../../src/export/parquet.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'twinscope-export-'));
+  const d = scratchDir('twinscope-export-');
   dirs.push(d);
   return d;
 }

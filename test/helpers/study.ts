@@ -1,8 +1,8 @@
 /** Shared pieces of the study tests: the tiny base run spec and a build of dist/ for worker processes. */
 import { execSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TEST_TMP } from './scratch.js';
 
 /** The repository root. */
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -37,12 +37,14 @@ export const tinyLinear = {
 
 /**
  * `npm run build` (worker processes and the CLI binary run dist/), once for every test file that
- * asks within a few seconds of each other: a lock keeps concurrent test files from writing dist/ at
- * the same time.
+ * asks within a few seconds of each other: a lock keeps concurrent test files (and test runs in this
+ * checkout) from writing dist/ at the same time. Lock and stamp live in the checkout's .tmp/, so
+ * other checkouts on the machine neither wait for nor skip this one's build.
  */
 export async function buildDist(): Promise<void> {
-  const lock = join(tmpdir(), 'twinscope-test-build.lock');
-  const stamp = join(tmpdir(), 'twinscope-test-build.stamp');
+  mkdirSync(TEST_TMP, { recursive: true });
+  const lock = join(TEST_TMP, 'dist-build.lock');
+  const stamp = join(TEST_TMP, 'dist-build.stamp');
   const asked = Date.now();
   for (;;) {
     try {

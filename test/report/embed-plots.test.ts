@@ -3,8 +3,7 @@
  * PCA variance), the rendered SVG (one line per run, one point per checkpoint in every panel) and
  * the files written.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import {
@@ -16,6 +15,7 @@ import {
 } from '../../src/report/embed-plots.js';
 import { renderPlot } from '../../src/report/plot.js';
 import type { EmbedPoint, RunEmbedding } from '../../src/results/embedding.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const RUNS = ['run-a', 'run-b', 'run-c'];
 const STEPS = [0, 10, 20, 30, 40, 45];
@@ -109,7 +109,7 @@ describe('embedding plots', () => {
   test('two axes: no pairs figure; one axis: no figures; files are written under DIR/plots', async () => {
     expect(embedPlots(embedding('pca', 2)).map((p) => p.name)).toEqual(['embedding']);
     expect(embedPlots(embedding('pca', 1))).toEqual([]);
-    const dir = mkdtempSync(join(tmpdir(), 'twinscope-embed-plots-'));
+    const dir = scratchDir('twinscope-embed-plots-');
     const written = await writeEmbedPlots(dir, embedding('pca'));
     expect(written.map((w) => w.svg)).toEqual([
       join(dir, 'plots', 'embedding.svg'),
@@ -130,7 +130,7 @@ describe('embedding plots', () => {
     // Only names and titles change.
     const strip = (p: EmbedPlot) => JSON.stringify({ ...p.spec, title: undefined });
     expect(seeded.map(strip)).toEqual(plain.map(strip));
-    const dir = mkdtempSync(join(tmpdir(), 'twinscope-embed-plots-'));
+    const dir = scratchDir('twinscope-embed-plots-');
     const written = await writeEmbedPlots(dir, e, { nameSuffix: '-x' });
     expect(written.map((w) => w.svg)).toEqual([
       join(dir, 'plots', 'embedding-x.svg'),

@@ -3,8 +3,7 @@
  * embedded with a legend toggle that compiles, runs table with final metrics, failures marked, and
  * every study string escaped (HTML and `</script>` in JSON).
  */
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, type Spec, View } from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
@@ -13,6 +12,7 @@ import { butterflyPlots } from '../../src/report/butterfly-plots.js';
 import { escapeHtml, jsonForScript, writeReport } from '../../src/report/html.js';
 import { LEGEND_PARAM, withLegendToggle } from '../../src/report/interactive.js';
 import { NotAStudyError, readStudyDir } from '../../src/report/study-dir.js';
+import { scratchDir } from '../helpers/scratch.js';
 import {
   FAIL_MESSAGE,
   FAILED_RUN,
@@ -22,7 +22,7 @@ import {
   XSS_RUN,
 } from './study-fixture.js';
 
-const root = mkdtempSync(join(tmpdir(), 'twinscope-report-'));
+const root = scratchDir('twinscope-report-');
 
 /** The JSON of the plot-data script element. */
 function embeddedPlots(html: string): { name: string; spec: TopLevelSpec }[] {

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { describe, expect, test } from 'vitest';
 import { PNG_SCALE, renderPlot, THEME, writePlot } from '../../src/report/plot.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const POINTS = 5;
 const LINES = 3;
@@ -71,7 +71,7 @@ describe('renderPlot', () => {
 });
 
 describe('writePlot', () => {
-  const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'twinscope-plot-'));
+  const tempDir = () => scratchDir('twinscope-plot-');
 
   test('writes <name>.svg, .png and .vl.json', async () => {
     const dir = tempDir();

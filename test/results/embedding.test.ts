@@ -2,8 +2,7 @@
  * Embedding files: what writeEmbedding writes, readEmbedding reads back (points, runs, eigenvalues,
  * explained stress / variance, options; not the decompositions), and unreadable files are named.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { EmbedPoint, RunEmbedding } from '../../src/results/embedding.js';
@@ -13,8 +12,9 @@ import {
   readEmbedding,
   writeEmbedding,
 } from '../../src/results/embedding.js';
+import { scratchDir } from '../helpers/scratch.js';
 
-const root = mkdtempSync(join(tmpdir(), 'twinscope-embedding-files-'));
+const root = scratchDir('twinscope-embedding-files-');
 
 function embedding(method: 'pca' | 'inpca', components: number): RunEmbedding {
   const runs = ['s0/parent', 's0/t10/a', 's0/init-r0'];

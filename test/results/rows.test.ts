@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
 import { expect, test } from 'vitest';
 import { type ResultRow, readResults, writeResults } from '../../src/results/rows.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const rows: ResultRow[] = [
   {
@@ -42,7 +42,7 @@ const rows: ResultRow[] = [
 ];
 
 test('results round-trip exactly through an Arrow file with the documented columns', () => {
-  const path = join(mkdtempSync(join(tmpdir(), 'twinscope-results-')), 'results.arrow');
+  const path = join(scratchDir('twinscope-results-'), 'results.arrow');
   writeResults(path, rows);
   expect(readResults(path)).toEqual(rows);
   const table = tableFromIPC(readFileSync(path));
@@ -60,7 +60,7 @@ test('results round-trip exactly through an Arrow file with the documented colum
 });
 
 test('a file that is not Arrow is named in the error', () => {
-  const path = join(mkdtempSync(join(tmpdir(), 'twinscope-results-')), 'bad.arrow');
+  const path = join(scratchDir('twinscope-results-'), 'bad.arrow');
   writeFileSync(path, 'not arrow');
   expect(() => readResults(path)).toThrow(`${path}: not a readable Arrow IPC file`);
 });

@@ -1,10 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { parseStudyJson, readStatus, writeStatus, writeStudyJson } from '../../src/results/study-files.js';
+import { scratchDir } from '../helpers/scratch.js';
 
-const root = mkdtempSync(join(tmpdir(), 'twinscope-study-files-'));
+const root = scratchDir('twinscope-study-files-');
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('status.json', () => {

@@ -1,10 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadRunSpec, parseRunSpec, planRun, SpecError } from '../../src/spec/index.js';
+import { scratchDir } from '../helpers/scratch.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'run-spec-'));
+const dir = scratchDir('run-spec-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function valid(): Record<string, unknown> {

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { layoutOf, type ParameterLayout } from '../../src/model/layout.js';
 import type { Checkpoint, MetricRow } from '../../src/store/index.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 /** A small two-layer layout: dense0 [4,3] + bias [4], dense1 [2,4] (no bias). */
 export function smallLayout(): ParameterLayout {
@@ -16,9 +15,9 @@ export function smallLayout(): ParameterLayout {
   );
 }
 
-/** A fresh temp directory. */
+/** A fresh scratch folder (removed after the test file; test/helpers/scratch.ts). */
 export function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'twinscope-store-'));
+  return scratchDir('twinscope-store-');
 }
 
 /** Deterministic pseudo-random floats, including awkward values (NaN payload, -0, subnormal, Inf). */

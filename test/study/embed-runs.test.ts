@@ -4,8 +4,7 @@
  * InPCA distance matrix, stress and out-of-sample projection, the Gaussian-output distances of
  * regression runs against x·w computed here, the written files, and the input checks.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -20,9 +19,10 @@ import { readCheckpoints } from '../../src/store/index.js';
 import { EmbedInputError, embedRuns } from '../../src/study/embed-runs.js';
 import { runContextParts, trainRun } from '../../src/train/run.js';
 import { mulberry32, referenceForward, uniformArray } from '../helpers/reference-model.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { tinyBase, tinyLinear } from '../helpers/study.js';
 
-const root = mkdtempSync(join(tmpdir(), 'twinscope-embed-'));
+const root = scratchDir('twinscope-embed-');
 const dirs = { a: join(root, 'a'), b: join(root, 'b'), c: join(root, 'c') };
 const narrow = join(root, 'narrow');
 const otherData = join(root, 'other-data');

@@ -4,8 +4,7 @@
  * the options change (without re-measuring the pairs), incomplete runs left out, and the report's
  * embedding figures.
  */
-import { cpSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { writeReport } from '../../src/report/html.js';
@@ -15,6 +14,7 @@ import { embedRuns } from '../../src/study/embed-runs.js';
 import { embedStudy } from '../../src/study/embed-study.js';
 import { runStudy, type StudyResult } from '../../src/study/run-study.js';
 import { parseStudySpec } from '../../src/study/spec.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { tinyBase } from '../helpers/study.js';
 
 const tinyStudy = {
@@ -39,7 +39,7 @@ const runsOf = (s: number) => [
   `s${s}/init-r0`,
 ];
 
-const root = mkdtempSync(join(tmpdir(), 'twinscope-embed-study-'));
+const root = scratchDir('twinscope-embed-study-');
 const spec = parseStudySpec(tinyStudy);
 const dir = join(root, 'one');
 const embDir = (d: string, s: number) => join(d, 'embedding', `s${s}`);

@@ -5,8 +5,7 @@
  * worker processes as in this one.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { loadDataset } from '../../src/data/load.js';
@@ -28,6 +27,7 @@ import { studyJobs } from '../../src/study/study-jobs.js';
 import type { WeightPerturbation } from '../../src/train/fork.js';
 import { verifyRun } from '../../src/train/inspect.js';
 import { readRunJson, trainRun } from '../../src/train/run.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { buildDist, ROOT, tinyBase } from '../helpers/study.js';
 
 // Record the worker processes the pool forks (the real fork runs them).
@@ -46,7 +46,7 @@ const study = parseStudySpec({
   lockstep: false,
 });
 const plan = planStudy(study, loadDataset(study.base.data, study.base.dataSeed).train.n);
-const root = mkdtempSync(join(tmpdir(), 'twinscope-jobs-'));
+const root = scratchDir('twinscope-jobs-');
 const dir = join(root, 'study');
 const runDir = (name: string) => join(dir, 'runs', name);
 const { jobs } = studyJobs(study, plan, dir);

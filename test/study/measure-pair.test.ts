@@ -3,8 +3,6 @@
  * recovered exactly through the study path by weight matching (aligned L2 = 0 and aligned barriers
  * = 0) for MLPs of several depths, while the unaligned pair is far apart.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { METRICS, type TwinInfo } from '../../src/results/metrics.js';
@@ -14,9 +12,10 @@ import { exportAlignedRun } from '../../src/study/aligned.js';
 import { measurePair } from '../../src/study/measure-pair.js';
 import { parseStudySpec } from '../../src/study/spec.js';
 import { trainRun } from '../../src/train/run.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { tinyBase } from '../helpers/study.js';
 
-const root = mkdtempSync(join(tmpdir(), 'twinscope-measure-pair-'));
+const root = scratchDir('twinscope-measure-pair-');
 const { measure } = parseStudySpec({
   name: 'permuted',
   base: tinyBase,

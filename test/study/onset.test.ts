@@ -2,8 +2,7 @@
  * The stability-onset search (src/study/onset.ts) on hand-made error-barrier rows: no training, the
  * `ensure` callback plans the extra fork steps and "measures" their twins from a barrier profile.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { loadDataset } from '../../src/data/load.js';
@@ -12,6 +11,7 @@ import { type ResultRow, readResults, writeResults } from '../../src/results/row
 import { searchOnset } from '../../src/study/onset.js';
 import { planStudy, type StudyPlan } from '../../src/study/plan.js';
 import { parseStudySpec } from '../../src/study/spec.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { tinyBase } from '../helpers/study.js';
 
 /** 45 steps with a checkpoint at every step: 45 candidate fork steps, 0..44. */
@@ -26,7 +26,7 @@ const nTrain = loadDataset(study.base.data, study.base.dataSeed).train.n;
 const grid = planStudy(study, nTrain);
 const T = grid.totalSteps;
 const THRESHOLD = 0.02;
-const root = mkdtempSync(join(tmpdir(), 'twinscope-onset-'));
+const root = scratchDir('twinscope-onset-');
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /**

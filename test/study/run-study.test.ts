@@ -1,5 +1,4 @@
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { EXIT_FAILURE } from '../../src/cli/io.js';
@@ -12,6 +11,7 @@ import { parseStudySpec } from '../../src/study/spec.js';
 import { verifyRun } from '../../src/train/inspect.js';
 import { readRunJson } from '../../src/train/run.js';
 import { capture } from '../helpers/cli-io.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { buildDist, tinyBase } from '../helpers/study.js';
 
 const tinyStudy = {
@@ -33,7 +33,7 @@ const tinyStudy = {
   lockstep: false,
 };
 
-const root = mkdtempSync(join(tmpdir(), 'twinscope-study-'));
+const root = scratchDir('twinscope-study-');
 const spec = parseStudySpec(tinyStudy);
 const dir = join(root, 'one');
 let result: StudyResult;

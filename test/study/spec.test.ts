@@ -1,9 +1,9 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { SpecError } from '../../src/spec/errors.js';
 import { loadStudySpec, MEASURE_DEFAULTS, parseStudySpec } from '../../src/study/spec.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { tinyBase } from '../helpers/study.js';
 
 const base = { ...tinyBase, seed: 3 };
@@ -219,7 +219,7 @@ describe('study spec errors', () => {
 });
 
 describe('loadStudySpec', () => {
-  const root = mkdtempSync(join(tmpdir(), 'twinscope-study-spec-'));
+  const root = scratchDir('twinscope-study-spec-');
 
   test('resolves a base path relative to the study file', () => {
     const dir = join(root, 'studies', 'one');

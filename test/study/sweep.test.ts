@@ -4,8 +4,7 @@
  * second run trains nothing), and a grouped linear-regression sweep (one embedding per decay,
  * checked against direct embedRuns calls, with the groups.json / groups.arrow summaries).
  */
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
 import { describe, expect, test } from 'vitest';
@@ -16,6 +15,7 @@ import { runSweep } from '../../src/study/run-sweep.js';
 import { expandGrid } from '../../src/study/sweep-grid.js';
 import { isSweepJson, loadSweepSpec, parseSweepSpec } from '../../src/study/sweep-spec.js';
 import { readRunJson } from '../../src/train/run.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { tinyBase, tinyLinear } from '../helpers/study.js';
 
 const grid = {
@@ -107,7 +107,7 @@ describe('parseSweepSpec', () => {
   });
 
   test('the base may be a path relative to the sweep file', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'twinscope-sweep-spec-'));
+    const dir = scratchDir('twinscope-sweep-spec-');
     writeFileSync(join(dir, 'base.json'), JSON.stringify(tinyBase));
     writeFileSync(join(dir, 'sweep.json'), JSON.stringify(spec({ sweep: { base: 'base.json', grid } })));
     expect(loadSweepSpec(join(dir, 'sweep.json')).points).toHaveLength(8);
@@ -116,7 +116,7 @@ describe('parseSweepSpec', () => {
 
 describe('runSweep', () => {
   test('trains a 4-run sweep, embeds it with InPCA, and trains nothing the second time', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'twinscope-sweep-'));
+    const dir = scratchDir('twinscope-sweep-');
     const sweep = parseSweepSpec(
       spec({
         sweep: {
@@ -217,7 +217,7 @@ describe('grouped sweeps (embed.groupBy)', () => {
   });
 
   test('embeds each group on its own and summarises eigenvalues and width ratios', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'twinscope-sweep-groups-'));
+    const dir = scratchDir('twinscope-sweep-groups-');
     const sweep = parseSweepSpec(linearSweep());
     const result = await runSweep(sweep, dir, {}, { workers: 1 });
     expect(result.failed).toEqual([]);
@@ -272,7 +272,7 @@ describe('grouped sweeps (embed.groupBy)', () => {
   });
 
   test('a diverged group is reported and skipped; the others are embedded; the report marks it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'twinscope-sweep-diverged-'));
+    const dir = scratchDir('twinscope-sweep-diverged-');
     const grid = { 'optimizer.lr': [0.3, 1e6], seed: [0, 1] };
     const sweep = parseSweepSpec({
       ...linearSweep({ groupBy: ['optimizer.lr'] }),
@@ -299,7 +299,7 @@ describe('grouped sweeps (embed.groupBy)', () => {
   }, 120_000);
 
   test('switching groupBy off removes the group outputs; the report shows the single embedding', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'twinscope-sweep-switch-'));
+    const dir = scratchDir('twinscope-sweep-switch-');
     const grid = { 'optimizer.lr': [0.2, 0.3], seed: [0, 1] };
     const grouped = parseSweepSpec({
       ...linearSweep({ groupBy: ['optimizer.lr'] }),

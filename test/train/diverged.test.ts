@@ -5,8 +5,7 @@
  * one by one: in a lock-step group the others' files are untouched by the diverged member, and a
  * twin forked after its parent diverged is recorded as diverged (reason `parent`).
  */
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { main } from '../../src/cli/main.js';
@@ -16,8 +15,9 @@ import { forkRun, trainForkGroup, type WeightPerturbation } from '../../src/trai
 import { formatInspection, inspectRun, verifyRun } from '../../src/train/inspect.js';
 import { readRunJson, trainRun } from '../../src/train/run.js';
 import { capture } from '../helpers/cli-io.js';
+import { scratchDir } from '../helpers/scratch.js';
 
-const root = mkdtempSync(join(tmpdir(), 'twinscope-diverged-'));
+const root = scratchDir('twinscope-diverged-');
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const moons = {

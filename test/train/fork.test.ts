@@ -1,5 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { loadDataset } from '../../src/data/load.js';
@@ -13,8 +11,9 @@ import { verifyRun } from '../../src/train/inspect.js';
 import { initScaleNorm } from '../../src/train/perturb.js';
 import { readRunJson, trainRun } from '../../src/train/run.js';
 import { referenceGradientFD } from '../helpers/reference-model.js';
+import { scratchDir } from '../helpers/scratch.js';
 
-const root = mkdtempSync(join(tmpdir(), 'twinscope-fork-'));
+const root = scratchDir('twinscope-fork-');
 const parentDir = join(root, 'parent');
 const spec = parseRunSpec({
   name: 'parent',

@@ -3,14 +3,14 @@
  * uninterrupted run; a finished run is not retrained; verify and inspect read the directory.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { parseRunSpec } from '../../src/spec/run-spec.js';
 import { readCheckpoints, readMetrics } from '../../src/store/index.js';
 import { inspectRun, verifyRun } from '../../src/train/inspect.js';
 import { trainRun } from '../../src/train/run.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const root = join(import.meta.dirname, '../..');
 const bin = join(root, 'bin/twinscope.js');
@@ -52,7 +52,7 @@ const lastParams = (dir: string) => {
 
 describe('twinscope train', () => {
   test('SIGKILL mid-run, then resume: final weights are bit-identical to an uninterrupted run', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'twinscope-run-'));
+    const dir = scratchDir('twinscope-run-');
     const specPath = join(dir, 'spec.json');
     writeFileSync(specPath, JSON.stringify(specJson));
     const reference = join(dir, 'reference');
@@ -94,7 +94,7 @@ describe('twinscope train', () => {
   }, 120_000);
 
   test('a finished run is not retrained and its files are left untouched', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'twinscope-done-'));
+    const dir = scratchDir('twinscope-done-');
     const spec = parseRunSpec({ ...specJson, steps: 200, checkpoints: { every: 100 } });
     await trainRun(spec, dir);
     const before = statSync(join(dir, 'checkpoints.arrow')).mtimeMs;

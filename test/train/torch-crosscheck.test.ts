@@ -3,8 +3,7 @@
  * engine reproduce torch.optim.SGD / Adam in float32 (fixtures/reference/torch_trajectory.py) from the same
  * initial weights and data. Skipped when no Python can import torch.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { execFileText, findPython } from '../../src/bench/python.js';
@@ -16,6 +15,7 @@ import { initParams } from '../../src/model/init.js';
 import type { ModelSpec } from '../../src/model/spec.js';
 import { Rng } from '../../src/rng/rng.js';
 import { fixturePath } from '../helpers/fixtures.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const STEPS = 50;
 const SCRIPT = fixturePath('reference', 'torch_trajectory.py');
@@ -24,7 +24,7 @@ const noTorch = probe.python === null;
 const skipMessage = `no Python with torch (tried ${probe.tried.join('; ')}); install python3-torch or set TWINSCOPE_PYTHON`;
 if (noTorch) console.warn(`torch cross-check skipped: ${skipMessage}`);
 
-const tmp = mkdtempSync(join(tmpdir(), 'twinscope-torch-'));
+const tmp = scratchDir('twinscope-torch-');
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const relMaxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {

@@ -1,10 +1,10 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { writeFileAtomic, writeJsonAtomic } from '../../src/util/atomic-file.js';
+import { scratchDir } from '../helpers/scratch.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'twinscope-atomic-'));
+const dir = scratchDir('twinscope-atomic-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('atomic writes', () => {
