@@ -13,5 +13,9 @@ if (!existsSync(entry)) {
   process.exit(1);
 }
 
+// onnxruntime-node 1.30 writes telemetry logs (mat-debug-<pid>.log, .ses) into the temp folder from
+// every process that opens a session; twinscope sends no telemetry. Worker processes inherit this.
+process.env.ORT_DISABLE_TELEMETRY ??= '1';
+
 const { main } = await import(entry.href);
 process.exitCode = await main(process.argv);
