@@ -142,6 +142,8 @@ export {
   trainUntil,
 } from './train/loop.js';
 export {
+  type Divergence,
+  formatDivergence,
   type RunJson,
   type RunProgress,
   type RunStart,
@@ -267,7 +269,7 @@ export {
   type SweepGroup,
   writeGroupSummary,
 } from './results/groups.js';
-export type { StudyJson, StudyStatus } from './results/study-files.js';
+export type { DivergedRun, StudyJson, StudyStatus } from './results/study-files.js';
 
 // Execution: what a pool of worker processes reports back.
 export type { PoolResult } from './exec/pool.js';

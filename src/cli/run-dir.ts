@@ -58,7 +58,8 @@ export function registerRunDirCommands(program: Command, io: CliIo): void {
     .action(async (dir: string, options: { format: string; to?: string }) => {
       const { readRunJson } = await import('../train/run.js');
       const run = asUsageError(() => readRunJson(dir));
-      if (run.status !== 'complete') {
+      // A diverged run is finalized too: its files hold the checkpoints kept before the divergence.
+      if (run.status !== 'complete' && run.status !== 'diverged') {
         throw new UsageError(
           `${dir}: the run is not complete (status '${run.status}'); run train again to finish it first`,
         );

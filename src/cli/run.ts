@@ -1,7 +1,8 @@
 /**
  * `twinscope run STUDY.json --out DIR`: train and measure a twin study (see src/study/), resuming
  * whatever an earlier, interrupted run of the same command left, with one progress display for the
- * whole study.
+ * whole study. Runs that diverge are results, not failures: they are listed (`diverged …`) and do not
+ * change the exit code.
  */
 import type { Command } from 'commander';
 import { asUsageError, type CliIo, parsePositiveInt } from './io.js';
@@ -62,6 +63,7 @@ export function registerRunCommand(program: Command, io: CliIo): void {
         const { cumulativeExplained } = await import('../results/embedding.js');
         io.stdout(`${study.name}: ${result.plan.twins.length} pairs, ${result.rows.length} result rows\n`);
         io.stdout(`results  ${join(options.out, 'results.arrow')}\n`);
+        printDiverged(result.diverged, io);
         for (const e of result.embeddings) {
           if (!e.embedding) continue;
           const k = Math.min(2, e.embedding.components);
@@ -134,6 +136,7 @@ async function runSweepCommand(
     `${sweep.name}: ${result.runDirs.length} runs (${result.trained} trained now), ` +
       `${embedded} checkpoints embedded with ${sweep.embed.method}${groups}\n`,
   );
+  printDiverged(result.diverged, io);
   if (e) {
     for (const line of formatEmbedding(e)) io.stdout(`${line}\n`);
     io.stdout(`embedding ${join(out, 'embedding.json')}\n`);
@@ -149,4 +152,11 @@ async function runSweepCommand(
     const lines = result.failed.map((f) => `  ${f.id}: ${f.message}`);
     throw new Error(`${result.failed.length} job(s) failed:\n${lines.join('\n')}\nre-run to retry`);
   }
+}
+
+/** One line naming the runs that diverged (status.json's `diverged`), if any. */
+function printDiverged(diverged: readonly { run: string; step: number }[], io: CliIo): void {
+  if (diverged.length === 0) return;
+  const runs = diverged.map((d) => `${d.run} at step ${d.step}`).join(', ');
+  io.stdout(`diverged ${diverged.length} run(s) (results, not failures; see status.json): ${runs}\n`);
 }

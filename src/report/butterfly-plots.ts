@@ -98,7 +98,8 @@ const SIGMA0_NOTE = 'σ = 0 (seed / init baselines) is not on the log σ axis';
  * - `interpolation`: final test loss along the linear path θ(α), one line per twin, colour σ.
  * - `cka-vs-sigma`: final CKA per hidden layer vs σ (mean over repeats), facets t × kind.
  *
- * "Final" is each twin's largest step at which that metric was measured.
+ * "Final" is each twin's largest step at which that metric was measured. A pair with a diverged run
+ * (a `diverged` row) has no final value: it is drawn in `l2-vs-step` up to the divergence only.
  */
 export function butterflyPlots(rows: readonly ResultRow[], twins: readonly TwinInfo[]): ButterflyPlot[] {
   const byKey = new Map(twins.map((tw) => [pairKey(tw.runA, tw.runB), tw]));
@@ -111,6 +112,11 @@ export function butterflyPlots(rows: readonly ResultRow[], twins: readonly TwinI
     (a, b) => a - b,
   );
   const select = (keep: (r: ResultRow) => boolean) => joined.filter(({ row }) => keep(row));
+  const divergedPairs = new Set(
+    joined.filter(({ row }) => row.metric === METRICS.diverged).map(({ twin }) => twin),
+  );
+  /** The rows at each twin's last measured step, without the pairs that diverged. */
+  const final = (rows: readonly Joined[]) => lastStep(rows.filter(({ twin }) => !divergedPairs.has(twin)));
 
   const plots: ButterflyPlot[] = [];
   const add = (plot: ButterflyPlot | null) => {
@@ -119,15 +125,15 @@ export function butterflyPlots(rows: readonly ResultRow[], twins: readonly TwinI
 
   const l2 = select((r) => r.metric === METRICS.l2 && r.layer === null && Number.isFinite(r.value));
   add(l2VsStep(l2, weightTs));
-  add(l2FinalVsSigma(lastStep(l2)));
+  add(l2FinalVsSigma(final(l2)));
   add(
     barrierVsSigma(
-      lastStep(
+      final(
         select(
           (r) => r.metric === METRICS.errorBarrier && r.split === 'test' && r.options.convention === 'linear',
         ),
       ),
-      lastStep(
+      final(
         select(
           (r) =>
             r.metric === METRICS.alignedErrorBarrier && r.split === 'test' && r.options.method === 'weight',
@@ -137,7 +143,7 @@ export function butterflyPlots(rows: readonly ResultRow[], twins: readonly TwinI
   );
   add(
     interpolation(
-      lastStep(
+      final(
         select(
           (r) => r.metric === METRICS.interpLoss && r.split === 'test' && typeof r.options.alpha === 'number',
         ),
@@ -147,7 +153,7 @@ export function butterflyPlots(rows: readonly ResultRow[], twins: readonly TwinI
   );
   const cka = select((r) => r.metric === METRICS.cka && r.layer !== null);
   const ckaSplit = cka.some(({ row }) => row.split === 'test') ? 'test' : 'train';
-  add(ckaVsSigma(lastStep(cka.filter(({ row }) => row.split === ckaSplit)), ckaSplit));
+  add(ckaVsSigma(final(cka.filter(({ row }) => row.split === ckaSplit)), ckaSplit));
   return plots;
 }
 

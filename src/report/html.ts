@@ -18,6 +18,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
+import { formatDivergence } from '../train/run.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { formatPercent } from '../util/format.js';
 import { butterflyPlots } from './butterfly-plots.js';
@@ -104,7 +105,7 @@ export interface ReportResult {
   /** Plots, with their SVG/PNG/JSON files under DIR/report/plots/. */
   readonly plots: readonly ReportPlot[];
   readonly runs: readonly ReportRun[];
-  /** Whether the study is complete: status.json says so and every run is complete. */
+  /** Whether the study is complete: status.json says so and every run has ended (complete or diverged). */
   readonly complete: boolean;
 }
 
@@ -163,8 +164,11 @@ function sweepFigures(sweep: SweepReport) {
   ];
 }
 
+/** A run that ended: complete, or diverged (a result, not a failure). */
+const ended = (r: ReportRun) => r.status === 'complete' || r.status === 'diverged';
+
 function isComplete(c: StudyDirContents): boolean {
-  return c.status?.complete === true && c.runs.every((r) => r.status === 'complete');
+  return c.status?.complete === true && c.runs.every(ended);
 }
 
 const fmt = (v: number | null | undefined, digits = 4) =>
@@ -172,6 +176,7 @@ const fmt = (v: number | null | undefined, digits = 4) =>
 
 const STATUS_TEXT: Record<ReportRun['status'], string> = {
   complete: 'complete',
+  diverged: 'diverged',
   incomplete: 'incomplete',
   missing: 'missing',
   failed: 'FAILED',
@@ -183,12 +188,15 @@ function runsTable(runs: readonly ReportRun[]): string {
     '<th class="num">train acc</th><th class="num">test loss</th><th class="num">test acc</th><th>problems</th></tr>';
   const body = runs.map((r) => {
     const f = r.final;
-    const steps = `${f ? f.step : '—'} / ${r.totalSteps ?? '?'}`;
-    const problems = r.problems.map((p) => `<div>${escapeHtml(p)}</div>`).join('');
+    const d = r.diverged;
+    const steps = `${d ? d.step : f ? f.step : '—'} / ${r.totalSteps ?? '?'}`;
+    const notes = [...(d ? [`diverged ${formatDivergence(d)}`] : []), ...r.problems];
+    const problems = notes.map((p) => `<div>${escapeHtml(p)}</div>`).join('');
+    const badge = d ? `diverged at step ${d.step}` : STATUS_TEXT[r.status];
     return (
       `<tr class="run status-${r.status}" data-run="${escapeHtml(r.name)}">` +
       `<td class="name">${escapeHtml(r.name)}</td><td>${escapeHtml(r.role)}</td>` +
-      `<td class="status"><span class="badge">${STATUS_TEXT[r.status]}</span></td>` +
+      `<td class="status"><span class="badge">${badge}</span></td>` +
       `<td class="num">${steps}</td><td class="num">${fmt(f?.trainEvalLoss)}</td><td class="num">${formatPercent(f?.trainAcc)}</td>` +
       `<td class="num">${fmt(f?.testLoss)}</td><td class="num">${formatPercent(f?.testAcc)}</td>` +
       `<td class="problems">${problems}</td></tr>`
@@ -213,18 +221,38 @@ function statusSection(c: StudyDirContents): string {
   for (const cf of s?.controlFailures ?? []) {
     items.push(`<li><b>σ = 0 control failed</b>: ${escapeHtml(cf)}</li>`);
   }
-  const incomplete = c.runs.filter((r) => r.status !== 'complete');
+  const incomplete = c.runs.filter((r) => !ended(r));
   if (incomplete.length > 0) {
     items.push(`<li><b>${incomplete.length} run(s) not complete</b> (marked in the table below)</li>`);
   }
   for (const w of c.warnings) items.push(`<li>${escapeHtml(w)}</li>`);
+  const diverged = divergedNote(c);
   if (isComplete(c) && items.length === 0) {
     const what = c.sweep
-      ? 'Sweep complete: every run trained and embedded.'
-      : 'Study complete: every run trained, every pair measured, σ = 0 control passed.';
-    return `<section id="status" class="ok"><p>✓ ${what}</p></section>`;
+      ? `Sweep complete: every run trained${diverged ? ' (or diverged)' : ''} and embedded.`
+      : `Study complete: every run trained${diverged ? ' (or diverged)' : ''}, every pair measured, σ = 0 control passed.`;
+    return `<section id="status" class="ok"><p>✓ ${what}</p>${diverged}</section>`;
   }
-  return `<section id="status" class="problems"><h2>Problems</h2><ul>${items.join('\n')}</ul></section>`;
+  return `<section id="status" class="problems"><h2>Problems</h2>${diverged}<ul>${items.join('\n')}</ul></section>`;
+}
+
+/**
+ * The diverged runs, named: a divergence is a result (not a failure), so it is listed apart from
+ * the problems. Empty when no run diverged.
+ */
+function divergedNote(c: StudyDirContents): string {
+  const runs = c.runs.filter((r) => r.diverged);
+  if (runs.length === 0) return '';
+  const what = c.sweep
+    ? 'left out of the embeddings'
+    : 'their pairs are measured at the checkpoints kept before it, embeddings leave them out';
+  const list = runs.map(
+    (r) => `<li><code>${escapeHtml(r.name)}</code> diverged at step ${r.diverged?.step}</li>`,
+  );
+  return (
+    `<p class="diverged"><b>${runs.length} run(s) diverged</b> (a non-finite loss or parameters; ${what}):</p>` +
+    `<ul class="diverged">${list.join('')}</ul>`
+  );
 }
 
 function plotSection(p: ReportPlot, i: number): string {
@@ -255,6 +283,8 @@ tr.status-complete .badge { background: #e3f3ea; color: #00664a; }
 tr.status-failed, tr.status-incomplete, tr.status-missing { background: #fff4ec; }
 tr.status-failed .badge { background: #D55E00; color: white; font-weight: bold; }
 tr.status-incomplete .badge, tr.status-missing .badge { background: #E69F00; color: black; }
+tr.status-diverged { background: #f9eef4; }
+tr.status-diverged .badge { background: #CC79A7; color: black; }
 td.problems { color: #a33c00; font-size: 12px; max-width: 420px; white-space: pre-wrap; }
 .runs-wrap { max-height: 480px; overflow: auto; border: 1px solid #eee; display: inline-block; }
 figure.plot { margin: 18px 0 28px; }
@@ -298,7 +328,8 @@ export function renderReportHtml(
   const { study } = contents;
   const kind = contents.sweep ? 'sweep' : 'study';
   const name = typeof study.spec.name === 'string' ? study.spec.name : kind;
-  const nFailed = contents.runs.filter((r) => r.status !== 'complete').length;
+  const nFailed = contents.runs.filter((r) => !ended(r)).length;
+  const nDiverged = contents.runs.filter((r) => r.status === 'diverged').length;
   const meta = [
     `${contents.runs.length} runs`,
     contents.sweep
@@ -307,6 +338,7 @@ export function renderReportHtml(
     study.totalSteps !== undefined ? `${study.totalSteps} steps per run` : '',
     study.toolkit ? `twinscope ${study.toolkit}` : '',
     nFailed > 0 ? `${nFailed} run(s) not complete` : '',
+    nDiverged > 0 ? `${nDiverged} run(s) diverged` : '',
   ].filter(Boolean);
   const embedded = plots.map((p) => ({ name: p.name, spec: withLegendToggle(p.spec) }));
   const plotHtml =

@@ -16,14 +16,19 @@ import type { RunJson } from '../train/run.js';
 export interface ReportRun {
   /** Run name: its directory relative to `runs/` (e.g. `s0/t10/gaussian-1e-4-r0`). */
   readonly name: string;
-  /** `complete`, `incomplete` (run.json says running), `missing` (no run.json) or `failed`. */
-  readonly status: 'complete' | 'incomplete' | 'missing' | 'failed';
+  /**
+   * `complete`, `diverged` (ended with a non-finite loss or parameters: a result, see `diverged`),
+   * `incomplete` (run.json says running), `missing` (no run.json) or `failed`.
+   */
+  readonly status: 'complete' | 'diverged' | 'incomplete' | 'missing' | 'failed';
   /** What the run is: parent, reference twin, or the twin's perturbation. */
   readonly role: string;
   /** Messages of failed jobs that produce this run. */
   readonly problems: readonly string[];
   /** The run's final metrics row (run.json `final`), when it has one. */
   readonly final?: RunJson['final'];
+  /** Where and why the run diverged (run.json `diverged`). */
+  readonly diverged?: RunJson['diverged'];
   /** Total steps the run trains (run.json, else study.json). */
   readonly totalSteps?: number;
 }
@@ -107,8 +112,8 @@ function readReportRun(
     .filter((f) => jobProduces(f.id, name, run?.status === 'complete'))
     .map((f) => f.message);
   const status: ReportRun['status'] =
-    run?.status === 'complete'
-      ? 'complete'
+    run?.status === 'complete' || run?.status === 'diverged'
+      ? run.status
       : problems.length > 0
         ? 'failed'
         : run === undefined
@@ -121,6 +126,7 @@ function readReportRun(
     role,
     problems,
     ...(run?.final !== undefined && { final: run.final }),
+    ...(run?.diverged !== undefined && { diverged: run.diverged }),
     ...(totalSteps !== undefined && { totalSteps }),
   };
 }
@@ -222,11 +228,14 @@ function readEmbeddings(dir: string, warnings: string[]): StudyDirContents['embe
     const keyPath = join(root, name, 'key.json');
     if (!existsSync(keyPath)) continue;
     try {
-      const excluded = (readJson(keyPath) as Partial<EmbeddingKeyJson>).excluded ?? [];
+      // Diverged runs are left out by design; the report lists them on their own.
+      const excluded = ((readJson(keyPath) as Partial<EmbeddingKeyJson>).excluded ?? []).filter(
+        (x) => !x.reason.startsWith('diverged'),
+      );
       if (excluded.length > 0) {
         warnings.push(
-          `embedding/${name}: ${excluded.length} run(s) not complete, left out of the embedding: ` +
-            excluded.map((x) => x.name).join(', '),
+          `embedding/${name}: ${excluded.length} run(s) left out of the embedding: ` +
+            excluded.map((x) => `${x.name} (${x.reason})`).join(', '),
         );
       }
     } catch (e) {

@@ -80,4 +80,13 @@ export const METRICS = {
    * threshold, repeats, found, evaluated ([t, mean barrier] pairs).
    */
   stabilityOnset: 'stability_onset',
+  /**
+   * A run of the pair diverged (run.json status `diverged`), so the pair is measured only at the
+   * checkpoint steps both runs kept: one row per diverged run, `step` = where it diverged, value =
+   * the last step measured (NaN when none). Options: run (its name), reason ('loss', 'parameters',
+   * 'parent'), nonFinite (the value, e.g. 'NaN'), endSkipped (measurements taken at the end, hence
+   * not at all), dropped ([{ step, measurement, error }]: measurements of kept steps that gave
+   * non-finite values or failed, e.g. on the huge weights just before a divergence).
+   */
+  diverged: 'diverged',
 } as const;

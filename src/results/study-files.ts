@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Divergence } from '../train/run.js';
 import { writeJsonAtomic } from '../util/atomic-file.js';
 import { toolkitVersion } from '../version.js';
 import type { TwinInfo } from './metrics.js';
@@ -48,9 +49,21 @@ export function parseStudyJson(json: unknown): { study: StudyJson } | { problem:
   return { study: { ...(s as unknown as StudyJson), twins: twins as unknown as TwinInfo[] } };
 }
 
+/** A run of a study or sweep that diverged (its run.json status is `diverged`). */
+export interface DivergedRun {
+  /** The run's name (its directory under `runs/`). */
+  readonly run: string;
+  /** Where it diverged (run.json `diverged.step`). */
+  readonly step: number;
+  readonly reason: Divergence['reason'];
+}
+
 /** status.json: what went wrong in a study or sweep (absent in directories written before it existed). */
 export interface StudyStatus {
-  /** Every job done, nothing blocked, the σ = 0 control passed, every embedding made. */
+  /**
+   * Every job done, nothing blocked, the σ = 0 control passed, every embedding made. Diverged runs
+   * do not make a study incomplete: a divergence is a result (listed in `diverged`).
+   */
   readonly complete: boolean;
   /** Failed jobs (`train:`, `fork:`, `measure:`) and failed embeddings (`embed:`), with their errors. */
   readonly failed: readonly { readonly id: string; readonly message: string }[];
@@ -58,6 +71,8 @@ export interface StudyStatus {
   readonly blocked: readonly string[];
   /** σ = 0 twins whose L2 was not exactly 0 (twin studies only). */
   readonly controlFailures: readonly string[];
+  /** Runs that diverged, in plan order (their pairs are measured up to the divergence; see METRICS.diverged). */
+  readonly diverged: readonly DivergedRun[];
 }
 
 /** Write DIR/status.json atomically. */
@@ -85,6 +100,7 @@ export function readStatus(
         failed: Array.isArray(s.failed) ? s.failed : [],
         blocked: Array.isArray(s.blocked) ? s.blocked : [],
         controlFailures: Array.isArray(s.controlFailures) ? s.controlFailures : [],
+        diverged: Array.isArray(s.diverged) ? s.diverged : [],
       },
     };
   } catch (e) {

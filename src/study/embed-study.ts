@@ -18,9 +18,9 @@
  * files and figures are removed, and key.json is written after the new embedding files, so a key
  * always describes the files next to it and nothing stale survives an interruption.
  *
- * Runs that are not complete (failed or interrupted) are left out and listed in key.json; a seed
- * without complete runs, or whose embedding fails, has no embedding (its stale files are removed),
- * and the study goes on.
+ * Runs that are not complete (diverged, failed or interrupted) are left out and listed in key.json
+ * with the reason (a diverged run: `diverged at step N (...)`); a seed without complete runs, or
+ * whose embedding fails, has no embedding (its stale files are removed), and the study goes on.
  */
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -30,7 +30,7 @@ import {
   readEmbedding,
   writeEmbedding,
 } from '../results/embedding.js';
-import { type RunJson, readRunJson } from '../train/run.js';
+import { formatDivergence, type RunJson, readRunJson } from '../train/run.js';
 import { writeJsonAtomic } from '../util/atomic-file.js';
 import { canonical, configHash } from '../util/json.js';
 import { toolkitVersion } from '../version.js';
@@ -47,7 +47,7 @@ export interface StudyEmbedding {
   readonly outcome: 'computed' | 'reused' | 'failed' | 'empty';
   /** The embedded runs (study run names), in embedding order. */
   readonly runs: readonly string[];
-  /** Runs of the seed left out because they are not complete. */
+  /** Runs of the seed left out because they are not complete (diverged ones among them), with why. */
   readonly excluded: EmbeddingKeyJson['excluded'];
   /** The embedding (computed or read back); absent when failed or empty. */
   readonly embedding?: RunEmbedding;
@@ -82,6 +82,7 @@ function runState(dir: string, planned: PlannedRun): { reason: string } | { json
   } catch (e) {
     return { reason: (e as Error).message };
   }
+  if (json.diverged) return { reason: `diverged ${formatDivergence(json.diverged)}` };
   if (json.status !== 'complete') return { reason: `not complete (status ${json.status})` };
   if (canonical(json.spec) !== canonical(planned.spec)) return { reason: 'spec differs from the study' };
   return { json };
@@ -214,7 +215,7 @@ export async function embedStudy(
       else excluded.push({ name: r.name, reason: state.reason });
     }
     if (excluded.length > 0) {
-      say(`${excluded.length} run(s) not complete, left out: ${excluded.map((e) => e.name).join(', ')}`);
+      say(`${excluded.length} run(s) left out: ${excluded.map((e) => `${e.name} (${e.reason})`).join(', ')}`);
     }
     const base = { seed, dir: seedDir, runs: runs.map((r) => r.name), excluded };
     if (runs.length === 0) {

@@ -4,6 +4,12 @@
  * curves and barriers (both conventions, loss and error, on the chosen splits), weight and
  * activation matching followed by aligned L2 and aligned barriers, and CKA per hidden layer.
  * Every row carries the options of the definition that produced it.
+ *
+ * A pair with a diverged run (run.json status `diverged`) is measured at the checkpoint steps both
+ * runs kept (all finite: up to the divergence); measurements taken at the end are not taken (the
+ * pair has no end), and a measurement that fails or gives a non-finite value at a kept step (the
+ * weights just before a divergence can be huge) is dropped. One `diverged` row per diverged run
+ * records where it diverged and what was left out.
  */
 import { join } from 'node:path';
 import { firstRows } from '../data/rows.js';
@@ -17,7 +23,7 @@ import type { ParameterLayout } from '../model/layout.js';
 import { METRICS, type TwinInfo } from '../results/metrics.js';
 import type { ResultRow } from '../results/rows.js';
 import { type Checkpoint, readCheckpoints } from '../store/index.js';
-import { createEngine, readRunJson, runContextParts } from '../train/run.js';
+import { createEngine, type RunJson, readRunJson, runContextParts } from '../train/run.js';
 import type { MeasureSpec } from './spec.js';
 
 /** Whether a layout has hidden layers to permute (an MLP with at least one hidden layer). */
@@ -83,6 +89,7 @@ export interface PairMeasurement {
 /**
  * Measure twin B (`runs/<twin.runB>`) against twin A (`runs/<twin.runA>`) under `root`.
  * Amplification uses the perturbation norm recorded in B's lineage (weight perturbations only).
+ * Either run may have diverged (see the module comment); both must have ended.
  */
 export async function measurePair(
   root: string,
@@ -94,9 +101,14 @@ export async function measurePair(
   const dirB = join(root, twin.runB);
   const runA = readRunJson(dirA);
   const runB = readRunJson(dirB);
-  if (runA.status !== 'complete' || runB.status !== 'complete') {
-    throw new Error(`measure ${twin.runB}: both runs must be complete (${dirA}, ${dirB})`);
+  const ended = (r: RunJson) => r.status === 'complete' || r.status === 'diverged';
+  if (!ended(runA) || !ended(runB)) {
+    throw new Error(`measure ${twin.runB}: both runs must be complete or diverged (${dirA}, ${dirB})`);
   }
+  const diverged = [
+    { name: twin.runA, run: runA },
+    { name: twin.runB, run: runB },
+  ].filter(({ run }) => run.diverged);
   const layout = runA.layout;
   const cpsB = new Map(readCheckpoints(dirB).map((c) => [c.step, c]));
   const pairs: [Checkpoint, Checkpoint][] = [];
@@ -104,110 +116,169 @@ export async function measurePair(
     const other = cpsB.get(c.step);
     if (other && c.step >= twin.forkStep) pairs.push([c, other]);
   }
-  if (pairs.length === 0)
+  if (pairs.length === 0 && diverged.length === 0)
     throw new Error(`measure ${twin.runB}: no checkpoint step shared with ${twin.runA}`);
-  const lastStep = (pairs[pairs.length - 1] as [Checkpoint, Checkpoint])[0].step;
+  const lastStep = pairs.at(-1)?.[0].step;
+  // A pair with a diverged run has no end: what is measured at the end is not measured.
+  const endStep = diverged.length === 0 ? lastStep : undefined;
   const when = (at: 'checkpoints' | 'end' | undefined, step: number) =>
-    at === 'checkpoints' || (at === 'end' && step === lastStep);
+    at === 'checkpoints' || (at === 'end' && step === endStep);
   const epsNorm = (runB.lineage.perturbation as { norm?: number } | undefined)?.norm ?? 0;
 
   const spec = runA.spec;
-  const needsEngine = Boolean(measure.barrier || measure.align || measure.cka);
+  const needsEngine = pairs.length > 0 && Boolean(measure.barrier || measure.align || measure.cka);
   const parts = needsEngine ? runContextParts(spec) : undefined;
   const data = parts?.data;
   const engine = parts ? await createEngine(spec, parts.model) : undefined;
   const rows: Row[] = [];
   const aligned: PairMeasurement['aligned'] = [];
+  const dropped: { step: number; measurement: string; error: string }[] = [];
+  /**
+   * Add the rows of one measurement at one step. In a pair with a diverged run, a measurement that
+   * fails or gives a non-finite value is dropped and noted instead of failing the pair.
+   */
+  const take = async (step: number, measurement: string, measured: () => Row[] | Promise<Row[]>) => {
+    if (diverged.length === 0) {
+      rows.push(...(await measured()));
+      return;
+    }
+    try {
+      const got = await measured();
+      const bad = got.find((r) => !Number.isFinite(r.value));
+      if (bad) dropped.push({ step, measurement, error: `${bad.metric} is ${bad.value}` });
+      else rows.push(...got);
+    } catch (e) {
+      dropped.push({ step, measurement, error: (e as Error).message });
+    }
+  };
   try {
     for (const [ca, cb] of pairs) {
       const { step } = ca;
       const a = ca.params;
       const b = cb.params;
       if (when(measure.distance?.at, step)) {
-        const base = { step, split: null, options: {} } as const;
-        const l2 = l2Distance(a, b);
-        rows.push({ ...base, metric: METRICS.l2, layer: null, value: l2 });
-        for (const [name, value] of Object.entries(perTensorL2(a, b, layout))) {
-          rows.push({ ...base, metric: METRICS.l2, layer: name, value });
-        }
-        rows.push({ ...base, metric: METRICS.normalizedL2, layer: null, value: normalizedL2(a, b) });
-        rows.push({ ...base, metric: METRICS.cosine, layer: null, value: cosineSimilarity(a, b) });
-        if (epsNorm > 0) {
-          rows.push({
-            ...base,
-            metric: METRICS.amplification,
-            layer: null,
-            value: l2 / epsNorm,
-            options: { epsNorm },
-          });
-        }
+        await take(step, 'distance', () => {
+          const base = { step, split: null, options: {} } as const;
+          const l2 = l2Distance(a, b);
+          const out: Row[] = [{ ...base, metric: METRICS.l2, layer: null, value: l2 }];
+          for (const [name, value] of Object.entries(perTensorL2(a, b, layout))) {
+            out.push({ ...base, metric: METRICS.l2, layer: name, value });
+          }
+          out.push({ ...base, metric: METRICS.normalizedL2, layer: null, value: normalizedL2(a, b) });
+          out.push({ ...base, metric: METRICS.cosine, layer: null, value: cosineSimilarity(a, b) });
+          if (epsNorm > 0) {
+            out.push({
+              ...base,
+              metric: METRICS.amplification,
+              layer: null,
+              value: l2 / epsNorm,
+              options: { epsNorm },
+            });
+          }
+          return out;
+        });
       }
       if (!engine || !data) continue;
-      if (measure.barrier && when(measure.barrier.at, step)) {
-        rows.push(...(await barrierRows(engine, a, b, step, data, measure.barrier, undefined, {})));
+      const barrierSpec = measure.barrier;
+      if (barrierSpec && when(barrierSpec.at, step)) {
+        await take(step, 'barrier', () => barrierRows(engine, a, b, step, data, barrierSpec, undefined, {}));
       }
-      if (measure.align && when(measure.align.at, step) && hasHiddenLayers(layout)) {
-        for (const method of measure.align.methods) {
-          let perms: Int32Array[];
-          let extra: Record<string, unknown> = { method };
-          if (method === 'weight') {
-            const r = weightMatching(a, b, layout, { seed: 0 });
-            perms = r.perms;
-            extra = { method, sweeps: r.sweeps, converged: r.converged };
-          } else {
-            const set = firstRows(data.train, measure.align.examples);
-            const [actsA, actsB] = [
-              await engine.activations(a, set.x, set.n),
-              await engine.activations(b, set.x, set.n),
+      const alignSpec = measure.align;
+      if (alignSpec && when(alignSpec.at, step) && hasHiddenLayers(layout)) {
+        for (const method of alignSpec.methods) {
+          await take(step, `align ${method}`, async () => {
+            let perms: Int32Array[];
+            let extra: Record<string, unknown> = { method };
+            if (method === 'weight') {
+              const r = weightMatching(a, b, layout, { seed: 0 });
+              perms = r.perms;
+              extra = { method, sweeps: r.sweeps, converged: r.converged };
+            } else {
+              const set = firstRows(data.train, alignSpec.examples);
+              const [actsA, actsB] = [
+                await engine.activations(a, set.x, set.n),
+                await engine.activations(b, set.x, set.n),
+              ];
+              perms = activationMatching(actsA, actsB, set.n);
+              extra = { method, examples: set.n, correlation: 'pearson' };
+            }
+            const bAligned = applyPermutations(b, layout, perms);
+            const out: Row[] = [
+              {
+                step,
+                metric: METRICS.alignedL2,
+                layer: null,
+                split: null,
+                value: l2Distance(a, bAligned),
+                options: extra,
+              },
             ];
-            perms = activationMatching(actsA, actsB, set.n);
-            extra = { method, examples: set.n, correlation: 'pearson' };
-          }
-          const bAligned = applyPermutations(b, layout, perms);
-          rows.push({
-            step,
-            metric: METRICS.alignedL2,
-            layer: null,
-            split: null,
-            value: l2Distance(a, bAligned),
-            options: extra,
+            if (measure.barrier) {
+              const names = { loss: METRICS.alignedLossBarrier, error: METRICS.alignedErrorBarrier };
+              out.push(
+                ...(await barrierRows(engine, a, bAligned, step, data, measure.barrier, names, extra)),
+              );
+            }
+            if (step === endStep) aligned.push({ method, step, perms });
+            return out;
           });
-          if (measure.barrier) {
-            const names = { loss: METRICS.alignedLossBarrier, error: METRICS.alignedErrorBarrier };
-            rows.push(...(await barrierRows(engine, a, bAligned, step, data, measure.barrier, names, extra)));
-          }
-          if (step === lastStep) aligned.push({ method, step, perms });
         }
       }
-      if (measure.cka && when(measure.cka.at, step)) {
-        const set = firstRows(data.test.n > 0 ? data.test : data.train, measure.cka.examples);
-        const split = data.test.n > 0 ? 'test' : 'train';
-        const [actsA, actsB] = [
-          await engine.activations(a, set.x, set.n),
-          await engine.activations(b, set.x, set.n),
-        ];
-        const { kernel, debiased } = measure.cka;
-        for (const [layer, xa] of actsA) {
-          const xb = actsB.get(layer) as Float32Array;
-          const cols = xa.length / set.n;
-          const value = cka(
-            { rows: set.n, cols, data: xa },
-            { rows: set.n, cols, data: xb },
-            { kernel, debiased },
-          );
-          rows.push({
-            step,
-            metric: METRICS.cka,
-            layer,
-            split,
-            value,
-            options: { kernel, debiased, examples: set.n },
-          });
-        }
+      const ckaSpec = measure.cka;
+      if (ckaSpec && when(ckaSpec.at, step)) {
+        await take(step, 'cka', async () => {
+          const set = firstRows(data.test.n > 0 ? data.test : data.train, ckaSpec.examples);
+          const split = data.test.n > 0 ? 'test' : 'train';
+          const [actsA, actsB] = [
+            await engine.activations(a, set.x, set.n),
+            await engine.activations(b, set.x, set.n),
+          ];
+          const { kernel, debiased } = ckaSpec;
+          const out: Row[] = [];
+          for (const [layer, xa] of actsA) {
+            const xb = actsB.get(layer) as Float32Array;
+            const cols = xa.length / set.n;
+            const value = cka(
+              { rows: set.n, cols, data: xa },
+              { rows: set.n, cols, data: xb },
+              { kernel, debiased },
+            );
+            out.push({
+              step,
+              metric: METRICS.cka,
+              layer,
+              split,
+              value,
+              options: { kernel, debiased, examples: set.n },
+            });
+          }
+          return out;
+        });
       }
     }
   } finally {
     await engine?.dispose();
+  }
+  // What a diverged run left unmeasured: everything after the last kept step, the end, drops.
+  const endSkipped = (['distance', 'barrier', 'align', 'cka'] as const).filter(
+    (k) => measure[k]?.at === 'end',
+  );
+  for (const { name, run } of diverged) {
+    const d = run.diverged as NonNullable<RunJson['diverged']>;
+    rows.push({
+      step: d.step,
+      metric: METRICS.diverged,
+      layer: null,
+      split: null,
+      value: lastStep ?? Number.NaN,
+      options: {
+        run: name,
+        reason: d.reason,
+        ...(d.value !== undefined && { nonFinite: d.value }),
+        endSkipped,
+        dropped,
+      },
+    });
   }
   return {
     rows: rows.map((r) => ({ study, runA: twin.runA, runB: twin.runB, ...r })),

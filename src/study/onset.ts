@@ -9,9 +9,10 @@ import type { ResolvedStudySpec } from './spec.js';
  * for the earliest fork step t whose twins stay linearly connected — mean error barrier (linear
  * convention, at the last step, test split or train when there is none) below the threshold.
  * Assumes stability is monotone in t; the evaluated (t, barrier) pairs are stored in the options.
- * A fork step whose twins have no such barrier row (their measurement failed) has no value: it counts
- * as unstable, so the search stays conservative (it can only move the onset later), keeps NaN as its
- * barrier in `evaluated` (null in the results file), and is listed in the options' `missing`.
+ * A fork step whose twins have no such barrier row (their measurement failed, or a run diverged, so
+ * the pair has no end) has no value: it counts as unstable, so the search stays conservative (it
+ * can only move the onset later), keeps NaN as its barrier in `evaluated` (null in the results
+ * file), and is listed in the options' `missing`.
  */
 export async function searchOnset(
   study: ResolvedStudySpec,

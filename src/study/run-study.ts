@@ -9,7 +9,8 @@
  * DIR/results.arrow        every row: pairs, Lyapunov exponents, stability onsets (long form)
  * DIR/embedding/s<seed>/   embedding.arrow, embedding.json, key.json: every complete run of the
  *                          seed embedded together (when measure.embedding; see embed-study.ts)
- * DIR/status.json          what failed: jobs, jobs blocked by them, σ = 0 control, embeddings
+ * DIR/status.json          what failed: jobs, jobs blocked by them, σ = 0 control, embeddings;
+ *                          and which runs diverged
  * ```
  *
  * Figures are not drawn here: the report (report/html.ts) draws them from these files.
@@ -17,6 +18,10 @@
  * Every job's output is keyed by its configuration: a re-run skips what is complete and resumes
  * what was interrupted. The σ = 0 control is checked after measuring: any non-zero L2 of a σ = 0
  * twin fails the study (after its results are written, so they can be inspected).
+ *
+ * A run that diverges is a result, not a failure: its job succeeds, a re-run does not retrain it,
+ * its pairs are measured up to the divergence (`diverged` rows, see measure-pair.ts), embeddings
+ * leave it out, and status.json lists it under `diverged`.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -24,7 +29,8 @@ import { join } from 'node:path';
 import { loadDataset } from '../data/load.js';
 import type { PoolResult } from '../exec/pool.js';
 import { type ResultRow, readResults, writeResults } from '../results/rows.js';
-import { type StudyJson, writeStatus, writeStudyJson } from '../results/study-files.js';
+import { type DivergedRun, type StudyJson, writeStatus, writeStudyJson } from '../results/study-files.js';
+import { divergedRuns } from './completeness.js';
 import { controlFailures, lyapunovRows } from './derived-rows.js';
 import { embedStudy, type StudyEmbedding } from './embed-study.js';
 import { runStudyJobs } from './jobs.js';
@@ -61,6 +67,8 @@ export interface StudyResult {
   readonly blocked: string[];
   /** σ = 0 twins whose L2 was not exactly 0 (empty when the control passed). */
   readonly controlFailures: string[];
+  /** Runs that diverged (not failures: their pairs are measured up to the divergence). */
+  readonly diverged: DivergedRun[];
 }
 
 /** The σ = 0 control failed: the twins differ by more than the perturbation. */
@@ -141,12 +149,24 @@ export async function runStudy(
     if (e.outcome === 'failed') failed.push({ id: `embed:s${e.seed}`, message: e.error ?? 'failed' });
   }
   const control = controlFailures(plan.twins, pairRows);
-  // What went wrong, for reports: failed jobs, jobs blocked by them, σ = 0 control failures.
+  const planned = [
+    ...plan.parents,
+    ...plan.groups.flatMap((g) => g.members),
+    ...plan.seedTwins,
+    ...plan.baselines,
+  ];
+  const diverged = divergedRuns(
+    join(dir, 'runs'),
+    planned.map((r) => r.name),
+  );
+  // What went wrong, for reports: failed jobs, jobs blocked by them, σ = 0 control failures; and
+  // the runs that diverged (a result: they do not make the study incomplete).
   writeStatus(dir, {
     complete: failed.length === 0 && blocked.length === 0 && control.length === 0,
     failed,
     blocked,
     controlFailures: control,
+    diverged,
   });
-  return { dir, plan, rows, embeddings, failed, blocked, controlFailures: control };
+  return { dir, plan, rows, embeddings, failed, blocked, controlFailures: control, diverged };
 }

@@ -10,8 +10,13 @@
  * DIR/runs/<name>/     every run (resumable; a complete run is not trained again)
  * DIR/embedding.arrow  DIR/embedding.json   all checkpoints embedded (see results/embedding.ts)
  * DIR/key.json         what the embedding was made from: unchanged inputs are read back (embedKeyed)
- * DIR/status.json      complete (every run trained and embedded), failed runs (as a study's)
+ * DIR/status.json      complete (every run trained and embedded), failed runs (as a study's),
+ *                      diverged runs
  * ```
+ *
+ * A run that diverges is a result, not a failure: its job succeeds, a re-run does not retrain it,
+ * and the embeddings leave it out (listed with the reason in key.json's `excluded`); a group whose
+ * runs all diverged has no embedding. status.json lists it under `diverged`.
  *
  * With `embed.groupBy`, instead of the single embedding:
  *
@@ -27,13 +32,13 @@ import { loadDataset } from '../data/load.js';
 import type { PoolJob, PoolResult } from '../exec/pool.js';
 import type { RunEmbedding } from '../results/embedding.js';
 import { type EmbeddedGroup, writeGroupSummary } from '../results/groups.js';
-import { writeStatus } from '../results/study-files.js';
+import { type DivergedRun, writeStatus } from '../results/study-files.js';
 import { planRun } from '../spec/run-plan.js';
-import { readRunJson } from '../train/run.js';
+import { type Divergence, formatDivergence, readRunJson } from '../train/run.js';
 import { writeJsonAtomic } from '../util/atomic-file.js';
 import { canonical } from '../util/json.js';
 import { toolkitVersion } from '../version.js';
-import { runComplete } from './completeness.js';
+import { divergedRuns, runComplete } from './completeness.js';
 import { EmbedInputError } from './embed-runs.js';
 import { embedKeyed } from './embed-study.js';
 import { runStudyJobs, type StudyJob } from './jobs.js';
@@ -55,9 +60,11 @@ export interface SweepResult {
   readonly trained: number;
   /**
    * Failed training jobs (`train:<run>`; nothing is embedded then) and groups that could not be
-   * embedded (`embed:<group>`, e.g. a diverged run).
+   * embedded (`embed:<group>`, e.g. a run with non-finite outputs).
    */
   readonly failed: PoolResult['failed'];
+  /** Runs that diverged (not failures; left out of the embeddings). */
+  readonly diverged: DivergedRun[];
   /** The embedding of all runs (no `embed.groupBy`); absent when a run failed (nothing is embedded then). */
   readonly embedding?: RunEmbedding;
   /** One embedding per group that could be embedded (with `embed.groupBy`); empty when a run failed. */
@@ -117,10 +124,14 @@ export async function runSweep(
   const runDirs = sweep.points.map(runDir);
   // What went wrong, for reports (the same shape as a study's status.json).
   const failed: PoolResult['failed'] = [...pool.failed];
+  const diverged = divergedRuns(
+    join(dir, 'runs'),
+    sweep.points.map((p) => p.name),
+  );
   const status = (complete: boolean) =>
-    writeStatus(dir, { complete, failed, blocked: [], controlFailures: [] });
+    writeStatus(dir, { complete, failed, blocked: [], controlFailures: [], diverged });
   status(false);
-  if (failed.length > 0) return { dir, runDirs, trained, failed, groups: [] };
+  if (failed.length > 0) return { dir, runDirs, trained, failed, diverged, groups: [] };
 
   const dirOf = new Map(sweep.points.map((p) => [p.name, runDir(p)]));
   const embedOptions = {
@@ -129,37 +140,57 @@ export async function runSweep(
     examples: sweep.embed.examples,
     ...(sweep.embed.sigma !== undefined && { sigma: sweep.embed.sigma }),
   };
+  const divergedNames = new Set(diverged.map((d) => d.run));
   // Keyed by the runs and options: a re-run of an unchanged sweep reads its embeddings back.
-  const embed = (names: readonly string[], outDir: string, clear: () => void) =>
-    embedKeyed(
-      outDir,
-      names.map((name) => {
-        const runDir = dirOf.get(name) as string;
-        return { name, dir: runDir, json: readRunJson(runDir) };
-      }),
-      embedOptions,
-      [],
-      { clear, relativeTo: dir, ...(events.onLog && { log: events.onLog }) },
-    );
+  // Diverged runs are left out (with the reason, in key.json); none left: no embedding.
+  const embed = async (names: readonly string[], outDir: string, clear: () => void) => {
+    const kept = names.filter((name) => !divergedNames.has(name));
+    const excluded = names
+      .filter((name) => divergedNames.has(name))
+      .map((name) => {
+        const d = readRunJson(dirOf.get(name) as string).diverged as Divergence;
+        return { name, reason: `diverged ${formatDivergence(d)}` };
+      });
+    if (excluded.length > 0) {
+      const names = excluded.map((e) => e.name).join(', ');
+      events.onLog?.(`${excluded.length} diverged run(s) left out: ${names}`);
+    }
+    if (kept.length === 0) {
+      events.onLog?.('every run diverged: nothing to embed');
+      clear();
+      return undefined;
+    }
+    const runs = kept.map((name) => {
+      const runDir = dirOf.get(name) as string;
+      return { name, dir: runDir, json: readRunJson(runDir) };
+    });
+    const { embedding } = await embedKeyed(outDir, runs, embedOptions, excluded, {
+      clear,
+      relativeTo: dir,
+      ...(events.onLog && { log: events.onLog }),
+    });
+    return { embedding, runs: kept };
+  };
   removeStaleEmbeddings(dir, sweep);
   if (sweep.embed.groupBy.length === 0) {
-    const { embedding } = await embed(
+    const embedded = await embed(
       sweep.points.map((p) => p.name),
       dir,
       () => removeOutputs(dir, ['key.json', 'embedding.arrow', 'embedding.json']),
     );
     status(true);
-    return { dir, runDirs, trained, failed, embedding, groups: [] };
+    const result = { dir, runDirs, trained, failed, diverged, groups: [] };
+    return embedded ? { ...result, embedding: embedded.embedding } : result;
   }
   const groups: EmbeddedGroup[] = [];
   for (const group of sweep.groups) {
     events.onLog?.(`group ${group.name}: ${group.points.length} runs`);
     const groupDir = join(dir, 'groups', group.name);
     const clear = () => rmSync(groupDir, { recursive: true, force: true });
-    // A group that cannot be embedded (e.g. a diverged run) is reported; the others still are.
-    let embedding: RunEmbedding;
+    // A group that cannot be embedded (e.g. non-finite outputs) is reported; the others still are.
+    let embedded: Awaited<ReturnType<typeof embed>>;
     try {
-      ({ embedding } = await embed(group.points, groupDir, clear));
+      embedded = await embed(group.points, groupDir, clear);
     } catch (e) {
       if (!(e instanceof EmbedInputError)) throw e;
       failed.push({ id: `embed:${group.name}`, message: e.message });
@@ -167,11 +198,12 @@ export async function runSweep(
       clear();
       continue;
     }
-    groups.push({ group, embedding });
+    // groups.json lists the runs embedded (the diverged ones left out).
+    if (embedded) groups.push({ group: { ...group, points: embedded.runs }, embedding: embedded.embedding });
   }
   writeGroupSummary(dir, sweep.embed, groups);
   status(failed.length === 0);
-  return { dir, runDirs, trained, failed, groups };
+  return { dir, runDirs, trained, failed, diverged, groups };
 }
 
 /** Remove `files` (and folders) of `dir`. */

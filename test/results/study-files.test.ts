@@ -14,6 +14,7 @@ describe('status.json', () => {
       failed: [{ id: 'train:s0/parent', message: 'boom' }],
       blocked: ['measure:s0/t0/gaussian-0-r0'],
       controlFailures: ['s0/t0/gaussian-0-r0: L2 = 1e-7 at step 10'],
+      diverged: [{ run: 's0/t0/gaussian-1e2-r0', step: 13, reason: 'loss' as const }],
     };
     writeStatus(root, status);
     expect(readStatus(root, 'study')).toEqual({ status });
@@ -31,6 +32,7 @@ describe('status.json', () => {
       failed: [],
       blocked: [],
       controlFailures: [],
+      diverged: [],
     });
   });
 });

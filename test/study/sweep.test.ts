@@ -271,7 +271,7 @@ describe('grouped sweeps (embed.groupBy)', () => {
     expect(s2.points.every((p) => p.spec.dataSeed === p.overrides.dataSeed)).toBe(true);
   });
 
-  test('a diverged group is reported and skipped; the others are embedded; the report marks it', async () => {
+  test('diverged runs are left out of the embeddings, not failures; the report marks them', async () => {
     const dir = scratchDir('twinscope-sweep-diverged-');
     const grid = { 'optimizer.lr': [0.3, 1e6], seed: [0, 1] };
     const sweep = parseSweepSpec({
@@ -279,18 +279,26 @@ describe('grouped sweeps (embed.groupBy)', () => {
       sweep: { base: tinyLinear, grid },
     });
     const result = await runSweep(sweep, dir, {}, { workers: 1 });
+    // The lr = 1e6 group's runs both diverged: no embedding, and no failure.
     expect(result.groups.map((g) => g.group.name)).toEqual(['g0-lr0.3']);
-    expect(result.failed).toHaveLength(1);
-    expect(result.failed[0]?.id).toBe('embed:g1-lr1000000');
-    expect(result.failed[0]?.message).toMatch(/runs\/2-lr1000000-seed0: non-finite outputs at step \d+/);
+    expect(result.failed).toEqual([]);
+    expect(result.diverged.map((d) => d.run)).toEqual(['2-lr1000000-seed0', '3-lr1000000-seed1']);
+    expect(existsSync(join(dir, 'groups', 'g1-lr1000000'))).toBe(false);
     const status = JSON.parse(readFileSync(join(dir, 'status.json'), 'utf8'));
-    expect(status.complete).toBe(false);
-    expect(status.failed.map((f: { id: string }) => f.id)).toEqual(['embed:g1-lr1000000']);
+    expect(status.complete).toBe(true);
+    expect(status.failed).toEqual([]);
+    expect(status.diverged.map((d: { run: string }) => d.run)).toEqual([
+      '2-lr1000000-seed0',
+      '3-lr1000000-seed1',
+    ]);
     const summary = JSON.parse(readFileSync(join(dir, 'groups.json'), 'utf8'));
     expect(summary.groups.map((g: { name: string }) => g.name)).toEqual(['g0-lr0.3']);
     const report = await writeReport(dir);
+    expect(report.complete).toBe(true);
+    expect(report.runs.map((r) => r.status)).toEqual(['complete', 'complete', 'diverged', 'diverged']);
     const html = readFileSync(report.html, 'utf8');
-    expect(html).toContain('embed:g1-lr1000000');
+    expect(html).toContain('2 run(s) diverged');
+    expect(html).toMatch(/<span class="badge">diverged at step \d+<\/span>/);
     expect(report.plots.map((p) => p.name)).toEqual([
       'ribbon-widths',
       'ribbon-explained',

@@ -106,6 +106,9 @@ describe('a run that diverges', () => {
     expect(await main(['node', 'twinscope', 'inspect', out], inspect)).toBe(0);
     expect(inspect.out).toContain('diverged   at step 5');
     expect(await main(['node', 'twinscope', 'verify', out], capture())).toBe(0);
+    // Its finalized files export like a complete run's.
+    const exported = join(root, 'exported');
+    expect(await main(['node', 'twinscope', 'export', out, '--to', exported], capture())).toBe(0);
   });
 });
 
