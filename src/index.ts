@@ -14,6 +14,17 @@ export { philox4x32 } from './rng/philox.js';
 export { deriveKey, type PhiloxKey, streamMessage } from './rng/derive.js';
 export { Rng } from './rng/rng.js';
 
+// Bad input (exit code 2 in the CLI) and the one-writer-per-folder lock.
+export { InputError } from './util/errors.js';
+export {
+  type FolderLock,
+  type FolderLockOptions,
+  LockedError,
+  type LockHolder,
+  lockFolder,
+  withFolderLock,
+} from './util/folder-lock.js';
+
 // Data: datasets, splits, standardization and deterministic batching.
 export type {
   ArrowSpec,
@@ -29,6 +40,8 @@ export type {
   Task,
 } from './data/types.js';
 export { loadDataset } from './data/load.js';
+export { DataError } from './data/check.js';
+export { validateDataset } from './data/validate.js';
 export { loadMoons, makeMoons } from './data/moons.js';
 export { loadMnist, mnistDigitsDir, readMnistDigits } from './data/mnist.js';
 export { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, loadFashionMnist } from './data/fashion-mnist.js';
@@ -128,6 +141,7 @@ export {
   readCheckpoints,
   readLayout,
   readMetrics,
+  NotARunDirError,
   RunWriter,
   StoreError,
   type VerifyResult,

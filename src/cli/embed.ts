@@ -2,11 +2,12 @@
  * `twinscope embed RUN_DIRS… --method pca|inpca --out DIR`: embed every checkpoint of several runs
  * in one low-dimensional space (PCA of the weights, or InPCA of the outputs on fixed examples:
  * softmax for classifiers, Gaussian predictions for regression) and write DIR/embedding.arrow,
- * DIR/embedding.json and its figures under DIR/plots/.
+ * DIR/embedding.json and its figures under DIR/plots/. DIR is locked while it is written (a second
+ * writer exits 2), and a refused command leaves no new folder behind.
  */
 import { type Command, Option } from 'commander';
 import { formatPercent } from '../util/format.js';
-import { type CliIo, parsePositiveInt, parsePositiveNumber, UsageError } from './io.js';
+import { type CliIo, parsePositiveInt, parsePositiveNumber } from './io.js';
 
 /** Register `twinscope embed`. */
 export function registerEmbedCommand(program: Command, io: CliIo): void {
@@ -65,24 +66,23 @@ export function registerEmbedCommand(program: Command, io: CliIo): void {
           threads?: number;
         },
       ) => {
-        const { embedRuns, EmbedInputError } = await import('../study/embed-runs.js');
+        const { embedRuns } = await import('../study/embed-runs.js');
         const { cumulativeExplained, writeEmbedding } = await import('../results/embedding.js');
-        let embedding: Awaited<ReturnType<typeof embedRuns>>;
-        try {
-          embedding = await embedRuns(runDirs, {
+        const { writeEmbedPlots } = await import('../report/embed-plots.js');
+        const { withFolderLock } = await import('../util/folder-lock.js');
+        // Bad runs or options (EmbedInputError, exit 2) are found before anything is written.
+        const { embedding, files, plots } = await withFolderLock(options.out, async () => {
+          const embedding = await embedRuns(runDirs, {
             method: options.method,
             components: options.components,
             examples: options.examples,
             sigma: options.sigma,
             ...(options.threads !== undefined && { threads: options.threads }),
           });
-        } catch (e) {
-          if (e instanceof EmbedInputError) throw new UsageError(e.message);
-          throw e;
-        }
-        const { writeEmbedPlots } = await import('../report/embed-plots.js');
-        const files = writeEmbedding(options.out, embedding);
-        const plots = await writeEmbedPlots(options.out, embedding);
+          const files = writeEmbedding(options.out, embedding);
+          const plots = await writeEmbedPlots(options.out, embedding);
+          return { embedding, files, plots };
+        });
         const { method, points, runs, components } = embedding;
         const where =
           method === 'inpca' ? ` on ${embedding.options.examples} ${embedding.options.split} examples` : '';

@@ -1,11 +1,12 @@
 /** Shared CLI plumbing: where output goes, the exit-code conventions and option parsers. */
 import { InvalidArgumentError } from 'commander';
+import { InputError } from '../util/errors.js';
 
 /** 0: success. */
 export const EXIT_OK = 0;
 /** 1: the requested work failed (an engine error, a failed run, a write error). */
 export const EXIT_FAILURE = 1;
-/** 2: bad input (usage errors, invalid option values, invalid specs). */
+/** 2: bad input (usage errors, invalid option values, invalid specs or data, wrong folders, a folder in use). */
 export const EXIT_USAGE = 2;
 
 /** Output sinks of one CLI invocation; tests pass their own to capture output. */
@@ -19,8 +20,8 @@ export const defaultIo: CliIo = {
   stderr: (text) => process.stderr.write(text),
 };
 
-/** A bad-input error raised by a command action (exit code 2). */
-export class UsageError extends Error {
+/** A bad-input error raised by a command action (exit code 2, as every {@link InputError}). */
+export class UsageError extends InputError {
   override name = 'UsageError';
 }
 

@@ -4,13 +4,15 @@
  * on the program here. Heavy modules (engines, ONNX Runtime, tfjs) are imported inside the command
  * actions, so `--help` and usage errors stay fast.
  *
- * Exit codes: 0 success, 1 the work failed, 2 bad input (usage errors, invalid options or specs).
+ * Exit codes: 0 success, 1 the work failed, 2 bad input: usage errors, invalid options, specs or data,
+ * a folder that is not a run / study directory, an output folder in use (any InputError, mapped here).
  */
 import { Command, CommanderError } from 'commander';
+import { InputError } from '../util/errors.js';
 import { toolkitVersion } from '../version.js';
 import { registerBenchCommand } from './bench.js';
 import { registerEmbedCommand } from './embed.js';
-import { type CliIo, defaultIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './io.js';
+import { type CliIo, defaultIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './io.js';
 import { EXIT_CODES_HELP, registerReportCommand } from './report.js';
 import { registerRunCommand } from './run.js';
 import { registerRunDirCommands } from './run-dir.js';
@@ -49,7 +51,8 @@ function exitCodeOf(err: unknown, io: CliIo = defaultIo): number {
     if (err.code === 'commander.help') return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     return EXIT_USAGE;
   }
-  if (err instanceof UsageError) {
+  // Bad input of any stage (spec, data, folders, locks, the CLI's own UsageError): exit 2.
+  if (err instanceof InputError) {
     io.stderr(`error: ${err.message}\n`);
     return EXIT_USAGE;
   }

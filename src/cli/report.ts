@@ -5,31 +5,28 @@
  */
 import type { Command } from 'commander';
 import type { CliIo } from './io.js';
-import { UsageError } from './io.js';
 
 /** The exit-code section of `twinscope --help` (also in README.md). */
 export const EXIT_CODES_HELP =
   '\nExit codes:\n' +
   '  0  success\n' +
   '  1  the work failed (a failed run or job, a failed σ = 0 control, a write error)\n' +
-  '  2  bad input (usage errors, invalid options, invalid specs, not a run / study directory)\n';
+  '  2  bad input (usage errors, invalid options, specs or data files, not a run / study directory,\n' +
+  '     an output folder in use by another twinscope process)\n';
 
 /**
  * Write the report of study or sweep directory `dir` (every figure is drawn here) and print the
- * figures' folder and `report   DIR/report/index.html` on stdout. A directory without a valid study.json or sweep.json is a {@link UsageError} (exit code 2).
+ * figures' folder and `report   DIR/report/index.html` on stdout. A directory without a valid study.json or sweep.json is refused with exit code 2.
  */
 export async function reportStudy(dir: string, io: CliIo): Promise<string> {
   const { writeReport } = await import('../report/html.js');
-  const { NotAStudyError } = await import('../report/study-dir.js');
-  let result: Awaited<ReturnType<typeof writeReport>>;
-  try {
-    result = await writeReport(dir);
-  } catch (e) {
-    if (e instanceof NotAStudyError) throw new UsageError(e.message);
-    throw e;
-  }
+  const { join } = await import('node:path');
+  const { withFolderLock } = await import('../util/folder-lock.js');
+  // DIR/report/ has one writer at a time. A directory that is not a study or sweep: NotAStudyError,
+  // an InputError (exit code 2), and no report/ folder is left behind.
+  const result = await withFolderLock(join(dir, 'report'), () => writeReport(dir));
   if (result.plots.length > 0) {
-    const { dirname, join } = await import('node:path');
+    const { dirname } = await import('node:path');
     io.stdout(`plots    ${join(dirname(result.html), 'plots')}/ (${result.plots.length})\n`);
   }
   io.stdout(`report   ${result.html}\n`);

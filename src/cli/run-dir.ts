@@ -6,7 +6,7 @@
  */
 import { type Command, Option } from 'commander';
 import type { CliIo } from './io.js';
-import { asUsageError, UsageError } from './io.js';
+import { UsageError } from './io.js';
 
 export function registerRunDirCommands(program: Command, io: CliIo): void {
   program
@@ -18,7 +18,8 @@ export function registerRunDirCommands(program: Command, io: CliIo): void {
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
-      '\nExit code 1 when a problem is found (with --json too: the JSON says which).\n' +
+      '\nExit code 1 when a problem is found (with --json too: the JSON says which); 2 when DIR is not\n' +
+        'a run directory (no run.json).\n' +
         '\nExamples:\n  twinscope verify runs/moons\n  twinscope verify studies/moons/runs/s0/parent --json\n',
     )
     .action(async (dir: string, options: { json?: boolean }) => {
@@ -57,7 +58,7 @@ export function registerRunDirCommands(program: Command, io: CliIo): void {
     )
     .action(async (dir: string, options: { format: string; to?: string }) => {
       const { readRunJson } = await import('../train/run.js');
-      const run = asUsageError(() => readRunJson(dir));
+      const run = readRunJson(dir);
       // A diverged run is finalized too: its files hold the checkpoints kept before the divergence.
       if (run.status !== 'complete' && run.status !== 'diverged') {
         throw new UsageError(

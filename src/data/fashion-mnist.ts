@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Rng } from '../rng/rng.js';
-import { checkInt } from './check.js';
+import { checkInt, DataError } from './check.js';
 import { readIdxFile } from './idx.js';
 import { classificationSplit } from './rows.js';
 import { subsetIndices } from './split.js';
@@ -45,12 +45,12 @@ function readPart(
   const images = readIdxFile(imagesPath);
   const labels = readIdxFile(labelsPath);
   if (images.type !== 'uint8' || images.shape.length !== 3) {
-    throw new Error(
+    throw new DataError(
       `IDX file '${imagesPath}': expected uint8 images [n, rows, cols], got ${images.type} [${images.shape.join(', ')}]`,
     );
   }
   if (labels.type !== 'uint8' || labels.shape.length !== 1 || labels.shape[0] !== images.shape[0]) {
-    throw new Error(
+    throw new DataError(
       `IDX file '${labelsPath}': expected ${images.shape[0]} uint8 labels, got ${labels.type} [${labels.shape.join(', ')}]`,
     );
   }
@@ -72,7 +72,7 @@ export function loadFashionMnist(spec: FashionMnistSpec, rng: Rng): Dataset {
   const paths = Object.fromEntries(Object.entries(FILES).map(([k, base]) => [k, findFile(dir, base)]));
   const missing = Object.entries(FILES).filter(([k]) => !paths[k]);
   if (missing.length > 0) {
-    throw new Error(
+    throw new DataError(
       `Fashion-MNIST not found in '${dir}': missing ${missing.map(([, b]) => `${b}[.gz]`).join(', ')}; ` +
         `install it with 'apt-get install dataset-fashion-mnist' or set data.dir`,
     );

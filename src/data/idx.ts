@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
+import { DataError } from './check.js';
 
 /** Element type of an IDX array. */
 export type IdxType = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
@@ -28,7 +29,7 @@ export interface IdxArray {
 /** Parse an IDX buffer; `file` names the source in errors (corrupt or truncated header or data). */
 export function parseIdx(buf: Uint8Array, file: string): IdxArray {
   const fail = (why: string): never => {
-    throw new Error(`IDX file '${file}': ${why}`);
+    throw new DataError(`IDX file '${file}': ${why}`);
   };
   if (buf.length < 4) fail(`truncated header (${buf.length} bytes, need at least 4)`);
   if (buf[0] !== 0 || buf[1] !== 0) fail('bad magic number (the first two bytes must be 0)');
@@ -98,7 +99,7 @@ export function readIdxFile(path: string): IdxArray {
     try {
       buf = gunzipSync(buf);
     } catch (e) {
-      throw new Error(`IDX file '${path}': corrupt gzip data (${(e as Error).message})`);
+      throw new DataError(`IDX file '${path}': corrupt gzip data (${(e as Error).message})`);
     }
   }
   return parseIdx(buf, path);

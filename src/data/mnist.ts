@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Rng } from '../rng/rng.js';
-import { checkInt } from './check.js';
+import { checkInt, DataError } from './check.js';
 import { classificationSplit } from './rows.js';
 import type { Dataset, MnistSpec } from './types.js';
 
@@ -38,7 +38,9 @@ function parseDigits(dir: string): { x: Float32Array; labels: Int32Array } {
     const file = join(dir, `${d}.json`);
     const data: unknown = (JSON.parse(readFileSync(file, 'utf8')) as { data?: unknown }).data;
     if (!Array.isArray(data) || data.length % PIXELS !== 0) {
-      throw new Error(`mnist file '${file}': expected {data: number[]} with a multiple of ${PIXELS} entries`);
+      throw new DataError(
+        `mnist file '${file}': expected {data: number[]} with a multiple of ${PIXELS} entries`,
+      );
     }
     return data as number[];
   });
@@ -64,7 +66,7 @@ export function loadMnist(spec: MnistSpec, rng: Rng): Dataset {
   const nTest = checkInt('data.nTest', spec.nTest ?? 2000, 0);
   const nTrain = checkInt('data.nTrain', spec.nTrain ?? total - nTest);
   if (nTrain + nTest > total) {
-    throw new Error(
+    throw new DataError(
       `data.nTrain + data.nTest = ${nTrain + nTest} exceeds the ${total} digits of the mnist package`,
     );
   }

@@ -1,4 +1,6 @@
 /** Row gathering and target encoding for row-major example matrices. */
+
+import { DataError } from './check.js';
 import type { Split } from './types.js';
 
 /** Rows `indices` of the row-major matrix `m` with `dim` columns, in that order. */
@@ -15,7 +17,7 @@ export function takeRows(m: Float32Array, dim: number, indices: ArrayLike<number
 export function oneHot(labels: Int32Array, classes: number): Float32Array {
   const out = new Float32Array(labels.length * classes);
   labels.forEach((c, i) => {
-    if (!(c >= 0 && c < classes)) throw new Error(`label ${c} at row ${i} is outside [0, ${classes})`);
+    if (!(c >= 0 && c < classes)) throw new DataError(`label ${c} at row ${i} is outside [0, ${classes})`);
     out[i * classes + c] = 1;
   });
   return out;

@@ -1,5 +1,6 @@
 /** Seeded train/test splits, subsets and train-statistics standardization. */
 import type { Rng } from '../rng/rng.js';
+import { DataError } from './check.js';
 import type { Split } from './types.js';
 
 /** 0, 1, …, n−1. */
@@ -20,7 +21,7 @@ export function splitIndices(
 ): { train: Uint32Array; test: Uint32Array } {
   const perm = rng.permutation(n);
   const nTest = Math.round(n * testFraction);
-  if (nTest >= n) throw new Error(`testFraction ${testFraction} leaves no training examples out of ${n}`);
+  if (nTest >= n) throw new DataError(`testFraction ${testFraction} leaves no training examples out of ${n}`);
   return { train: perm.subarray(nTest), test: perm.subarray(0, nTest) };
 }
 

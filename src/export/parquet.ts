@@ -11,9 +11,10 @@
  * `twinscope.format`, …) is copied into the Parquet footer's key-value metadata.
  *
  * Each Parquet file is written under a temporary name in the output directory and renamed into
- * place, so a reader never sees a half-written file.
+ * place, so a reader never sees a half-written file. The output directory is locked while it is
+ * written (util/folder-lock.ts): a second writer is refused with a LockedError.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   BIGINT,
@@ -37,6 +38,7 @@ import {
   VARCHAR,
 } from '@duckdb/node-api';
 import { DataType, type Field, type Table, tableFromIPC, type Vector } from 'apache-arrow';
+import { withFolderLock } from '../util/folder-lock.js';
 
 /** One Parquet file that {@link exportParquet} wrote. */
 export interface ExportedFile {
@@ -88,22 +90,22 @@ export async function exportParquet(runDir: string, outDir: string = runDir): Pr
       throw new Error(`export: run directory '${dir}' has no ${source.slice(dir.length + 1)}`);
   }
   const tables = sources.map(({ table, source }) => ({ table, source, arrow: readArrowTable(source) }));
-  mkdirSync(out, { recursive: true });
-
-  const instance = await DuckDBInstance.create(':memory:');
-  const connection = await instance.connect();
-  const files: ExportedFile[] = [];
-  try {
-    for (const { table, source, arrow } of tables) {
-      const path = join(out, `${table}.parquet`);
-      await writeParquet(connection, table, arrow, path, source);
-      files.push({ table, source, path, rows: arrow.numRows, columns: arrow.numCols });
+  return withFolderLock(out, async () => {
+    const instance = await DuckDBInstance.create(':memory:');
+    const connection = await instance.connect();
+    const files: ExportedFile[] = [];
+    try {
+      for (const { table, source, arrow } of tables) {
+        const path = join(out, `${table}.parquet`);
+        await writeParquet(connection, table, arrow, path, source);
+        files.push({ table, source, path, rows: arrow.numRows, columns: arrow.numCols });
+      }
+    } finally {
+      connection.closeSync();
+      instance.closeSync();
     }
-  } finally {
-    connection.closeSync();
-    instance.closeSync();
-  }
-  return { outDir: out, files };
+    return { outDir: out, files };
+  });
 }
 
 function readArrowTable(path: string): Table {

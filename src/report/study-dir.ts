@@ -11,6 +11,7 @@ import type { EmbeddedGroup } from '../results/groups.js';
 import { type ResultRow, readResults } from '../results/rows.js';
 import { parseStudyJson, readStatus, type StudyJson, type StudyStatus } from '../results/study-files.js';
 import type { RunJson } from '../train/run.js';
+import { InputError } from '../util/errors.js';
 
 /** One run of the study as the report shows it. */
 export interface ReportRun {
@@ -61,7 +62,7 @@ export interface SweepReport {
 }
 
 /** A directory that cannot be reported at all (no or invalid study.json / sweep.json). */
-export class NotAStudyError extends Error {
+export class NotAStudyError extends InputError {
   override name = 'NotAStudyError';
 }
 

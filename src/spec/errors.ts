@@ -1,10 +1,11 @@
 /** Errors in run specs: one line per problem, each naming the spec file and the field. */
+import { InputError } from '../util/errors.js';
 
 /**
  * A run spec was rejected. `message` is one line per problem (`problems`), each prefixed with the
  * spec's source (usually its file name), e.g. `moons.json: optimizer.lr: must be > 0 (got -0.1)`.
  */
-export class SpecError extends Error {
+export class SpecError extends InputError {
   /** The problems, without the source prefix. */
   readonly problems: readonly string[];
   readonly source: string | undefined;

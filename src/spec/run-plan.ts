@@ -27,6 +27,11 @@ export interface RunPlan {
 
 /** The step plan of a run whose train split has `nTrain` examples. */
 export function planRun(spec: ResolvedRunSpec, nTrain: number): RunPlan {
+  if (spec.batchSize !== 'full' && spec.batchSize > nTrain) {
+    throw new SpecError(
+      `batchSize: must be at most the ${nTrain} examples of the train split (got ${spec.batchSize})`,
+    );
+  }
   const perEpoch = batchStepsPerEpoch(nTrain, spec.batchSize);
   const total = totalSteps(spec, perEpoch);
   const checkpoints = checkpointSteps(spec.checkpoints, total, perEpoch);

@@ -1,6 +1,7 @@
 /**
  * Errors raised by the trajectory store.
  */
+import { InputError } from '../util/errors.js';
 
 /** A problem with a store file; the message always starts with the file's name (`checkpoints.arrow: …`). */
 export class StoreError extends Error {
@@ -16,4 +17,9 @@ export class StoreError extends Error {
     this.name = 'StoreError';
     this.file = file;
   }
+}
+
+/** A folder given as a run directory is not one (no run.json): bad input, exit code 2. */
+export class NotARunDirError extends InputError {
+  override name = 'NotARunDirError';
 }

@@ -5,7 +5,7 @@
  * Arrow IPC streams while a run is in progress, the Arrow IPC file format once finalized.
  */
 export type { Checkpoint, MetricRow } from './codec.js';
-export { StoreError } from './errors.js';
+export { NotARunDirError, StoreError } from './errors.js';
 export { scanFile } from './ipc.js';
 export type { ExpectedFile, ReadOptions, VerifyResult } from './reader.js';
 export {

@@ -25,6 +25,7 @@ import { modelGraphSpec } from '../model/graph.js';
 import type { EmbedMethod, RunEmbedding } from '../results/embedding.js';
 import { readCheckpoints } from '../store/index.js';
 import { type RunJson, readRunJson, runContextParts } from '../train/run.js';
+import { InputError } from '../util/errors.js';
 import { canonical } from '../util/json.js';
 
 /** Options of {@link embedRuns}. */
@@ -44,7 +45,7 @@ export interface EmbedRunsOptions {
 }
 
 /** Bad input to {@link embedRuns}: no runs, not a run directory, runs that cannot share an embedding. */
-export class EmbedInputError extends Error {
+export class EmbedInputError extends InputError {
   override name = 'EmbedInputError';
 }
 

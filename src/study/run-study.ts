@@ -23,13 +23,14 @@
  * its pairs are measured up to the divergence (`diverged` rows, see measure-pair.ts), embeddings
  * leave it out, and status.json lists it under `diverged`.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { loadDataset } from '../data/load.js';
 import type { PoolResult } from '../exec/pool.js';
 import { type ResultRow, readResults, writeResults } from '../results/rows.js';
 import { type DivergedRun, type StudyJson, writeStatus, writeStudyJson } from '../results/study-files.js';
+import { withFolderLock } from '../util/folder-lock.js';
 import { divergedRuns } from './completeness.js';
 import { controlFailures, lyapunovRows } from './derived-rows.js';
 import { embedStudy, type StudyEmbedding } from './embed-study.js';
@@ -92,15 +93,30 @@ function writeStudy(dir: string, study: ResolvedStudySpec, plan: StudyPlan): voi
   });
 }
 
-/** Train and measure `study` into `dir`. See the module comment for the layout. */
+/**
+ * Train and measure `study` into `dir`. See the module comment for the layout. The data and the
+ * step plan are checked before `dir` is created (DataError, SpecError: bad input), and `dir` is
+ * locked while the study runs (util/folder-lock.ts): a second writer is refused with a LockedError.
+ */
 export async function runStudy(
   study: ResolvedStudySpec,
   dir: string,
   events: StudyEvents = {},
   options: StudyOptions = {},
 ): Promise<StudyResult> {
-  mkdirSync(dir, { recursive: true });
   const nTrain = loadDataset(study.base.data, study.base.dataSeed).train.n;
+  planStudy(study, nTrain);
+  return withFolderLock(dir, () => runLockedStudy(study, dir, nTrain, events, options));
+}
+
+/** {@link runStudy} once its data are checked and `dir` is locked. */
+async function runLockedStudy(
+  study: ResolvedStudySpec,
+  dir: string,
+  nTrain: number,
+  events: StudyEvents,
+  options: StudyOptions,
+): Promise<StudyResult> {
   const workers =
     options.workers ?? study.workers ?? Math.max(1, Math.floor(cpus().length / study.threadsPerWorker));
   const failed: PoolResult['failed'] = [];

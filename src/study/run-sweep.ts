@@ -25,7 +25,7 @@
  * DIR/groups.json  DIR/groups.arrow   per group: values, runs, eigenvalues, explained stress, width ratios
  * ```
  */
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { loadDataset } from '../data/load.js';
@@ -33,9 +33,11 @@ import type { PoolJob, PoolResult } from '../exec/pool.js';
 import type { RunEmbedding } from '../results/embedding.js';
 import { type EmbeddedGroup, writeGroupSummary } from '../results/groups.js';
 import { type DivergedRun, writeStatus } from '../results/study-files.js';
+import { SpecError } from '../spec/errors.js';
 import { planRun } from '../spec/run-plan.js';
 import { type Divergence, formatDivergence, readRunJson } from '../train/run.js';
 import { writeJsonAtomic } from '../util/atomic-file.js';
+import { withFolderLock } from '../util/folder-lock.js';
 import { canonical } from '../util/json.js';
 import { toolkitVersion } from '../version.js';
 import { divergedRuns, runComplete } from './completeness.js';
@@ -76,7 +78,9 @@ export interface SweepResult {
  * then embed all their checkpoints and write DIR/embedding.{arrow,json} (or, with
  * `embed.groupBy`, each group's embedding and the group summaries), and DIR/status.json. When a run
  * fails, the others still train and nothing is embedded; a group that cannot be embedded is skipped
- * and reported (see {@link SweepResult.failed}).
+ * and reported (see {@link SweepResult.failed}). The data and step plan of every run still to train
+ * are checked before `dir` is created (DataError, SpecError: bad input), and `dir` is locked while
+ * the sweep runs (util/folder-lock.ts): a second writer is refused with a LockedError.
  */
 export async function runSweep(
   sweep: ResolvedSweepSpec,
@@ -84,7 +88,28 @@ export async function runSweep(
   events: StudyEvents = {},
   options: SweepOptions = {},
 ): Promise<SweepResult> {
-  mkdirSync(dir, { recursive: true });
+  const nTrain = new Map<string, number>();
+  for (const p of sweep.points) {
+    if (runComplete(join(dir, 'runs', p.name), p)) continue;
+    const key = canonical({ data: p.spec.data, seed: p.spec.dataSeed });
+    if (!nTrain.has(key)) nTrain.set(key, loadDataset(p.spec.data, p.spec.dataSeed).train.n);
+    try {
+      planRun(p.spec, nTrain.get(key) as number);
+    } catch (e) {
+      throw e instanceof SpecError ? e.withSource(`run ${p.name}`) : e;
+    }
+  }
+  return withFolderLock(dir, () => runLockedSweep(sweep, dir, nTrain, events, options));
+}
+
+/** {@link runSweep} once its data are checked (`nTrain`: train split sizes by data and seed) and `dir` is locked. */
+async function runLockedSweep(
+  sweep: ResolvedSweepSpec,
+  dir: string,
+  nTrain: Map<string, number>,
+  events: StudyEvents,
+  options: SweepOptions,
+): Promise<SweepResult> {
   const workers = options.workers ?? sweep.workers ?? Math.max(1, cpus().length);
   const runDir = (p: SweepPoint) => join(dir, 'runs', p.name);
   writeJsonAtomic(join(dir, 'sweep.json'), {
@@ -99,7 +124,6 @@ export async function runSweep(
 
   const todo = sweep.points.filter((p) => !runComplete(runDir(p), p));
   let runSteps = 0;
-  const nTrain = new Map<string, number>();
   for (const p of todo) {
     const key = canonical({ data: p.spec.data, seed: p.spec.dataSeed });
     if (!nTrain.has(key)) nTrain.set(key, loadDataset(p.spec.data, p.spec.dataSeed).train.n);

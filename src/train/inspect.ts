@@ -1,7 +1,7 @@
 /** Read-only views of a run directory: integrity check (`verify`) and summary (`inspect`). */
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { readCheckpointSteps, verifyFiles } from '../store/index.js';
+import { NotARunDirError, readCheckpointSteps, verifyFiles } from '../store/index.js';
 import { formatPercent } from '../util/format.js';
 import { formatDivergence, type RunJson, readRunJson } from './run.js';
 
@@ -21,6 +21,8 @@ export function verifyRun(dir: string): RunVerifyResult {
   try {
     run = readRunJson(dir);
   } catch (e) {
+    // Not a run directory at all is bad input (exit 2), not a problem found in a run.
+    if (e instanceof NotARunDirError) throw e;
     return { ok: false, problems: [(e as Error).message], summary: '' };
   }
   const problems: string[] = [];

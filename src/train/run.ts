@@ -11,7 +11,7 @@
  * ({@link Divergence}): the store keeps the checkpoints up to the last finite one and is finalized,
  * and a re-run does not retrain it (a deterministic run diverges the same way again).
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDataset } from '../data/load.js';
 import type { Dataset } from '../data/types.js';
@@ -24,8 +24,10 @@ import { defaultInit } from '../model/spec.js';
 import { Rng } from '../rng/rng.js';
 import type { ResolvedRunSpec } from '../spec/resolve.js';
 import { planRun } from '../spec/run-plan.js';
-import { type MetricRow, openRunWriter } from '../store/index.js';
+import { type MetricRow, NotARunDirError, openRunWriter } from '../store/index.js';
 import { writeJsonAtomic } from '../util/atomic-file.js';
+import { InputError } from '../util/errors.js';
+import { lockFolder } from '../util/folder-lock.js';
 import { configHash } from '../util/json.js';
 import { toolkitVersion } from '../version.js';
 import { type StepRecord, trainUntil } from './loop.js';
@@ -142,7 +144,11 @@ export function specHash(spec: ResolvedRunSpec, lineage: RunJson['lineage'] = {}
 /** Read a run directory's run.json, with an error naming the file when it is missing or invalid. */
 export function readRunJson(dir: string): RunJson {
   const path = join(dir, 'run.json');
-  if (!existsSync(path)) throw new Error(`${path}: no run.json (not a run directory)`);
+  if (!existsSync(path)) {
+    const kind = statSync(dir, { throwIfNoEntry: false });
+    const why = !kind ? 'no such folder' : kind.isDirectory() ? 'no run.json' : 'a file, not a folder';
+    throw new NotARunDirError(`${dir}: not a run directory (${why})`);
+  }
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as RunJson;
   } catch (e) {
@@ -216,6 +222,11 @@ export function runContextParts(spec: ResolvedRunSpec) {
 /**
  * Open `dir` for training `spec`: check that it holds this run (spec hash), and either report it
  * complete, resume it from its last complete checkpoint, or start it (fresh init, or `start`).
+ *
+ * The run holds the folder's lock (util/folder-lock.ts) from here to {@link OpenedRun.close}: another
+ * writer is refused with a LockedError (exit code 2). A spec the dataset cannot train (a batch
+ * larger than the train split) is refused before the folder is created; a refused open removes a
+ * folder it created.
  */
 export async function openRun(
   spec: ResolvedRunSpec,
@@ -223,14 +234,48 @@ export async function openRun(
   ctx: RunContext,
   start?: RunStart,
 ): Promise<OpenedRun> {
-  mkdirSync(dir, { recursive: true });
+  planRun(spec, ctx.data.train.n);
+  const lock = await lockFolder(dir);
+  let run: OpenedRun;
+  try {
+    run = await openLockedRun(spec, dir, ctx, start);
+  } catch (e) {
+    lock.release(e);
+    throw e;
+  }
+  const { recordStep, finish, close } = run;
+  run.recordStep = async (r) => {
+    lock.assertHeld();
+    await recordStep(r);
+  };
+  run.finish = async () => {
+    lock.assertHeld();
+    return finish();
+  };
+  run.close = () => {
+    try {
+      close();
+    } finally {
+      lock.release();
+    }
+  };
+  return run;
+}
+
+/** {@link openRun} once `dir` is locked. */
+async function openLockedRun(
+  spec: ResolvedRunSpec,
+  dir: string,
+  ctx: RunContext,
+  start?: RunStart,
+): Promise<OpenedRun> {
   const lineage = start?.lineage ?? {};
   const hash = specHash(spec, lineage);
   const runJsonPath = join(dir, 'run.json');
   if (existsSync(runJsonPath)) {
     const existing = readRunJson(dir);
     if (existing.specHash !== hash) {
-      throw new Error(
+      throw new InputError(
         `${dir} holds a different run ('${existing.spec.name}', spec hash ${existing.specHash.slice(0, 12)}); use another --out`,
       );
     }

@@ -4,7 +4,7 @@
  * block of each command's help and the exit codes in `twinscope --help`.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { CliIo } from '../../src/cli/io.js';
@@ -81,18 +81,27 @@ describe('inspect and verify --json', () => {
     expect(info.files['run.json']).toBeGreaterThan(0);
   });
 
-  test('verify --json: ok run, then a broken one (exit 1, JSON names the problem)', async () => {
+  test('verify --json: ok run, then a broken one (exit 1, JSON names the problem), then no run (exit 2)', async () => {
     const io = capture();
     expect(await cli(io, 'verify', run, '--json')).toBe(EXIT_OK);
     expect(JSON.parse(io.out)).toMatchObject({ ok: true, problems: [] });
     expect(JSON.parse(io.out).summary).toContain('checkpoints');
 
     const io2 = capture();
-    const missing = join(root, 'not-a-run');
-    expect(await cli(io2, 'verify', missing, '--json')).toBe(EXIT_FAILURE);
+    const broken = join(root, 'broken-run');
+    cpSync(run, broken, { recursive: true });
+    writeFileSync(join(broken, 'metrics.arrow'), 'garbage');
+    expect(await cli(io2, 'verify', broken, '--json')).toBe(EXIT_FAILURE);
     const result = JSON.parse(io2.out);
     expect(result.ok).toBe(false);
-    expect(result.problems[0]).toContain('no run.json');
+    expect(result.problems[0]).toContain('metrics.arrow');
+
+    // Not a run directory at all is bad input: exit 2, one error line, no JSON.
+    const io3 = capture();
+    const missing = join(root, 'not-a-run');
+    expect(await cli(io3, 'verify', missing, '--json')).toBe(EXIT_USAGE);
+    expect(io3.err).toBe(`error: ${missing}: not a run directory (no such folder)\n`);
+    expect(io3.out).toBe('');
   });
 });
 

@@ -115,6 +115,6 @@ describe('loadArrow', () => {
     ).toBe(5);
     expect(() =>
       loadArrow({ name: 'arrow', path: fixed, features: 'feat', label: 'cls', classes: 2 }, Rng.fromSeed(1)),
-    ).toThrow(/data\.classes is 2, but the data has label 2/);
+    ).toThrow(/row 1 has label 2, beyond data\.classes = 2 \(labels 0 to 1\)/);
   });
 });
