@@ -1,7 +1,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import { widthRatios } from '../measure/inpca.js';
 import { cumulativeExplained } from '../results/embedding.js';
-import { gridValueLabel, type EmbeddedGroup } from '../results/groups.js';
+import { type EmbeddedGroup, gridValueLabel } from '../results/groups.js';
 import type { EmbedPlot } from './embed-plots.js';
 
 interface Layout {

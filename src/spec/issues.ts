@@ -3,7 +3,7 @@
  * `model.hidden[0]`), what was expected and what was given, e.g. `optimizer.lr: must be > 0 (got -0.1)`.
  */
 import type { z } from 'zod';
-import { formatValue, formatPath } from './errors.js';
+import { formatPath, formatValue } from './errors.js';
 
 export type Issue = z.core.$ZodIssue;
 
