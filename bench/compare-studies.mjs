@@ -17,7 +17,9 @@
 //     columns (strings, ints, bools, ...; ties keep file order), so a change in row order alone is
 //     not a difference. Floats match within the relative tolerance --rtol (default 0, i.e. exactly):
 //     |a - b| <= rtol * max(|a|, |b|), NaN equals NaN. Lists, fixed-size lists and binaries are
-//     compared element by element in the same way; all other values must be identical.
+//     compared element by element in the same way; string columns whose cells are all JSON objects
+//     or arrays (results.arrow's `options`) are compared as JSON (key order does not matter, numbers
+//     within --rtol); all other values must be identical.
 //   - the JSON files that hold results (RESULT_JSON below), deep-equal with the same float tolerance
 //     applied to non-integer numbers, ignoring keys that differ between versions or times anyway
 //     (IGNORED_KEYS, and any key ending in 'Ms' or 'Seconds').
@@ -256,11 +258,56 @@ function readTable(path) {
   return tableFromIPC(readFileSync(path));
 }
 
+/**
+ * Whether a string column holds JSON objects or arrays in every non-null row (e.g. results.arrow's
+ * `options`): such cells are compared as JSON (key order does not matter, numbers within rtol).
+ */
+function isJsonColumn(column) {
+  if (!DataType.isUtf8(column.type) && !DataType.isLargeUtf8(column.type)) return false;
+  let any = false;
+  for (let i = 0; i < column.length; i++) {
+    const v = column.get(i);
+    if (v == null) continue;
+    if (!/^\s*[[{]/.test(v)) return false;
+    try {
+      JSON.parse(v);
+    } catch {
+      return false;
+    }
+    any = true;
+  }
+  return any;
+}
+
+/** JSON text with object keys sorted, so that equal JSON sorts and compares equal. */
+function canonicalJson(value) {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (isObject(value)) {
+    const keys = Object.keys(value).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Compares two cells of a JSON column as JSON values. */
+function jsonCellComparator(rtol) {
+  return (a, b, tally) => {
+    if (a == null || b == null) return a === b ? undefined : count(tally, { at: '', a, b });
+    return jsonDiff(JSON.parse(a), JSON.parse(b), '', rtol, tally);
+  };
+}
+
 /** Order of the rows of `table` sorted by its scalar non-float columns; ties keep file order. */
-function sortedRows(table, keyColumns) {
+function sortedRows(table, keyColumns, jsonColumns) {
   const keys = keyColumns.map((name) => {
     const column = table.getChild(name);
-    return Array.from({ length: table.numRows }, (_, i) => column.get(i));
+    const cell = jsonColumns.has(name)
+      ? (i) => {
+          const v = column.get(i);
+          return v == null ? v : canonicalJson(JSON.parse(v));
+        }
+      : (i) => column.get(i);
+    return Array.from({ length: table.numRows }, (_, i) => cell(i));
   });
   const order = Array.from({ length: table.numRows }, (_, i) => i);
   order.sort((i, j) => {
@@ -304,12 +351,17 @@ function compareArrow(pathA, pathB, rtol) {
 
   const fields = a.schema.fields;
   const keyColumns = fields.filter((f) => isScalarType(f.type)).map((f) => f.name);
-  const orderA = sortedRows(a, keyColumns);
-  const orderB = sortedRows(b, keyColumns);
+  const jsonColumns = new Set(
+    fields
+      .filter((f, c) => isJsonColumn(a.getChildAt(c)) && isJsonColumn(b.getChildAt(c)))
+      .map((f) => f.name),
+  );
+  const orderA = sortedRows(a, keyColumns, jsonColumns);
+  const orderB = sortedRows(b, keyColumns, jsonColumns);
   const tally = { values: 0, maxRel: 0 };
   let first;
   fields.forEach((field, c) => {
-    const compare = comparatorFor(field.type, rtol);
+    const compare = jsonColumns.has(field.name) ? jsonCellComparator(rtol) : comparatorFor(field.type, rtol);
     const columnA = a.getChildAt(c);
     const columnB = b.getChildAt(c);
     for (let r = 0; r < a.numRows; r++) {
