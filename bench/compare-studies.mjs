@@ -353,7 +353,7 @@ function compareArrow(pathA, pathB, rtol) {
   const keyColumns = fields.filter((f) => isScalarType(f.type)).map((f) => f.name);
   const jsonColumns = new Set(
     fields
-      .filter((f, c) => isJsonColumn(a.getChildAt(c)) && isJsonColumn(b.getChildAt(c)))
+      .filter((_f, c) => isJsonColumn(a.getChildAt(c)) && isJsonColumn(b.getChildAt(c)))
       .map((f) => f.name),
   );
   const orderA = sortedRows(a, keyColumns, jsonColumns);
