@@ -188,6 +188,7 @@ export {
   type RunVerifyResult,
   verifyRun,
 } from './train/inspect.js';
+export { checkRunFiles, readRunCheckpoints } from './train/run-files.js';
 
 // Measurements: distances, loss barriers, permutation alignment, CKA, Lyapunov exponents, and
 // trajectory embeddings (Bhattacharyya distances, InPCA, PCA).

@@ -38,6 +38,7 @@ import {
   VARCHAR,
 } from '@duckdb/node-api';
 import { DataType, type Field, type Table, tableFromIPC, type Vector } from 'apache-arrow';
+import { checkRunFiles } from '../train/run-files.js';
 import { withFolderLock } from '../util/folder-lock.js';
 
 /** One Parquet file that {@link exportParquet} wrote. */
@@ -89,6 +90,8 @@ export async function exportParquet(runDir: string, outDir: string = runDir): Pr
     if (!existsSync(source))
       throw new Error(`export: run directory '${dir}' has no ${source.slice(dir.length + 1)}`);
   }
+  // Finished files must match the checksums run.json records before they are exported.
+  checkRunFiles(dir);
   const tables = sources.map(({ table, source }) => ({ table, source, arrow: readArrowTable(source) }));
   return withFolderLock(out, async () => {
     const instance = await DuckDBInstance.create(':memory:');

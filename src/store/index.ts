@@ -9,6 +9,7 @@ export { NotARunDirError, StoreError } from './errors.js';
 export { scanFile } from './ipc.js';
 export type { ExpectedFile, ReadOptions, VerifyResult } from './reader.js';
 export {
+  checkFileChecksum,
   iterateCheckpoints,
   readCheckpointSteps,
   readCheckpoints,

@@ -286,6 +286,18 @@ function sha256Problems(
 }
 
 /**
+ * Throw a {@link StoreError} naming `dir/name` unless the file's sha256 is the `expected` one (as
+ * recorded in run.json when the run finished). Reads the file once, in 1 MiB chunks.
+ */
+export function checkFileChecksum(dir: string, name: string, expected: ExpectedFile): void {
+  const file = path.join(dir, name);
+  if (!fs.existsSync(file)) throw new StoreError(`${file}: file is missing`, name);
+  const [problem] = sha256Problems(file, name, expected, false);
+  // The problem starts with the file's name; the error names its path.
+  if (problem) throw new StoreError(`${file}${problem.slice(name.length)}`, name);
+}
+
+/**
  * Verify a run directory's store files: Arrow magic and framing (no torn tail, file footer present),
  * format version, schema (required columns, types, list sizes against the layout metadata), that the
  * data decodes, and — when `expected` is given (keys are file names, e.g. from run.json) — row counts

@@ -8,8 +8,9 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { applyPermutations } from '../measure/align.js';
-import { openRunWriter, readCheckpoints, readMetrics } from '../store/index.js';
+import { openRunWriter, readMetrics } from '../store/index.js';
 import { type RunJson, readRunJson, specHash } from '../train/run.js';
+import { readRunCheckpoints } from '../train/run-files.js';
 import { writeJsonAtomic } from '../util/atomic-file.js';
 
 /**
@@ -27,7 +28,7 @@ export async function exportAlignedRun(
   if (source.status !== 'complete')
     throw new Error(`${sourceDir}: run is not complete; cannot export it aligned`);
   if (existsSync(outDir)) rmSync(outDir, { recursive: true });
-  const checkpoints = readCheckpoints(sourceDir);
+  const checkpoints = readRunCheckpoints(sourceDir);
   const slotCount = checkpoints[0]?.opt.slots.length ?? 0;
   const { writer } = await openRunWriter(outDir, source.layout, slotCount);
   try {

@@ -23,8 +23,9 @@ import { inpca } from '../measure/inpca.js';
 import { trajectoryPca } from '../measure/pca.js';
 import { modelGraphSpec } from '../model/graph.js';
 import type { EmbedMethod, RunEmbedding } from '../results/embedding.js';
-import { readCheckpoints } from '../store/index.js';
+import { CHECKPOINTS_FILE, readCheckpoints } from '../store/index.js';
 import { type RunJson, readRunJson, runContextParts } from '../train/run.js';
+import { checkRunFiles } from '../train/run-files.js';
 import { InputError } from '../util/errors.js';
 import { canonical } from '../util/json.js';
 
@@ -77,6 +78,8 @@ function loadRuns(runDirs: readonly string[]): LoadedRun[] {
 }
 
 function readAll(run: LoadedRun) {
+  // A file that does not match its recorded checksum is a failure (exit 1), not bad input.
+  checkRunFiles(run.dir, [CHECKPOINTS_FILE]);
   let checkpoints: ReturnType<typeof readCheckpoints>;
   try {
     checkpoints = readCheckpoints(run.dir);

@@ -22,8 +22,9 @@ import { cosineSimilarity, l2Distance, normalizedL2, perTensorL2 } from '../meas
 import type { ParameterLayout } from '../model/layout.js';
 import { METRICS, type TwinInfo } from '../results/metrics.js';
 import type { ResultRow } from '../results/rows.js';
-import { type Checkpoint, readCheckpoints } from '../store/index.js';
+import type { Checkpoint } from '../store/index.js';
 import { createEngine, type RunJson, readRunJson, runContextParts } from '../train/run.js';
+import { readRunCheckpoints } from '../train/run-files.js';
 import type { MeasureSpec } from './spec.js';
 
 /** Whether a layout has hidden layers to permute (an MLP with at least one hidden layer). */
@@ -110,9 +111,9 @@ export async function measurePair(
     { name: twin.runB, run: runB },
   ].filter(({ run }) => run.diverged);
   const layout = runA.layout;
-  const cpsB = new Map(readCheckpoints(dirB).map((c) => [c.step, c]));
+  const cpsB = new Map(readRunCheckpoints(dirB).map((c) => [c.step, c]));
   const pairs: [Checkpoint, Checkpoint][] = [];
-  for (const c of readCheckpoints(dirA)) {
+  for (const c of readRunCheckpoints(dirA)) {
     const other = cpsB.get(c.step);
     if (other && c.step >= twin.forkStep) pairs.push([c, other]);
   }

@@ -12,7 +12,7 @@ import { createLockstepEngine, type LockstepEngine } from '../engine/ort/lockste
 import { Rng } from '../rng/rng.js';
 import type { ResolvedRunSpec } from '../spec/resolve.js';
 import { planRun } from '../spec/run-plan.js';
-import { type Checkpoint, readCheckpoints } from '../store/index.js';
+import type { Checkpoint } from '../store/index.js';
 import { batchForStep } from './loop.js';
 import {
   applyPerturbation,
@@ -33,6 +33,7 @@ import {
   type TrainRunOptions,
   trainRun,
 } from './run.js';
+import { readRunCheckpoints } from './run-files.js';
 
 /** A weight perturbation applied at the fork step. */
 export interface WeightPerturbation extends PerturbationScope {
@@ -92,7 +93,7 @@ export interface ForkLineage {
  */
 function forkPoint(parentDir: string, forkStep: number): { parent: RunJson; cp?: Checkpoint } {
   const parent = readRunJson(parentDir);
-  const cp = readCheckpoints(parentDir).find((c) => c.step === forkStep);
+  const cp = readRunCheckpoints(parentDir).find((c) => c.step === forkStep);
   if (!cp && parent.status === 'diverged') return { parent };
   if (!cp) {
     throw new Error(

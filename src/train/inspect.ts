@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { NotARunDirError, readCheckpointSteps, verifyFiles } from '../store/index.js';
 import { formatPercent } from '../util/format.js';
 import { formatDivergence, type RunJson, readRunJson } from './run.js';
+import { checkRunFiles } from './run-files.js';
 
 /** What {@link verifyRun} found: `ok` when `problems` is empty, and a one-line summary. */
 export interface RunVerifyResult {
@@ -65,9 +66,13 @@ export interface RunInspection {
   readonly files: Record<string, number>;
 }
 
-/** Summarize a run directory without modifying it. */
+/**
+ * Summarize a run directory without modifying it. Its finished files must match the checksums
+ * run.json records (a StoreError names a file that does not; `verify` lists every problem).
+ */
 export function inspectRun(dir: string): RunInspection {
   const run = readRunJson(dir);
+  checkRunFiles(dir);
   const files: Record<string, number> = {};
   for (const f of readdirSync(dir)) files[f] = statSync(join(dir, f)).size;
   const { spec } = run;

@@ -1,0 +1,41 @@
+/**
+ * Reading a run's finished files with their integrity checked: every file run.json records a
+ * checksum for (written when the run finished or diverged) is compared with it before its data is
+ * used, so a modified or corrupted file stops the reader with an error naming it instead of feeding
+ * wrong weights to a measurement, an embedding, a fork or an export. A running run has no recorded
+ * checksums yet; its files are read as they are (the store's readers still detect torn files).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ParameterLayout } from '../model/layout.js';
+import {
+  CHECKPOINTS_FILE,
+  type Checkpoint,
+  checkFileChecksum,
+  METRICS_FILE,
+  readCheckpoints,
+} from '../store/index.js';
+import { readRunJson } from './run.js';
+
+/**
+ * Check the files `names` of run `dir` against the sha256 its run.json records; throws a StoreError
+ * naming the file (`…/checkpoints.arrow: sha256 … does not match the recorded …`).
+ */
+export function checkRunFiles(
+  dir: string,
+  names: readonly string[] = [CHECKPOINTS_FILE, METRICS_FILE],
+): void {
+  // Store files without a run.json (written by the store alone) have no recorded checksums.
+  if (!existsSync(join(dir, 'run.json'))) return;
+  const recorded = readRunJson(dir).files ?? {};
+  for (const name of names) {
+    const expected = recorded[name];
+    if (expected) checkFileChecksum(dir, name, expected);
+  }
+}
+
+/** The checkpoints of run `dir` ({@link readCheckpoints}), after {@link checkRunFiles} on checkpoints.arrow. */
+export function readRunCheckpoints(dir: string, layout?: ParameterLayout): Checkpoint[] {
+  checkRunFiles(dir, [CHECKPOINTS_FILE]);
+  return readCheckpoints(dir, layout);
+}
