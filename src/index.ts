@@ -250,6 +250,23 @@ export {
 } from './measure/bhattacharyya.js';
 export { type SymmetricEigen, symmetricEigen } from './measure/eigen.js';
 export {
+  adamPreconditioner,
+  engineHvp,
+  type HutchinsonOptions,
+  type HutchinsonResult,
+  hutchinsonTrace,
+  type HvpFn,
+  lanczos,
+  type LanczosOptions,
+  type LanczosResult,
+  powerIteration,
+  type PowerIterationOptions,
+  type PowerIterationResult,
+  preconditionedHvp,
+  preconditionedSharpness,
+  stabilityThreshold,
+} from './measure/hessian.js';
+export {
   inpca,
   type InpcaEmbedding,
   type InpcaOptions,
