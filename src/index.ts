@@ -190,8 +190,9 @@ export {
 } from './train/inspect.js';
 export { checkRunFiles, readRunCheckpoints } from './train/run-files.js';
 
-// Measurements: distances, loss barriers, permutation alignment, CKA, Lyapunov exponents, and
-// trajectory embeddings (Bhattacharyya distances, InPCA, PCA).
+// Measurements: distances, loss barriers, permutation alignment, CKA, Lyapunov exponents,
+// trajectory embeddings (Bhattacharyya distances, InPCA, PCA), weight-perturbation sensitivity and
+// loss surfaces.
 export {
   amplification,
   cosineSimilarity,
@@ -275,6 +276,53 @@ export {
   widthRatios,
 } from './measure/inpca.js';
 export { pcaProject, type TrajectoryPca, trajectoryPca, type TrajectoryPcaOptions } from './measure/pca.js';
+export {
+  type CriticalSigmaMeasurement,
+  type CriticalSigmaOptions,
+  type CriticalSigmaResult,
+  type CriticalSigmaSearchOptions,
+  criticalSigma,
+  engineEvaluator,
+  findCriticalSigma,
+  type LossAccuracy,
+  type NoiseKind,
+  type NoiseStreams,
+  noiseStream,
+  type ParamsEvaluator,
+  perturbWeights,
+  type SensitivityLevel,
+  type SensitivityOptions,
+  type SensitivityResult,
+  type SigmaProbe,
+  type SummaryStats,
+  summaryStats,
+  weightSensitivity,
+} from './measure/sensitivity.js';
+export {
+  type BiasDirection,
+  type FilterNormalizeOptions,
+  filterNormalize,
+  type LineSpec,
+  type LossLine,
+  type LossSurface,
+  lossLine,
+  lossSurface,
+  type PcaPlane,
+  type PcaPlaneOptions,
+  type PcaSurface,
+  type PcaSurfaceOptions,
+  pcaPlane,
+  pcaSurface,
+  projectOntoPlane,
+  type RandomDirectionOptions,
+  type RandomPlaneDirections,
+  type RandomPlaneOptions,
+  type RandomPlaneSurface,
+  randomDirection,
+  randomPlaneSurface,
+  type SurfaceGridOptions,
+  surfaceAxis,
+} from './measure/surface.js';
 
 // Results on disk: result rows, metric names, embeddings, sweep groups, study.json and status.json.
 export { type ResultRow, readResults } from './results/rows.js';
