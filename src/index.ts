@@ -14,8 +14,12 @@ export { philox4x32 } from './rng/philox.js';
 export { deriveKey, type PhiloxKey, streamMessage } from './rng/derive.js';
 export { Rng } from './rng/rng.js';
 
-// Bad input (exit code 2 in the CLI) and the one-writer-per-folder lock.
-export { InputError } from './util/errors.js';
+// Bad input (exit code 2 in the CLI), damaged files (exit 1), integrity checks and the
+// one-writer-per-folder lock.
+export { InputError, IntegrityError } from './util/errors.js';
+export { type FileDigest, digestFile } from './util/file-digest.js';
+export { readSealedJson, writeSealedJson } from './util/sealed-json.js';
+export { findStrayTemps, type StrayTemp } from './util/stray-temps.js';
 export {
   type FolderLock,
   type FolderLockOptions,
@@ -382,6 +386,7 @@ export {
 } from './study/sweep-spec.js';
 export { expandGrid, type SweepPoint } from './study/sweep-grid.js';
 export { runSweep, type SweepOptions, type SweepResult } from './study/run-sweep.js';
+export { type DirVerifyResult, NotAVerifiableDirError, repairDir, verifyDir } from './study/verify-dir.js';
 export { EmbedInputError, embedRuns, type EmbedRunsOptions } from './study/embed-runs.js';
 export {
   embedKeyed,

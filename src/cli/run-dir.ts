@@ -1,6 +1,6 @@
 /**
  * Commands on a run directory:
- *   twinscope verify DIR [--json]            check every file (schema, rows, checksums)
+ *   twinscope verify DIR [--json] [--repair] check every file of a run, study, sweep or embedding
  *   twinscope inspect DIR [--json]           spec summary, checkpoints, final metrics, sizes
  *   twinscope export DIR --format parquet    the Arrow tables as Parquet (for DuckDB and friends)
  */
@@ -12,21 +12,30 @@ export function registerRunDirCommands(program: Command, io: CliIo): void {
   program
     .command('verify')
     .description(
-      'check a run directory: run.json, Arrow schemas, row counts and checksums; names the first problem',
+      'check a run, study, sweep or embedding directory: every file against its checksum, Arrow schemas and row counts, every run inside; lists temporary files left by killed writers',
     )
-    .argument('<dir>', 'run directory')
+    .argument('<dir>', 'run, study, sweep or embedding directory')
     .option('--json', 'print the result as JSON')
+    .option('--repair', 'remove temporary files left by killed writers (under the folder lock), then verify')
     .addHelpText(
       'after',
-      '\nExit code 1 when a problem is found (with --json too: the JSON says which); 2 when DIR is not\n' +
-        'a run directory (no run.json).\n' +
-        '\nExamples:\n  twinscope verify runs/moons\n  twinscope verify studies/moons/runs/s0/parent --json\n',
+      '\nExit code 1 when a problem is found (with --json too: the JSON says which); 2 when DIR is none\n' +
+        'of these (no run.json, study.json, sweep.json or embedding.json).\n' +
+        '\nExamples:\n  twinscope verify runs/moons\n  twinscope verify studies/moons --json\n' +
+        '  twinscope verify studies/moons --repair\n',
     )
-    .action(async (dir: string, options: { json?: boolean }) => {
-      const { verifyRun } = await import('../train/inspect.js');
-      const result = verifyRun(dir);
-      if (options.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
-      else io.stdout(result.ok ? `${dir}: ok (${result.summary})\n` : `${dir}: ${result.problems[0]}\n`);
+    .action(async (dir: string, options: { json?: boolean; repair?: boolean }) => {
+      const { verifyDir, repairDir } = await import('../study/verify-dir.js');
+      let result = verifyDir(dir);
+      let removed: { path: string; bytes: number }[] = [];
+      if (options.repair && result.strayTemps.length > 0) ({ removed, after: result } = await repairDir(dir));
+      if (options.json)
+        io.stdout(`${JSON.stringify(options.repair ? { ...result, removed } : result, null, 2)}\n`);
+      else {
+        for (const t of removed) io.stdout(`removed ${t.path} (${t.bytes} bytes)\n`);
+        if (result.ok) io.stdout(`${dir}: ok (${result.summary})\n`);
+        else for (const p of result.problems) io.stdout(`${dir}: ${p}\n`);
+      }
       if (!result.ok) throw new Error(`${dir}: ${result.problems.length} problem(s)`);
     });
 

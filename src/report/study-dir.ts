@@ -2,16 +2,27 @@
  * Read what an HTML report needs from a study directory (see docs/formats.md, "The study
  * directory"): study.json, status.json, every run's run.json, results.arrow and the embeddings
  * under embedding/s<seed>/. Everything but study.json is optional, so a study that was interrupted
- * or failed still yields a report that says what is missing.
+ * or failed still yields a report that says what is missing. Every file read is checked first (the
+ * seals of the JSON files, the digests they record for the Arrow files): a damaged file stops the
+ * report with an IntegrityError naming it, so a report never shows numbers from a damaged file.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type EmbeddingKeyJson, type RunEmbedding, readEmbedding } from '../results/embedding.js';
-import type { EmbeddedGroup } from '../results/groups.js';
+import { type RunEmbedding, readEmbedding, readEmbeddingKey } from '../results/embedding.js';
+import { type EmbeddedGroup, GROUPS_FORMAT } from '../results/groups.js';
 import { type ResultRow, readResults } from '../results/rows.js';
-import { parseStudyJson, readStatus, type StudyJson, type StudyStatus } from '../results/study-files.js';
-import type { RunJson } from '../train/run.js';
-import { InputError } from '../util/errors.js';
+import {
+  parseStudyJson,
+  readStatus,
+  readStudyJsonFile,
+  readSweepJson,
+  type StudyJson,
+  type StudyStatus,
+} from '../results/study-files.js';
+import { type RunJson, readRunJson } from '../train/run.js';
+import { findRunDirs } from '../train/run-files.js';
+import { InputError, IntegrityError } from '../util/errors.js';
+import { formatBelow, readSealedJson } from '../util/sealed-json.js';
 
 /** One run of the study as the report shows it. */
 export interface ReportRun {
@@ -66,24 +77,6 @@ export class NotAStudyError extends InputError {
   override name = 'NotAStudyError';
 }
 
-function readJson(path: string): unknown {
-  return JSON.parse(readFileSync(path, 'utf8'));
-}
-
-/** Run directories under `runs/` (any depth), as names relative to it. */
-function findRuns(runsDir: string, prefix = ''): string[] {
-  if (!existsSync(runsDir)) return [];
-  const out: string[] = [];
-  for (const entry of readdirSync(runsDir, { withFileTypes: true })) {
-    if (!entry.isDirectory()) continue;
-    const name = prefix ? `${prefix}/${entry.name}` : entry.name;
-    const sub = join(runsDir, entry.name);
-    if (existsSync(join(sub, 'run.json'))) out.push(name);
-    else out.push(...findRuns(sub, name));
-  }
-  return out;
-}
-
 /** status.json, or undefined with a warning when it is missing or unreadable. */
 function readStatusOrWarn(dir: string, warnings: string[], what: 'study' | 'sweep'): StudyStatus | undefined {
   const { status, warning } = readStatus(dir, what);
@@ -98,17 +91,9 @@ function readReportRun(
   role: string,
   failed: StudyStatus['failed'],
   plannedSteps: number | undefined,
-  warnings: string[],
 ): ReportRun {
-  let run: RunJson | undefined;
-  const runJson = join(runsDir, name, 'run.json');
-  if (existsSync(runJson)) {
-    try {
-      run = readJson(runJson) as RunJson;
-    } catch (e) {
-      warnings.push(`runs/${name}/run.json: not valid JSON (${(e as Error).message})`);
-    }
-  }
+  const runDir = join(runsDir, name);
+  const run: RunJson | undefined = existsSync(join(runDir, 'run.json')) ? readRunJson(runDir) : undefined;
   const problems = failed
     .filter((f) => jobProduces(f.id, name, run?.status === 'complete'))
     .map((f) => f.message);
@@ -154,39 +139,23 @@ export function readStudyDir(dir: string): StudyDirContents {
       `${dir}: no study.json or sweep.json (not a study or sweep directory; run 'twinscope run' first)`,
     );
   }
-  let json: unknown;
-  try {
-    json = readJson(studyPath);
-  } catch (e) {
-    throw new NotAStudyError(`${studyPath}: not valid JSON (${(e as Error).message})`);
-  }
-  const parsed = parseStudyJson(json);
+  const parsed = parseStudyJson(readStudyJsonFile(dir));
   if ('problem' in parsed) throw new NotAStudyError(`${studyPath}: ${parsed.problem}`);
   const { study } = parsed;
   const warnings: string[] = [];
 
   const status = readStatusOrWarn(dir, warnings, 'study');
 
-  let rows: ResultRow[] | undefined;
-  const resultsPath = join(dir, 'results.arrow');
-  if (existsSync(resultsPath)) {
-    try {
-      rows = readResults(resultsPath);
-    } catch (e) {
-      warnings.push((e as Error).message);
-    }
-  } else {
-    warnings.push('no results.arrow: the study has not finished measuring, so there are no plots');
-  }
+  const rows = readStudyResults(dir, status, warnings);
 
   const embeddings = readEmbeddings(dir, warnings);
 
   const twinOf = new Map(study.twins.map((t) => [t.runB, t]));
   const references = new Set(study.twins.map((t) => t.runA));
   const runsDir = join(dir, 'runs');
-  const names = [...new Set([...findRuns(runsDir), ...study.twins.map((t) => t.runB), ...references])].sort(
-    (a, b) => a.localeCompare(b, 'en', { numeric: true }),
-  );
+  const names = [
+    ...new Set([...findRunDirs(runsDir), ...study.twins.map((t) => t.runB), ...references]),
+  ].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
   const failed = status?.failed ?? [];
   const runs = names.map((name): ReportRun => {
     const twin = twinOf.get(name);
@@ -199,12 +168,39 @@ export function readStudyDir(dir: string): StudyDirContents {
         : name.endsWith('/parent') || name === 'parent'
           ? 'parent'
           : '';
-    return readReportRun(runsDir, name, role, failed, study.totalSteps, warnings);
+    return readReportRun(runsDir, name, role, failed, study.totalSteps);
   });
   return { dir, study, ...(status && { status }), runs, ...(rows && { rows }), embeddings, warnings };
 }
 
-/** The embeddings under DIR/embedding/s<seed>/; unreadable ones and runs left out become warnings. */
+/**
+ * DIR/results.arrow checked against the digest status.json records; undefined with a warning when
+ * it is missing or not recorded (the study has not finished, or was interrupted while writing it).
+ * status.json written before seals records no digest: the file is read as it is.
+ */
+function readStudyResults(
+  dir: string,
+  status: StudyStatus | undefined,
+  warnings: string[],
+): ResultRow[] | undefined {
+  const path = join(dir, 'results.arrow');
+  if (!existsSync(path)) {
+    warnings.push('no results.arrow: the study has not finished measuring, so there are no plots');
+    return undefined;
+  }
+  const digest = status?.files?.['results.arrow'];
+  if (digest) return readResults(path, { digest, where: join(dir, 'status.json') });
+  if (status && !status.files) return readResults(path);
+  warnings.push(
+    'results.arrow is not recorded in status.json (the study has not finished); re-run it for plots',
+  );
+  return undefined;
+}
+
+/**
+ * The embeddings under DIR/embedding/s<seed>/; unreadable ones and runs left out become warnings,
+ * damaged ones (IntegrityError) stop the report.
+ */
 function readEmbeddings(dir: string, warnings: string[]): StudyDirContents['embeddings'] {
   const root = join(dir, 'embedding');
   if (!existsSync(root)) return [];
@@ -223,24 +219,21 @@ function readEmbeddings(dir: string, warnings: string[]): StudyDirContents['embe
     try {
       out.push({ seed, embedding: readEmbedding(join(root, name)) });
     } catch (e) {
+      if (e instanceof IntegrityError) throw e;
       warnings.push(`embedding/${name}: no embedding plots (${(e as Error).message})`);
       continue;
     }
     const keyPath = join(root, name, 'key.json');
     if (!existsSync(keyPath)) continue;
-    try {
-      // Diverged runs are left out by design; the report lists them on their own.
-      const excluded = ((readJson(keyPath) as Partial<EmbeddingKeyJson>).excluded ?? []).filter(
-        (x) => !x.reason.startsWith('diverged'),
+    // Diverged runs are left out by design; the report lists them on their own.
+    const excluded = (readEmbeddingKey(keyPath).excluded ?? []).filter(
+      (x) => !x.reason.startsWith('diverged'),
+    );
+    if (excluded.length > 0) {
+      warnings.push(
+        `embedding/${name}: ${excluded.length} run(s) left out of the embedding: ` +
+          excluded.map((x) => `${x.name} (${x.reason})`).join(', '),
       );
-      if (excluded.length > 0) {
-        warnings.push(
-          `embedding/${name}: ${excluded.length} run(s) left out of the embedding: ` +
-            excluded.map((x) => `${x.name} (${x.reason})`).join(', '),
-        );
-      }
-    } catch (e) {
-      warnings.push(`embedding/${name}/key.json: not valid JSON (${(e as Error).message})`);
     }
   }
   return out.sort((a, b) => a.seed - b.seed);
@@ -260,17 +253,6 @@ function jobProduces(id: string, name: string, complete: boolean): boolean {
   return name.startsWith(`${base}t${group[2]}/`);
 }
 
-/** sweep.json as `twinscope run` writes it for a sweep (the fields a report reads). */
-interface SweepJson {
-  readonly format?: number;
-  readonly toolkit?: string;
-  readonly name?: string;
-  readonly base?: unknown;
-  readonly grid?: unknown;
-  readonly embed?: { readonly groupBy?: readonly string[] } & Record<string, unknown>;
-  readonly runs: readonly { readonly name: string; readonly overrides?: Record<string, unknown> }[];
-}
-
 /** A run's grid values, as its role in the runs table: `decay=0.5 init={"kind":"normal","std":1} seed=3`. */
 function formatOverrides(overrides: Record<string, unknown> = {}): string {
   return Object.entries(overrides)
@@ -285,22 +267,15 @@ function formatOverrides(overrides: Record<string, unknown> = {}): string {
  * Throws {@link NotAStudyError} when sweep.json is missing or not a sweep.
  */
 export function readSweepDir(dir: string): StudyDirContents {
-  const sweepPath = join(dir, 'sweep.json');
-  let sweep: SweepJson;
-  try {
-    sweep = readJson(sweepPath) as SweepJson;
-  } catch (e) {
-    throw new NotAStudyError(`${sweepPath}: not readable JSON (${(e as Error).message})`);
-  }
-  if (typeof sweep !== 'object' || sweep === null || !Array.isArray(sweep.runs as unknown)) {
-    throw new NotAStudyError(`${sweepPath}: not a sweep (expected 'runs')`);
-  }
+  const parsed = readSweepJson(dir);
+  if ('problem' in parsed) throw new NotAStudyError(`${join(dir, 'sweep.json')}: ${parsed.problem}`);
+  const { sweep } = parsed;
   const warnings: string[] = [];
   const status = readStatusOrWarn(dir, warnings, 'sweep');
   const failed = status?.failed ?? [];
   const runsDir = join(dir, 'runs');
   const runs = sweep.runs.map((r) =>
-    readReportRun(runsDir, r.name, formatOverrides(r.overrides), failed, undefined, warnings),
+    readReportRun(runsDir, r.name, formatOverrides(r.overrides), failed, undefined),
   );
   const groupBy = sweep.embed?.groupBy ?? [];
   const report: { groupBy: readonly string[]; embedding?: RunEmbedding; groups: EmbeddedGroup[] } = {
@@ -311,6 +286,7 @@ export function readSweepDir(dir: string): StudyDirContents {
     try {
       return readEmbedding(where);
     } catch (e) {
+      if (e instanceof IntegrityError) throw e;
       warnings.push(`${label}: no embedding figures (${(e as Error).message})`);
       return undefined;
     }
@@ -321,8 +297,10 @@ export function readSweepDir(dir: string): StudyDirContents {
     else if (!existsSync(join(dir, 'embedding.json')))
       warnings.push('no embedding.json: the sweep has not been embedded');
   } else {
-    try {
-      const summary = readJson(join(dir, 'groups.json')) as {
+    const groupsPath = join(dir, 'groups.json');
+    if (!existsSync(groupsPath)) warnings.push('no groups.json: the sweep has not been embedded');
+    else {
+      const summary = readSealedJson(groupsPath, formatBelow(GROUPS_FORMAT)) as {
         groups?: { name: string; values: Record<string, unknown>; runs: string[] }[];
       };
       for (const g of summary.groups ?? []) {
@@ -330,8 +308,6 @@ export function readSweepDir(dir: string): StudyDirContents {
         if (embedding)
           report.groups.push({ group: { name: g.name, values: g.values, points: g.runs }, embedding });
       }
-    } catch (e) {
-      warnings.push(`groups.json: not readable (${(e as Error).message}); the sweep has not been embedded`);
     }
   }
   const study: StudyJson = {

@@ -20,7 +20,9 @@ import {
 } from 'apache-arrow';
 import type { InpcaEmbedding } from '../measure/inpca.js';
 import type { TrajectoryPca } from '../measure/pca.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/atomic-file.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
+import { checkDigest, type FileDigest, isFileDigest } from '../util/file-digest.js';
+import { formatBelow, readSealedJson, writeSealedJson } from '../util/sealed-json.js';
 
 /** The embedding methods. */
 export type EmbedMethod = 'pca' | 'inpca';
@@ -81,15 +83,23 @@ export function cumulativeExplained(e: RunEmbedding): number[] {
   });
 }
 
-/** What key.json (next to a seed's embedding files) holds. */
+/** What key.json (next to a seed's embedding files) holds; format 2 is sealed (util/sealed-json.ts). */
 export interface EmbeddingKeyJson {
-  readonly format: 1;
+  readonly format: 1 | 2;
   /** sha256 (hex) of the inputs: runs (name, spec, lineage, status, files), options, toolkit version. */
   readonly key: string;
   /** The embedded runs, in embedding order. */
   readonly runs: readonly string[];
   /** Runs of the seed that were left out because they are not complete. */
   readonly excluded: readonly { readonly name: string; readonly reason: string }[];
+}
+
+/**
+ * Read key.json with its seal checked (format 1, unsealed, is still read); an IntegrityError naming
+ * the file when it is damaged.
+ */
+export function readEmbeddingKey(path: string): Partial<EmbeddingKeyJson> {
+  return readSealedJson(path, formatBelow(2)) as Partial<EmbeddingKeyJson>;
 }
 
 /** The points as an Arrow table: run (utf8), step (int64), axis0 … axis{k−1} (float64). */
@@ -113,8 +123,17 @@ export function embeddingTable(embedding: RunEmbedding): Table {
   return new Table(columns);
 }
 
+/**
+ * Version of embedding.json. 2: sealed (util/sealed-json.ts), with the digest of embedding.arrow in
+ * `files`; embedding.json without `format` (before seals) is still read, unchecked.
+ */
+const EMBEDDING_FORMAT = 2;
+
 /** What embedding.json holds. */
 export interface EmbeddingJson {
+  readonly format: number;
+  /** The digest of embedding.arrow, checked before it is read. */
+  readonly files: { readonly 'embedding.arrow': FileDigest };
   readonly method: EmbedMethod;
   readonly runs: { readonly label: string; readonly dir: string; readonly checkpoints: number }[];
   readonly points: number;
@@ -132,10 +151,12 @@ export interface EmbeddingJson {
   readonly options: RunEmbedding['options'];
 }
 
-/** The JSON summary of an embedding (see {@link EmbeddingJson}). */
-export function embeddingJson(embedding: RunEmbedding): EmbeddingJson {
+/** The JSON summary of an embedding whose embedding.arrow has digest `arrow` (see {@link EmbeddingJson}). */
+export function embeddingJson(embedding: RunEmbedding, arrow: FileDigest): EmbeddingJson {
   const ratio = embedding.explainedVarianceRatio;
   return {
+    format: EMBEDDING_FORMAT,
+    files: { 'embedding.arrow': arrow },
     method: embedding.method,
     runs: embedding.runs.map((label, i) => ({
       label,
@@ -167,8 +188,9 @@ export interface WrittenEmbedding {
 export function writeEmbedding(dir: string, embedding: RunEmbedding): WrittenEmbedding {
   mkdirSync(dir, { recursive: true });
   const out = { arrow: join(dir, 'embedding.arrow'), json: join(dir, 'embedding.json') };
-  writeFileAtomic(out.arrow, [tableToIPC(embeddingTable(embedding), 'file')]);
-  writeJsonAtomic(out.json, embeddingJson(embedding));
+  // The arrow file first: embedding.json, which records its digest, is what makes it valid.
+  const arrow = writeFileAtomic(out.arrow, [tableToIPC(embeddingTable(embedding), 'file')]);
+  writeSealedJson(out.json, embeddingJson(embedding, arrow));
   return out;
 }
 
@@ -183,18 +205,19 @@ const numbers = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) =
  * Read DIR/embedding.arrow and DIR/embedding.json (as {@link writeEmbedding} writes them) back into
  * a {@link RunEmbedding}: points, runs, run directories (as stored), eigenvalues, explained stress or
  * variance and options. The decompositions (`pca`, `inpca`, `distances`) are not stored, so they are
- * absent.
- * @throws EmbeddingFileError naming the file when a file is missing, unreadable or inconsistent.
+ * absent. embedding.json's seal and the digest it records for embedding.arrow are checked first.
+ * @throws IntegrityError naming the file when embedding.json's seal or embedding.arrow's digest
+ * does not match (a damaged file); EmbeddingFileError when a file is missing, unreadable or inconsistent.
  */
 export function readEmbedding(dir: string): RunEmbedding {
   const jsonPath = join(dir, 'embedding.json');
   const arrowPath = join(dir, 'embedding.arrow');
   for (const p of [jsonPath, arrowPath]) if (!existsSync(p)) throw new EmbeddingFileError(`${p}: missing`);
-  let json: EmbeddingJson;
-  try {
-    json = JSON.parse(readFileSync(jsonPath, 'utf8')) as EmbeddingJson;
-  } catch (e) {
-    throw new EmbeddingFileError(`${jsonPath}: not valid JSON (${(e as Error).message})`);
+  const json = readSealedJson(jsonPath, formatBelow(EMBEDDING_FORMAT)) as unknown as EmbeddingJson;
+  const arrowDigest = (json.files as Partial<EmbeddingJson['files']> | undefined)?.['embedding.arrow'];
+  if (isFileDigest(arrowDigest)) checkDigest(arrowPath, arrowDigest, jsonPath);
+  else if (json.format >= EMBEDDING_FORMAT) {
+    throw new EmbeddingFileError(`${jsonPath}: no digest of embedding.arrow in 'files'`);
   }
   const k = json?.components;
   if (

@@ -16,7 +16,9 @@ import {
   vectorFromArray,
 } from 'apache-arrow';
 import { widthRatios } from '../measure/inpca.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/atomic-file.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
+import type { FileDigest } from '../util/file-digest.js';
+import { writeSealedJson } from '../util/sealed-json.js';
 import { cumulativeExplained, type EmbedMethod, type RunEmbedding } from './embedding.js';
 
 /** One embedding group of a sweep: the runs that share the values of the `embed.groupBy` fields. */
@@ -59,10 +61,17 @@ function cell(value: unknown): number | string {
   return typeof value === 'number' ? value : JSON.stringify(value);
 }
 
-/** DIR/groups.json: per group its values, runs and embedding spectrum. */
-export function groupSummary(embed: GroupedEmbedding, groups: readonly EmbeddedGroup[]) {
+/**
+ * Version of groups.json. 2: sealed (util/sealed-json.ts), with the digest of groups.arrow in
+ * `files`; 1 had neither.
+ */
+export const GROUPS_FORMAT = 2;
+
+/** DIR/groups.json: per group its values, runs and embedding spectrum; `arrow` is groups.arrow's digest. */
+export function groupSummary(embed: GroupedEmbedding, groups: readonly EmbeddedGroup[], arrow: FileDigest) {
   return {
-    format: 1,
+    format: GROUPS_FORMAT,
+    files: { 'groups.arrow': arrow },
     method: embed.method,
     groupBy: embed.groupBy,
     groups: groups.map(({ group, embedding: e }) => ({
@@ -119,14 +128,17 @@ export function groupTable(groupBy: readonly string[], groups: readonly Embedded
   return new Table(columns);
 }
 
-/** Write DIR/groups.json ({@link groupSummary}) and DIR/groups.arrow ({@link groupTable}), atomically. */
+/**
+ * Write DIR/groups.arrow ({@link groupTable}) and then DIR/groups.json ({@link groupSummary},
+ * sealed, recording groups.arrow's digest), atomically.
+ */
 export function writeGroupSummary(
   dir: string,
   embed: GroupedEmbedding,
   groups: readonly EmbeddedGroup[],
 ): { json: string; arrow: string } {
   const out = { json: join(dir, 'groups.json'), arrow: join(dir, 'groups.arrow') };
-  writeJsonAtomic(out.json, groupSummary(embed, groups));
-  writeFileAtomic(out.arrow, [tableToIPC(groupTable(embed.groupBy, groups), 'file')]);
+  const arrow = writeFileAtomic(out.arrow, [tableToIPC(groupTable(embed.groupBy, groups), 'file')]);
+  writeSealedJson(out.json, groupSummary(embed, groups, arrow));
   return out;
 }

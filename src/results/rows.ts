@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { Float64, Int64, Table, tableFromIPC, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow';
 import { writeFileAtomic } from '../util/atomic-file.js';
+import { checkDigest, type FileDigest } from '../util/file-digest.js';
 
 /** One measured value. */
 export interface ResultRow {
@@ -47,13 +48,18 @@ function resultsTable(rows: readonly ResultRow[]): Table {
   });
 }
 
-/** Write rows to `path` as an Arrow IPC file, atomically. */
-export function writeResults(path: string, rows: readonly ResultRow[]): void {
-  writeFileAtomic(path, [tableToIPC(resultsTable(rows), 'file')]);
+/** Write rows to `path` as an Arrow IPC file, atomically; returns its digest, for the index that records it. */
+export function writeResults(path: string, rows: readonly ResultRow[]): FileDigest {
+  return writeFileAtomic(path, [tableToIPC(resultsTable(rows), 'file')]);
 }
 
-/** Read a results file written by {@link writeResults}; errors name the file and the missing column. */
-export function readResults(path: string): ResultRow[] {
+/**
+ * Read a results file written by {@link writeResults}; errors name the file and the missing column.
+ * With `recorded` (the digest an index recorded, and the index's name), the file is checked against
+ * it first: an IntegrityError when it does not match.
+ */
+export function readResults(path: string, recorded?: { digest: FileDigest; where: string }): ResultRow[] {
+  if (recorded) checkDigest(path, recorded.digest, recorded.where);
   let table: Table;
   try {
     table = tableFromIPC(readFileSync(path));

@@ -1,20 +1,28 @@
 /**
  * The index files of a study or sweep directory (docs/formats.md): study.json (the resolved spec,
- * the step plan and the compared pairs) and status.json (what failed). Runners write them; the
- * report and `twinscope verify` read them.
+ * the step plan and the compared pairs), sweep.json (the grid and its runs) and status.json (what
+ * failed, and the digest of results.arrow). Runners write them, sealed (util/sealed-json.ts); the
+ * report and `twinscope verify` read them and check the seals.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Divergence } from '../train/run.js';
-import { writeJsonAtomic } from '../util/atomic-file.js';
+import type { FileDigest } from '../util/file-digest.js';
+import { formatBelow, readSealedJson, writeSealedJson } from '../util/sealed-json.js';
 import { toolkitVersion } from '../version.js';
 import type { TwinInfo } from './metrics.js';
 
 /**
- * Version of study.json's layout. 2: pairs name their runs `runA` / `runB` (the columns of their
- * result rows); 1 named them `reference` / `name` and is still read.
+ * Version of study.json's layout. 3: sealed; 2: pairs name their runs `runA` / `runB` (the columns
+ * of their result rows); 1 named them `reference` / `name`. 1 and 2 are still read.
  */
-const STUDY_FORMAT = 2;
+const STUDY_FORMAT = 3;
+
+/** Version of sweep.json's layout. 2: sealed; 1 (unsealed) is still read. */
+const SWEEP_FORMAT = 2;
+
+/** Version of status.json's layout. 2: sealed, with `files`; before it had no `format` and is still read. */
+const STATUS_FORMAT = 2;
 
 /** study.json as `twinscope run` writes it (the fields a report reads). */
 export interface StudyJson {
@@ -27,9 +35,47 @@ export interface StudyJson {
   readonly twins: readonly TwinInfo[];
 }
 
-/** Write DIR/study.json atomically, with the current format and toolkit version. */
+/** Write DIR/study.json atomically and sealed, with the current format and toolkit version. */
 export function writeStudyJson(dir: string, study: Omit<StudyJson, 'format' | 'toolkit'>): void {
-  writeJsonAtomic(join(dir, 'study.json'), { format: STUDY_FORMAT, toolkit: toolkitVersion(), ...study });
+  writeSealedJson(join(dir, 'study.json'), { format: STUDY_FORMAT, toolkit: toolkitVersion(), ...study });
+}
+
+/**
+ * Read DIR/study.json with its seal checked (an IntegrityError naming the file when it is not JSON
+ * or was modified); then {@link parseStudyJson} says whether it is a study.
+ */
+export function readStudyJsonFile(dir: string): unknown {
+  return readSealedJson(join(dir, 'study.json'), formatBelow(STUDY_FORMAT));
+}
+
+/** sweep.json as `twinscope run` writes it for a sweep. */
+export interface SweepJson {
+  readonly format?: number;
+  readonly toolkit?: string;
+  readonly name?: string;
+  readonly base?: unknown;
+  readonly grid?: unknown;
+  readonly embed?: { readonly groupBy?: readonly string[] };
+  readonly runs: readonly {
+    readonly name: string;
+    readonly overrides?: Record<string, unknown>;
+    readonly spec?: unknown;
+  }[];
+}
+
+/** Write DIR/sweep.json atomically and sealed, with the current format and toolkit version. */
+export function writeSweepJson(dir: string, sweep: Omit<SweepJson, 'format' | 'toolkit'>): void {
+  writeSealedJson(join(dir, 'sweep.json'), { format: SWEEP_FORMAT, toolkit: toolkitVersion(), ...sweep });
+}
+
+/**
+ * Read DIR/sweep.json with its seal checked (IntegrityError when damaged); `problem` when it is not
+ * a sweep.
+ */
+export function readSweepJson(dir: string): { sweep: SweepJson } | { problem: string } {
+  const json = readSealedJson(join(dir, 'sweep.json'), formatBelow(SWEEP_FORMAT));
+  if (!Array.isArray(json.runs as unknown)) return { problem: "not a sweep (expected 'runs')" };
+  return { sweep: json as unknown as SweepJson };
 }
 
 /**
@@ -73,16 +119,23 @@ export interface StudyStatus {
   readonly controlFailures: readonly string[];
   /** Runs that diverged, in plan order (their pairs are measured up to the divergence; see METRICS.diverged). */
   readonly diverged: readonly DivergedRun[];
+  /**
+   * Digests of the finalized files status.json vouches for (a study's `results.arrow`), checked by
+   * every reader; empty in a sweep's; absent (nothing can be checked) in status.json written before
+   * seals.
+   */
+  readonly files?: Readonly<Record<string, FileDigest>>;
 }
 
-/** Write DIR/status.json atomically. */
+/** Write DIR/status.json atomically and sealed. */
 export function writeStatus(dir: string, status: StudyStatus): void {
-  writeJsonAtomic(join(dir, 'status.json'), status);
+  writeSealedJson(join(dir, 'status.json'), { format: STATUS_FORMAT, ...status });
 }
 
 /**
- * Read DIR/status.json: the status, or a `warning` saying why there is none (missing: the run has
- * not finished; unreadable). Missing list fields read as empty.
+ * Read DIR/status.json: the status, or a `warning` saying why there is none (missing: the study or
+ * sweep has not finished). Missing list fields read as empty. A damaged status.json (not JSON, or
+ * its seal does not match) throws an IntegrityError naming it.
  */
 export function readStatus(
   dir: string,
@@ -92,18 +145,20 @@ export function readStatus(
   if (!existsSync(path)) {
     return { warning: `no status.json: the ${what} has not finished (or was written by an older twinscope)` };
   }
-  try {
-    const s = JSON.parse(readFileSync(path, 'utf8')) as Partial<StudyStatus>;
-    return {
-      status: {
-        complete: s.complete === true,
-        failed: Array.isArray(s.failed) ? s.failed : [],
-        blocked: Array.isArray(s.blocked) ? s.blocked : [],
-        controlFailures: Array.isArray(s.controlFailures) ? s.controlFailures : [],
-        diverged: Array.isArray(s.diverged) ? s.diverged : [],
-      },
-    };
-  } catch (e) {
-    return { warning: `status.json: not valid JSON (${(e as Error).message})` };
-  }
+  const s = readSealedJson(path, (doc) => doc.format === undefined) as Partial<StudyStatus> & {
+    format?: number;
+  };
+  return {
+    status: {
+      complete: s.complete === true,
+      failed: Array.isArray(s.failed) ? s.failed : [],
+      blocked: Array.isArray(s.blocked) ? s.blocked : [],
+      controlFailures: Array.isArray(s.controlFailures) ? s.controlFailures : [],
+      diverged: Array.isArray(s.diverged) ? s.diverged : [],
+      // Written before seals: no files to check (`files` absent). Sealed: `files` always present.
+      ...(s.format !== undefined && {
+        files: typeof s.files === 'object' && s.files !== null ? s.files : {},
+      }),
+    },
+  };
 }

@@ -4,12 +4,12 @@
  * (the file format is detected by its leading `ARROW1` magic); a stream whose last record batch is
  * torn (a crash mid-append) is read up to its last complete batch and the torn tail is reported.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Schema, type Table, tableFromIPC } from 'apache-arrow';
 import { Footer } from 'apache-arrow/ipc/metadata/file';
 import type { ParameterLayout } from '../model/layout.js';
+import { sha256File } from '../util/file-digest.js';
 import {
   type Checkpoint,
   checkpointsFromTable,
@@ -213,23 +213,6 @@ export interface ExpectedFile {
 export interface VerifyResult {
   readonly ok: boolean;
   readonly problems: string[];
-}
-
-/** SHA-256 (hex) of a file, read in chunks. */
-function sha256File(file: string): string {
-  const h = createHash('sha256');
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(1 << 20);
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex');
 }
 
 function verifyOne(dir: string, name: string, expected: ExpectedFile | undefined): string[] {

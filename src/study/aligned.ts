@@ -6,12 +6,11 @@
  * coordinate-wise.
  */
 import { existsSync, rmSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { relative } from 'node:path';
 import { applyPermutations } from '../measure/align.js';
 import { openRunWriter, readMetrics } from '../store/index.js';
-import { type RunJson, readRunJson, specHash } from '../train/run.js';
+import { type RunJson, readRunJson, specHash, writeRunJson } from '../train/run.js';
 import { readRunCheckpoints } from '../train/run-files.js';
-import { writeJsonAtomic } from '../util/atomic-file.js';
 
 /**
  * Write `sourceDir` permuted by `perms` into `outDir` (replaced if it exists, so that a re-run
@@ -48,7 +47,7 @@ export async function exportAlignedRun(
       alignment: method,
     };
     const run: RunJson = { ...source, lineage, specHash: specHash(source.spec, lineage), files };
-    writeJsonAtomic(join(outDir, 'run.json'), run);
+    writeRunJson(outDir, run);
     return run;
   } finally {
     writer.close();

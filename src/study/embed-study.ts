@@ -22,17 +22,19 @@
  * with the reason (a diverged run: `diverged at step N (...)`); a seed without complete runs, or
  * whose embedding fails, has no embedding (its stale files are removed), and the study goes on.
  */
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import {
   type EmbeddingKeyJson,
   type RunEmbedding,
   readEmbedding,
+  readEmbeddingKey,
   writeEmbedding,
 } from '../results/embedding.js';
 import { formatDivergence, type RunJson, readRunJson } from '../train/run.js';
-import { writeJsonAtomic } from '../util/atomic-file.js';
+import { IntegrityError } from '../util/errors.js';
 import { canonical, configHash } from '../util/json.js';
+import { writeSealedJson } from '../util/sealed-json.js';
 import { toolkitVersion } from '../version.js';
 import { type EmbedRunsOptions, embedRuns } from './embed-runs.js';
 import { type PlannedRun, runNames, type StudyPlan } from './plan.js';
@@ -80,6 +82,8 @@ function runState(dir: string, planned: PlannedRun): { reason: string } | { json
   try {
     json = readRunJson(dir);
   } catch (e) {
+    // A damaged run.json stops the embedding (naming the file), rather than leaving the run out.
+    if (e instanceof IntegrityError) throw e;
     return { reason: (e as Error).message };
   }
   if (json.diverged) return { reason: `diverged ${formatDivergence(json.diverged)}` };
@@ -88,9 +92,10 @@ function runState(dir: string, planned: PlannedRun): { reason: string } | { json
   return { json };
 }
 
+/** key.json, or undefined when it is missing or damaged (the embedding is then computed again). */
 function readKey(path: string): Partial<EmbeddingKeyJson> | undefined {
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as Partial<EmbeddingKeyJson>;
+    return readEmbeddingKey(path);
   } catch {
     return undefined;
   }
@@ -140,14 +145,14 @@ export async function embedKeyed(
     toolkit: toolkitVersion(),
   });
   const keyPath = join(outDir, 'key.json');
-  const keyJson: EmbeddingKeyJson = { format: 1, key, runs: runs.map((r) => r.name), excluded };
+  const keyJson: EmbeddingKeyJson = { format: 2, key, runs: runs.map((r) => r.name), excluded };
   const stored = readKey(keyPath);
   if (stored?.key === key) {
     try {
       const embedding = readEmbedding(outDir);
       say(`unchanged (${runs.length} runs), reusing ${outDir}`);
       // Same runs embedded, but the runs left out may have changed state.
-      if (canonical(stored.excluded) !== canonical(excluded)) writeJsonAtomic(keyPath, keyJson);
+      if (canonical(stored.excluded) !== canonical(excluded)) writeSealedJson(keyPath, keyJson);
       return { embedding, outcome: 'reused' };
     } catch (e) {
       say(`recomputing: ${(e as Error).message}`);
@@ -171,7 +176,7 @@ export async function embedKeyed(
     points: raw.points.map((p) => ({ ...p, run: nameOf.get(p.run) ?? p.run })),
   };
   writeEmbedding(outDir, embedding);
-  writeJsonAtomic(keyPath, keyJson);
+  writeSealedJson(keyPath, keyJson);
   return { embedding, outcome: 'computed' };
 }
 

@@ -6,8 +6,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { compiledScript, type PoolJob, type PoolOptions, type PoolResult, runPool } from '../exec/pool.js';
+import { writeMeasurement } from '../results/measurement-files.js';
 import type { TwinInfo } from '../results/metrics.js';
-import { writeResults } from '../results/rows.js';
 import type { ResolvedRunSpec } from '../spec/resolve.js';
 import { type ForkMember, forkRun, trainForkGroup, type WeightPerturbation } from '../train/fork.js';
 import { trainRun } from '../train/run.js';
@@ -34,7 +34,7 @@ export interface ForkJob {
   readonly members: readonly { dir: string; perturbation?: WeightPerturbation; spec?: ResolvedRunSpec }[];
 }
 
-/** Measure one twin pair into an Arrow results file (and optionally export B aligned to A). */
+/** Measure one twin pair into an Arrow results file and its index (and optionally export B aligned to A). */
 export interface MeasureJob {
   readonly kind: 'measure';
   readonly root: string;
@@ -97,7 +97,7 @@ export async function executeJob(job: StudyJob, onSteps: (n: number) => void = (
     }
   }
   mkdirSync(dirname(job.out), { recursive: true });
-  writeResults(job.out, result.rows);
+  writeMeasurement(job.out, result.rows, { runA: job.twin.runA, runB: job.twin.runB });
 }
 
 /** Run a graph of study jobs in the local pool: in this process with one worker, else in study worker processes. */

@@ -23,14 +23,16 @@
  * its pairs are measured up to the divergence (`diverged` rows, see measure-pair.ts), embeddings
  * leave it out, and status.json lists it under `diverged`.
  */
-import { existsSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { loadDataset } from '../data/load.js';
 import type { PoolResult } from '../exec/pool.js';
-import { type ResultRow, readResults, writeResults } from '../results/rows.js';
+import { readMeasurement } from '../results/measurement-files.js';
+import { type ResultRow, writeResults } from '../results/rows.js';
 import { type DivergedRun, type StudyJson, writeStatus, writeStudyJson } from '../results/study-files.js';
 import { withFolderLock } from '../util/folder-lock.js';
+import { removeStrayTemps } from '../util/stray-temps.js';
 import { divergedRuns } from './completeness.js';
 import { controlFailures, lyapunovRows } from './derived-rows.js';
 import { embedStudy, type StudyEmbedding } from './embed-study.js';
@@ -134,9 +136,15 @@ async function runLockedStudy(
     });
     for (const f of result.failed) if (!failed.some((x) => x.id === f.id)) failed.push(f);
     for (const b of result.blocked) if (!blocked.includes(b)) blocked.push(b);
-    for (const [name, path] of outputs) if (existsSync(path)) rowsOf.set(name, readResults(path));
+    for (const [name, path] of outputs) {
+      const rows = readMeasurement(path);
+      if (rows) rowsOf.set(name, rows);
+    }
   };
 
+  // status.json describes a finished study: gone while it runs. Files a killed writer left go too.
+  rmSync(join(dir, 'status.json'), { force: true });
+  removeStrayTemps(dir);
   let plan = planStudy(study, nTrain);
   writeStudy(dir, study, plan);
   await execute(plan, 'grid');
@@ -159,7 +167,6 @@ async function runLockedStudy(
     ? lyapunovRows(study.name, plan.twins, pairRows, study.measure.lyapunov.window)
     : [];
   const rows = [...pairRows, ...lyapunov, ...onsetRows];
-  writeResults(join(dir, 'results.arrow'), rows);
   const embeddings = await embedStudy(study, plan, dir, events.onLog);
   for (const e of embeddings) {
     if (e.outcome === 'failed') failed.push({ id: `embed:s${e.seed}`, message: e.error ?? 'failed' });
@@ -175,14 +182,17 @@ async function runLockedStudy(
     join(dir, 'runs'),
     planned.map((r) => r.name),
   );
-  // What went wrong, for reports: failed jobs, jobs blocked by them, σ = 0 control failures; and
-  // the runs that diverged (a result: they do not make the study incomplete).
+  // results.arrow, then status.json recording its digest. What went wrong, for reports: failed
+  // jobs, jobs blocked by them, σ = 0 control failures; and the runs that diverged (a result: they
+  // do not make the study incomplete).
+  const results = writeResults(join(dir, 'results.arrow'), rows);
   writeStatus(dir, {
     complete: failed.length === 0 && blocked.length === 0 && control.length === 0,
     failed,
     blocked,
     controlFailures: control,
     diverged,
+    files: { 'results.arrow': results },
   });
   return { dir, plan, rows, embeddings, failed, blocked, controlFailures: control, diverged };
 }

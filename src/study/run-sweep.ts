@@ -32,14 +32,13 @@ import { loadDataset } from '../data/load.js';
 import type { PoolJob, PoolResult } from '../exec/pool.js';
 import type { RunEmbedding } from '../results/embedding.js';
 import { type EmbeddedGroup, writeGroupSummary } from '../results/groups.js';
-import { type DivergedRun, writeStatus } from '../results/study-files.js';
+import { type DivergedRun, writeStatus, writeSweepJson } from '../results/study-files.js';
 import { SpecError } from '../spec/errors.js';
 import { planRun } from '../spec/run-plan.js';
 import { type Divergence, formatDivergence, readRunJson } from '../train/run.js';
-import { writeJsonAtomic } from '../util/atomic-file.js';
 import { withFolderLock } from '../util/folder-lock.js';
 import { canonical } from '../util/json.js';
-import { toolkitVersion } from '../version.js';
+import { removeStrayTemps } from '../util/stray-temps.js';
 import { divergedRuns, runComplete } from './completeness.js';
 import { EmbedInputError } from './embed-runs.js';
 import { embedKeyed } from './embed-study.js';
@@ -112,9 +111,8 @@ async function runLockedSweep(
 ): Promise<SweepResult> {
   const workers = options.workers ?? sweep.workers ?? Math.max(1, cpus().length);
   const runDir = (p: SweepPoint) => join(dir, 'runs', p.name);
-  writeJsonAtomic(join(dir, 'sweep.json'), {
-    format: 1,
-    toolkit: toolkitVersion(),
+  removeStrayTemps(dir);
+  writeSweepJson(dir, {
     name: sweep.name,
     base: sweep.base,
     grid: sweep.grid,

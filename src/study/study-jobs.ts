@@ -4,9 +4,9 @@
  * executor skips what an earlier run finished; a pair's measurement file is named by the hash of
  * everything that determines its rows.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PoolJob } from '../exec/pool.js';
+import { measurementRecorded } from '../results/measurement-files.js';
 import { configHash } from '../util/json.js';
 import { toolkitVersion } from '../version.js';
 import { runComplete } from './completeness.js';
@@ -99,7 +99,12 @@ export function studyJobs(study: ResolvedStudySpec, plan: StudyPlan, dir: string
       out,
       ...(study.measure.align?.exportAligned && { alignedDir: join(dir, 'aligned', twin.runB) }),
     };
-    jobs.push({ id: `measure:${twin.runB}`, deps: [...new Set(deps)], job, done: () => existsSync(out) });
+    jobs.push({
+      id: `measure:${twin.runB}`,
+      deps: [...new Set(deps)],
+      job,
+      done: () => measurementRecorded(out),
+    });
   }
   return { jobs, runSteps, outputs };
 }

@@ -5,7 +5,7 @@
  * wrong weights to a measurement, an embedding, a fork or an export. A running run has no recorded
  * checksums yet; its files are read as they are (the store's readers still detect torn files).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ParameterLayout } from '../model/layout.js';
 import {
@@ -38,4 +38,18 @@ export function checkRunFiles(
 export function readRunCheckpoints(dir: string, layout?: ParameterLayout): Checkpoint[] {
   checkRunFiles(dir, [CHECKPOINTS_FILE]);
   return readCheckpoints(dir, layout);
+}
+
+/** The run directories under `root` (any depth; a folder with a run.json is one), as paths relative to it. */
+export function findRunDirs(root: string, prefix = ''): string[] {
+  if (!existsSync(root)) return [];
+  const out: string[] = [];
+  for (const entry of readdirSync(root, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const name = prefix ? `${prefix}/${entry.name}` : entry.name;
+    const sub = join(root, entry.name);
+    if (existsSync(join(sub, 'run.json'))) out.push(name);
+    else out.push(...findRunDirs(sub, name));
+  }
+  return out;
 }

@@ -11,7 +11,7 @@
  * ({@link Divergence}): the store keeps the checkpoints up to the last finite one and is finalized,
  * and a re-run does not retrain it (a deterministic run diverges the same way again).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDataset } from '../data/load.js';
 import type { Dataset } from '../data/types.js';
@@ -25,15 +25,19 @@ import { Rng } from '../rng/rng.js';
 import type { ResolvedRunSpec } from '../spec/resolve.js';
 import { planRun } from '../spec/run-plan.js';
 import { type MetricRow, NotARunDirError, openRunWriter } from '../store/index.js';
-import { writeJsonAtomic } from '../util/atomic-file.js';
 import { InputError } from '../util/errors.js';
 import { lockFolder } from '../util/folder-lock.js';
 import { configHash } from '../util/json.js';
+import { formatBelow, readSealedJson, writeSealedJson } from '../util/sealed-json.js';
+import { removeStrayTemps } from '../util/stray-temps.js';
 import { toolkitVersion } from '../version.js';
 import { type StepRecord, trainUntil } from './loop.js';
 
-/** Version of the run directory layout written to run.json. */
-const RUN_FORMAT = 1;
+/**
+ * Version of the run directory layout written to run.json. 2: run.json is sealed (its own sha256 in
+ * `checksum`, util/sealed-json.ts); 1 had no seal and is still read.
+ */
+const RUN_FORMAT = 2;
 
 /**
  * Where and why a run diverged (run.json `diverged`): the first non-finite value seen.
@@ -149,11 +153,13 @@ export function readRunJson(dir: string): RunJson {
     const why = !kind ? 'no such folder' : kind.isDirectory() ? 'no run.json' : 'a file, not a folder';
     throw new NotARunDirError(`${dir}: not a run directory (${why})`);
   }
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as RunJson;
-  } catch (e) {
-    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
-  }
+  // A damaged run.json (not JSON, or its seal does not match) is an IntegrityError: exit 1.
+  return readSealedJson(path, formatBelow(RUN_FORMAT)) as unknown as RunJson;
+}
+
+/** Write a run directory's run.json atomically, sealed, in the current format. */
+export function writeRunJson(dir: string, run: RunJson): void {
+  writeSealedJson(join(dir, 'run.json'), { ...run, format: RUN_FORMAT });
 }
 
 /** The engine a run spec asks for. */
@@ -271,6 +277,8 @@ async function openLockedRun(
 ): Promise<OpenedRun> {
   const lineage = start?.lineage ?? {};
   const hash = specHash(spec, lineage);
+  // Temp files a killed writer left (a finalize cut short leaves a whole checkpoints.arrow.tmp-PID).
+  removeStrayTemps(dir);
   const runJsonPath = join(dir, 'run.json');
   if (existsSync(runJsonPath)) {
     const existing = readRunJson(dir);
@@ -318,7 +326,7 @@ async function openLockedRun(
     layout: model.layout,
     backend: ctx.backend ?? engine.backend,
   };
-  writeJsonAtomic(runJsonPath, runJson);
+  writeRunJson(dir, runJson);
   const slotCount = optimizerSlotCount(resolveOptimizer(spec.optimizer));
   const { writer: out, last } = await openRunWriter(dir, model.layout, slotCount);
   let divergence: Divergence | undefined;
@@ -430,7 +438,7 @@ async function openLockedRun(
           const final = await evalRow(engine, data, state.params, totalSteps, totalSteps / perEpoch);
           runJson = { ...runJson, status: 'complete', files, final };
         }
-        writeJsonAtomic(runJsonPath, runJson);
+        writeRunJson(dir, runJson);
         return runJson;
       },
       close: () => out.close(),

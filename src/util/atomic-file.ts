@@ -4,10 +4,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { digestBytes, type FileDigest } from './file-digest.js';
 
-/** Write the concatenation of `chunks` to `file` atomically: temp file, fsync, rename, fsync of the
- * directory. A failed write removes the temp file and leaves `file` as it was. */
-export function writeFileAtomic(file: string, chunks: Uint8Array[]): void {
+/**
+ * Write the concatenation of `chunks` to `file` atomically: temp file `FILE.tmp-PID`, fsync,
+ * rename, fsync of the directory. A failed write removes the temp file and leaves `file` as it was.
+ * Returns the digest of what was written, for the index that records it.
+ */
+export function writeFileAtomic(file: string, chunks: Uint8Array[]): FileDigest {
   const tmp = `${file}.tmp-${process.pid}`;
   try {
     const fd = fs.openSync(tmp, 'w');
@@ -23,6 +27,7 @@ export function writeFileAtomic(file: string, chunks: Uint8Array[]): void {
     throw e;
   }
   fsyncDir(path.dirname(file));
+  return digestBytes(chunks);
 }
 
 function fsyncDir(dir: string): void {

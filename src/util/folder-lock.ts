@@ -139,6 +139,25 @@ function deadOnThisHost(holder: LockHolder): boolean {
   }
 }
 
+/** Who holds the lock of a folder, as a reader sees it without taking it. */
+export type LockState =
+  | { readonly state: 'free' }
+  | { readonly state: 'held' | 'stale'; readonly holder: LockHolder | undefined; readonly mine: boolean };
+
+/**
+ * The lock state of `dir`: `free` (no lock), `held` (refreshed within the stale time) or `stale`
+ * (left by a killed holder), with the holder when holder.json is readable and whether it is this
+ * process. Never takes, refreshes or removes anything.
+ */
+export function lockState(dir: string): LockState {
+  const lockDir = join(dir, LOCK_NAME);
+  const stat = statSync(lockDir, { throwIfNoEntry: false });
+  if (!stat) return { state: 'free' };
+  const holder = readHolder(lockDir);
+  const mine = holder?.pid === process.pid && holder.hostname === hostname();
+  return { state: Date.now() - stat.mtimeMs > STALE_MS ? 'stale' : 'held', holder, mine };
+}
+
 function reason(e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied';

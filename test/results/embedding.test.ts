@@ -1,17 +1,16 @@
 /**
  * Embedding files: what writeEmbedding writes, readEmbedding reads back (points, runs, eigenvalues,
- * explained stress / variance, options; not the decompositions), and unreadable files are named.
+ * explained stress / variance, options; not the decompositions), and unreadable or damaged files
+ * (checked against embedding.json's seal and the digest it records) are named.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { EmbedPoint, RunEmbedding } from '../../src/results/embedding.js';
-import {
-  EmbeddingFileError,
-  embeddingJson,
-  readEmbedding,
-  writeEmbedding,
-} from '../../src/results/embedding.js';
+import { EmbeddingFileError, readEmbedding, writeEmbedding } from '../../src/results/embedding.js';
+import { IntegrityError } from '../../src/util/errors.js';
+import { sealJson } from '../../src/util/sealed-json.js';
 import { scratchDir } from '../helpers/scratch.js';
 
 const root = scratchDir('twinscope-embedding-files-');
@@ -65,21 +64,54 @@ describe('readEmbedding', () => {
     expect(back.distances).toBeUndefined();
   });
 
-  test('missing or broken files are named', () => {
-    const dir = join(root, 'broken');
+  test('a damaged embedding.arrow or embedding.json is an IntegrityError naming it', () => {
+    const dir = join(root, 'damaged');
     writeEmbedding(dir, embedding('inpca', 2));
-    writeFileSync(join(dir, 'embedding.arrow'), 'not arrow');
-    expect(() => readEmbedding(dir)).toThrow(EmbeddingFileError);
-    expect(() => readEmbedding(dir)).toThrow(/embedding\.arrow: not a readable Arrow IPC file/);
+    const arrow = readFileSync(join(dir, 'embedding.arrow'));
+    const flipped = Buffer.from(arrow);
+    flipped[flipped.length >> 1] = (flipped[flipped.length >> 1] as number) ^ 1;
+    writeFileSync(join(dir, 'embedding.arrow'), flipped);
+    expect(() => readEmbedding(dir)).toThrow(IntegrityError);
+    expect(() => readEmbedding(dir)).toThrow(
+      /embedding\.arrow: sha256 .* does not match .*embedding\.json records/,
+    );
+    writeFileSync(join(dir, 'embedding.arrow'), arrow.subarray(0, 100));
+    expect(() => readEmbedding(dir)).toThrow(/embedding\.arrow: 100 bytes, .*embedding\.json records \d+/);
+    writeFileSync(join(dir, 'embedding.arrow'), arrow);
+    expect(readEmbedding(dir).eigenvalues).toEqual(embedding('inpca', 2).eigenvalues);
+    // A changed number that still parses: the seal no longer matches.
+    const json = readFileSync(join(dir, 'embedding.json'), 'utf8');
+    const doc = JSON.parse(json);
+    writeFileSync(
+      join(dir, 'embedding.json'),
+      JSON.stringify({ ...doc, eigenvalues: [doc.eigenvalues[0] * 1.01, doc.eigenvalues[1]] }),
+    );
+    expect(() => readEmbedding(dir)).toThrow(/embedding\.json: content does not match its checksum/);
     writeFileSync(join(dir, 'embedding.json'), '{');
     expect(() => readEmbedding(dir)).toThrow(/embedding\.json: not valid JSON/);
-    writeFileSync(join(dir, 'embedding.json'), '{"method":"umap"}');
-    expect(() => readEmbedding(dir)).toThrow(/embedding\.json: not an embedding summary/);
-    const fine = JSON.parse(JSON.stringify(embeddingJson(embedding('inpca', 2))));
-    writeFileSync(join(dir, 'embedding.json'), JSON.stringify({ ...fine, eigenvalues: [1] }));
-    expect(() => readEmbedding(dir)).toThrow(/one eigenvalue per component/);
     rmSync(join(dir, 'embedding.json'));
     expect(() => readEmbedding(dir)).toThrow(/embedding\.json: missing/);
+  });
+
+  test('embedding.json written before seals (no format) is read unchecked, and its shape still checked', () => {
+    const dir = join(root, 'legacy');
+    writeEmbedding(dir, embedding('inpca', 2));
+    const {
+      format: _f,
+      files: _files,
+      checksum: _c,
+      ...legacy
+    } = JSON.parse(readFileSync(join(dir, 'embedding.json'), 'utf8'));
+    writeFileSync(join(dir, 'embedding.json'), JSON.stringify(legacy));
+    expect(readEmbedding(dir).eigenvalues).toEqual(embedding('inpca', 2).eigenvalues);
+    writeFileSync(join(dir, 'embedding.json'), JSON.stringify({ ...legacy, eigenvalues: [1] }));
+    expect(() => readEmbedding(dir)).toThrow(EmbeddingFileError);
+    expect(() => readEmbedding(dir)).toThrow(/one eigenvalue per component/);
+    writeFileSync(join(dir, 'embedding.json'), '{"method":"umap"}');
+    expect(() => readEmbedding(dir)).toThrow(/embedding\.json: not an embedding summary/);
+    writeFileSync(join(dir, 'embedding.json'), JSON.stringify(legacy));
+    writeFileSync(join(dir, 'embedding.arrow'), 'not arrow');
+    expect(() => readEmbedding(dir)).toThrow(/embedding\.arrow: not a readable Arrow IPC file/);
   });
 
   test('an arrow file with fewer axes than embedding.json says is named', () => {
@@ -87,8 +119,14 @@ describe('readEmbedding', () => {
     writeEmbedding(dir, embedding('inpca', 2));
     const three = join(root, 'mismatch-3');
     writeEmbedding(three, embedding('inpca', 3));
-    rmSync(join(three, 'embedding.arrow'));
-    writeFileSync(join(three, 'embedding.arrow'), readFileSync(join(dir, 'embedding.arrow')));
+    // Recorded as embedding.json's own arrow file (a consistent digest), but with 2 axes.
+    const json = JSON.parse(readFileSync(join(three, 'embedding.json'), 'utf8'));
+    const arrow = readFileSync(join(dir, 'embedding.arrow'));
+    writeFileSync(join(three, 'embedding.arrow'), arrow);
+    const files = {
+      'embedding.arrow': { sha256: createHash('sha256').update(arrow).digest('hex'), bytes: arrow.length },
+    };
+    writeFileSync(join(three, 'embedding.json'), JSON.stringify(sealJson({ ...json, files })));
     expect(() => readEmbedding(three)).toThrow(/embedding\.arrow: no column 'axis2'/);
   });
 });

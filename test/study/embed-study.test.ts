@@ -14,6 +14,8 @@ import { embedRuns } from '../../src/study/embed-runs.js';
 import { embedStudy } from '../../src/study/embed-study.js';
 import { runStudy, type StudyResult } from '../../src/study/run-study.js';
 import { parseStudySpec } from '../../src/study/spec.js';
+import { readRunJson, writeRunJson } from '../../src/train/run.js';
+import { IntegrityError } from '../../src/util/errors.js';
 import { scratchDir } from '../helpers/scratch.js';
 import { tinyBase } from '../helpers/study.js';
 
@@ -171,11 +173,8 @@ describe('runStudy with measure.embedding', () => {
   test('an incomplete run is left out and named; the report warns about it', async () => {
     const copy = join(root, 'incomplete');
     cpSync(dir, copy, { recursive: true });
-    const runJson = join(copy, 'runs', 's0', 'init-r0', 'run.json');
-    writeFileSync(
-      runJson,
-      readFileSync(runJson, 'utf8').replace('"status": "complete"', '"status": "running"'),
-    );
+    const runDir = join(copy, 'runs', 's0', 'init-r0');
+    writeRunJson(runDir, { ...readRunJson(runDir), status: 'running' });
     const logs: string[] = [];
     const out = await embedStudy(spec, result.plan, copy, (m) => logs.push(m));
     expect(out.map((e) => e.outcome)).toEqual(['computed', 'reused']);
@@ -192,10 +191,17 @@ describe('runStudy with measure.embedding', () => {
     ).toBe(true);
   }, 60_000);
 
-  test('an unreadable embedding is a warning in the report, not a crash', async () => {
+  test('a damaged embedding stops the report naming the file; one that is not an embedding is a warning', async () => {
     const copy = join(root, 'broken');
     cpSync(dir, copy, { recursive: true });
-    writeFileSync(join(embDir(copy, 0), 'embedding.arrow'), 'not arrow');
+    const arrow = join(embDir(copy, 0), 'embedding.arrow');
+    writeFileSync(arrow, 'not arrow');
+    await expect(writeReport(copy)).rejects.toThrow(IntegrityError);
+    await expect(writeReport(copy)).rejects.toThrow(`${arrow}: 9 bytes, `);
+    // Written before seals (no format, no digest): read as it is, and an unreadable one is a warning.
+    const json = join(embDir(copy, 0), 'embedding.json');
+    const { format: _f, files: _files, checksum: _c, ...legacy } = JSON.parse(readFileSync(json, 'utf8'));
+    writeFileSync(json, JSON.stringify(legacy));
     const report = await writeReport(copy);
     expect(report.plots.map((p) => p.name)).not.toContain('embedding-s0');
     expect(report.plots.map((p) => p.name)).toContain('embedding-s1');

@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { EXIT_FAILURE } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
+import { writeMeasurement } from '../../src/results/measurement-files.js';
 import { METRICS } from '../../src/results/metrics.js';
-import { type ResultRow, readResults, writeResults } from '../../src/results/rows.js';
+import { type ResultRow, readResults } from '../../src/results/rows.js';
 import { readCheckpoints } from '../../src/store/index.js';
 import { runStudy, type StudyResult } from '../../src/study/run-study.js';
 import { parseStudySpec } from '../../src/study/spec.js';
@@ -232,15 +233,17 @@ describe('runStudy (tiny study, one process)', () => {
     const twin = 's0/t20/gaussian-0-r0';
     const measurements = join(tampered, 'measurements');
     const file = readdirSync(measurements)
+      .filter((f) => f.endsWith('.arrow'))
       .map((f) => join(measurements, f))
       .find((f) => readResults(f).some((r) => r.runB === twin)) as string;
     const rows = readResults(file);
     const last = Math.max(...rows.map((r) => r.step));
-    writeResults(
+    writeMeasurement(
       file,
       rows.map((r) =>
         r.metric === METRICS.l2 && r.layer === null && r.step === last ? { ...r, value: 1e-7 } : r,
       ),
+      { runA: rows[0]?.runA as string, runB: twin },
     );
     const r = await runStudy(spec, tampered, {}, { workers: 1 });
     expect(r.controlFailures).toEqual([`${twin}: L2 = 1e-7 at step ${last}`]);
