@@ -4,13 +4,14 @@
  * verifies; a spec refused before training leaves no folder; a folder that holds another run is bad
  * input.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { SpecError } from '../../src/spec/errors.js';
 import { parseRunSpec } from '../../src/spec/run-spec.js';
+import { verifyDir } from '../../src/study/verify-dir.js';
 import { verifyRun } from '../../src/train/inspect.js';
-import { trainRun } from '../../src/train/run.js';
+import { readRunJson, trainRun, writeRunJson } from '../../src/train/run.js';
 import { InputError } from '../../src/util/errors.js';
 import { LOCK_NAME, LockedError, lockFolder } from '../../src/util/folder-lock.js';
 import { scratchDir } from '../helpers/scratch.js';
@@ -42,6 +43,25 @@ describe('run directory lock', () => {
     expect(existsSync(join(dir, LOCK_NAME))).toBe(false);
     // Released: a third call finds the run complete.
     expect((await trainRun(spec, dir)).status).toBe('complete');
+  }, 60_000);
+
+  test('resuming a run removes the temporary files a killed writer left in it', async () => {
+    const dir = join(root, 'temps');
+    await trainRun(spec, dir);
+    // As a kill during the finalize leaves it: run.json still running, a whole checkpoints.arrow.tmp-PID.
+    const { files: _files, final: _final, ...running } = readRunJson(dir);
+    writeRunJson(dir, { ...running, status: 'running' });
+    const temp = join(dir, 'checkpoints.arrow.tmp-999999');
+    writeFileSync(temp, readFileSync(join(dir, 'checkpoints.arrow')));
+    expect(verifyDir(dir).problems).toEqual([
+      "run.json: run is not complete (status 'running'); run train again to resume it",
+      expect.stringMatching(
+        /^checkpoints\.arrow\.tmp-999999: temporary file \(\d+ bytes\) left by process 999999/,
+      ),
+    ]);
+    expect((await trainRun(spec, dir)).status).toBe('complete');
+    expect(existsSync(temp)).toBe(false);
+    expect(verifyDir(dir).ok).toBe(true);
   }, 60_000);
 
   test('a run directory held by another writer is refused before anything is written', async () => {
