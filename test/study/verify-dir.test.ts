@@ -113,6 +113,27 @@ describe('verify on a study', () => {
     expect(verifyDir(dir).ok).toBe(true);
   }, 60_000);
 
+  test('a corrupted checkpoints.arrow: a re-run that must measure from it fails that pair naming the file', async () => {
+    const dir = copy('checkpoints');
+    const twin = 's0/t10/gaussian-1e-1-r0';
+    const ck = join(dir, 'runs', twin, 'checkpoints.arrow');
+    flip(ck, 1000, 4);
+    // The pair is to be measured again (its index gone), from the corrupted checkpoints.
+    const index = readdirSync(join(dir, 'measurements'))
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => join(dir, 'measurements', f))
+      .find((f) => JSON.parse(readFileSync(f, 'utf8')).runB === twin) as string;
+    rmSync(index);
+    expect(verifyDir(dir).problems).toContainEqual(
+      expect.stringMatching(new RegExp(`^runs/${twin}/checkpoints\\.arrow: sha256`)),
+    );
+    const again = await runStudy(study, dir, {}, { workers: 1 });
+    expect(again.failed).toEqual([
+      { id: `measure:${twin}`, message: expect.stringContaining(`${ck}: sha256`) },
+    ]);
+    expect(again.rows.some((r) => r.runB === twin)).toBe(false);
+  }, 60_000);
+
   test('a changed number in study.json, status.json or a run.json is named; a re-run refuses a damaged run.json', async () => {
     const dir = copy('json');
     const edit = (rel: string, from: string | RegExp, to: string) => {
