@@ -6,14 +6,19 @@
  * listed. Never writes, except {@link repairDir}, which removes those temporary files under the
  * folder's lock.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readEmbedding, readEmbeddingKey } from '../results/embedding.js';
 import { GROUPS_FORMAT } from '../results/groups.js';
 import { readMeasurement } from '../results/measurement-files.js';
 import { readResults } from '../results/rows.js';
-import { parseStudyJson, readStatus, readStudyJsonFile, readSweepJson } from '../results/study-files.js';
-import { NotARunDirError } from '../store/index.js';
+import {
+  parseStudyJson,
+  readStatus,
+  readStudyJsonFile,
+  readSweepJson,
+  type StudyStatus,
+} from '../results/study-files.js';
 import { verifyRun } from '../train/inspect.js';
 import { findRunDirs } from '../train/run-files.js';
 import { InputError } from '../util/errors.js';
@@ -47,8 +52,12 @@ function kindOf(dir: string): DirVerifyResult['kind'] {
   if (has('study.json')) return 'study';
   if (has('sweep.json')) return 'sweep';
   if (has('embedding.json')) return 'embedding';
-  // A missing folder, or a file, is reported as the run reader reports it.
-  if (!existsSync(dir)) throw new NotARunDirError(`${dir}: not a run directory (no such folder)`);
+  const stat = statSync(dir, { throwIfNoEntry: false });
+  if (!stat?.isDirectory()) {
+    throw new NotAVerifiableDirError(
+      `${dir}: not a directory (${stat ? 'a file, not a folder' : 'no such folder'})`,
+    );
+  }
   throw new NotAVerifiableDirError(
     `${dir}: not a run, study, sweep or embedding directory (no run.json, study.json, sweep.json or embedding.json)`,
   );
@@ -149,15 +158,47 @@ function verifyStudy(dir: string, c: Checker): string {
   return `study: ${runs} runs, ${pairs} measurement files, ${aligned} aligned runs, ${seeds.length} embeddings`;
 }
 
+/**
+ * Check the measurements of a sweep (its `measure` block): results.arrow against status.json, and
+ * every measurement index with the files it lists (rows and surfaces); a data file whose index is
+ * missing is named. Returns the number of measured runs (indexes).
+ */
+function verifySweepMeasurements(dir: string, c: Checker, status: StudyStatus | undefined): number {
+  const results = join(dir, 'results.arrow');
+  const digest = status?.files?.['results.arrow'];
+  if (digest) c.check(() => readResults(results, { digest, where: join(dir, 'status.json') }));
+  else if (status && existsSync(results)) c.problem('results.arrow: not recorded in status.json');
+  const measurements = join(dir, 'measurements');
+  const files = existsSync(measurements) ? readdirSync(measurements) : [];
+  const indexes = files.filter((f) => f.endsWith('.json'));
+  for (const f of indexes) {
+    const arrow = f.replace(/\.json$/, '.arrow');
+    c.check(() => {
+      if (!files.includes(arrow)) throw new Error(`measurements/${f}: indexes ${arrow}, which is missing`);
+      readMeasurement(join(measurements, arrow));
+    });
+  }
+  for (const f of files.filter((f) => f.endsWith('.arrow'))) {
+    const key = f.replace(/(\.surface-.*)?\.arrow$/, '');
+    if (!indexes.includes(`${key}.json`)) {
+      c.problem(`measurements/${f}: no index ${key}.json (interrupted; a re-run measures the run again)`);
+    }
+  }
+  return indexes.length;
+}
+
 /** Check a sweep directory (see docs/formats.md, "The sweep directory"). */
 function verifySweep(dir: string, c: Checker): string {
   let groupBy: readonly string[] = [];
+  let measured = false;
   c.check(() => {
     const parsed = readSweepJson(dir);
     if ('problem' in parsed) throw new Error(`sweep.json: ${parsed.problem}`);
     groupBy = parsed.sweep.embed?.groupBy ?? [];
+    measured = parsed.sweep.measure !== undefined;
   });
-  c.status('sweep');
+  const status = c.status('sweep');
+  const measurements = verifySweepMeasurements(dir, c, status);
   const runs = c.runs('runs');
   let embeddings = 0;
   if (groupBy.length === 0 && existsSync(join(dir, 'embedding.json'))) {
@@ -178,7 +219,8 @@ function verifySweep(dir: string, c: Checker): string {
     for (const g of groups) c.embedding(join('groups', g.name));
     embeddings = groups.length;
   }
-  return `sweep: ${runs} runs, ${embeddings} embeddings`;
+  const what = measured || measurements > 0 ? `, ${measurements} measurement files` : '';
+  return `sweep: ${runs} runs${what}, ${embeddings} embeddings`;
 }
 
 /**

@@ -144,8 +144,8 @@ describe('wrong folders exit 2; problems found in a run exit 1', () => {
     mkdirSync(notRun);
   }, 60_000);
 
-  test('inspect, verify, export on a folder that is not a run directory', async () => {
-    for (const command of ['inspect', 'verify', 'export']) {
+  test('inspect, verify, export on a folder that is not a run (or study, sweep, embedding) directory', async () => {
+    for (const command of ['inspect', 'export']) {
       await refused([command, notRun], `${notRun}: not a run directory (no run.json)`);
       await refused(
         [command, join(root, 'nowhere')],
@@ -153,7 +153,16 @@ describe('wrong folders exit 2; problems found in a run exit 1', () => {
       );
       await refused([command, file], `${file}: not a run directory (a file, not a folder)`);
     }
-    await refused(['verify', notRun, '--json'], /not a run directory/);
+    // verify takes runs, studies, sweeps and embeddings.
+    const what =
+      'not a run, study, sweep or embedding directory (no run.json, study.json, sweep.json or embedding.json)';
+    await refused(['verify', notRun], `${notRun}: ${what}`);
+    await refused(['verify', notRun, '--json'], `${notRun}: ${what}`);
+    await refused(
+      ['verify', join(root, 'nowhere')],
+      `${join(root, 'nowhere')}: not a directory (no such folder)`,
+    );
+    await refused(['verify', file], `${file}: not a directory (a file, not a folder)`);
     expect(readdirSync(notRun)).toEqual([]);
   });
 
