@@ -111,27 +111,32 @@ export {
   type CheckpointSchedule,
   checkpointSteps,
   compileLrSchedule,
+  type DiagnosticsSpec,
   type EngineKind,
   everySteps,
   loadRunSpec,
   logSteps,
   type LrSchedule,
   maoSteps,
+  type MeasureEvery,
   parseRunSpec,
   planRun,
   type ResolvedModelSpec,
   type ResolvedOptimizerSpec,
   type ResolvedRunSpec,
   type RunPlan,
+  type SharpnessSpec,
   SpecError,
   totalSteps,
 } from './spec/index.js';
 
-// The trajectory store of a run directory: checkpoints.arrow and metrics.arrow (the store stage's own
-// list).
+// The trajectory store of a run directory: checkpoints.arrow and metrics.arrow, and diagnostics.arrow
+// of runs that measure along training (the store stage's own list).
 export {
   type Checkpoint,
   CHECKPOINTS_FILE,
+  DIAGNOSTICS_FILE,
+  type DiagnosticRow,
   type ExpectedFile,
   type FileSummary,
   FORMAT_VERSION,
@@ -143,16 +148,19 @@ export {
   type ReadOptions,
   readCheckpointSteps,
   readCheckpoints,
+  readDiagnosticRows,
   readLayout,
   readMetrics,
   NotARunDirError,
   RunWriter,
+  type RunWriterOptions,
   StoreError,
   type VerifyResult,
   verifyFiles,
 } from './store/index.js';
 
-// Training: the loop, runs on disk, twin perturbations and forking, inspection.
+// Training: the loop, runs on disk, twin perturbations and forking, inspection, measurements along
+// training (the probe contract and the readers of diagnostics.arrow).
 export {
   batchForStep,
   type StepRecord,
@@ -193,10 +201,18 @@ export {
   verifyRun,
 } from './train/inspect.js';
 export { checkRunFiles, readRunCheckpoints } from './train/run-files.js';
+export { DIAGNOSTIC_METRICS, type ProbeInput, type RunProbe } from './train/probe.js';
+export {
+  type DiagnosticsMetric,
+  type DiagnosticsRow,
+  readDiagnostics,
+  readSharpness,
+  type SharpnessRow,
+} from './train/diagnostics.js';
 
 // Measurements: distances, loss barriers, permutation alignment, CKA, Lyapunov exponents,
-// trajectory embeddings (Bhattacharyya distances, InPCA, PCA), weight-perturbation sensitivity and
-// loss surfaces.
+// trajectory embeddings (Bhattacharyya distances, InPCA, PCA), sharpness and the diagnostics along
+// training, weight-perturbation sensitivity and loss surfaces.
 export {
   amplification,
   cosineSimilarity,
@@ -271,6 +287,19 @@ export {
   preconditionedSharpness,
   stabilityThreshold,
 } from './measure/hessian.js';
+export {
+  type GradientNorm,
+  gradientNorm,
+  type LayerSaturation,
+  measureSharpness,
+  reluSaturation,
+  SATURATION_THRESHOLD,
+  type SharpnessMeasurement,
+  type SharpnessOptions,
+  trainingProbe,
+  trainSubset,
+  weightNorms,
+} from './measure/diagnostics.js';
 export {
   inpca,
   type InpcaEmbedding,

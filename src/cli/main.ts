@@ -16,6 +16,7 @@ import { type CliIo, defaultIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './io.j
 import { EXIT_CODES_HELP, registerReportCommand } from './report.js';
 import { registerRunCommand } from './run.js';
 import { registerRunDirCommands } from './run-dir.js';
+import { registerSharpnessCommand } from './sharpness.js';
 import { registerTrainCommand } from './train.js';
 
 /**
@@ -36,6 +37,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   registerRunCommand(program, io);
   registerTrainCommand(program, io);
   registerRunDirCommands(program, io);
+  registerSharpnessCommand(program, io);
   registerBenchCommand(program, io);
   registerReportCommand(program, io);
   registerEmbedCommand(program, io);

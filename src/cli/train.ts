@@ -21,11 +21,13 @@ export function registerTrainCommand(program: Command, io: CliIo): void {
       const { loadRunSpec } = await import('../spec/run-spec.js');
       const spec = asUsageError(() => loadRunSpec(specPath));
       const { trainRun, formatDivergence } = await import('../train/run.js');
+      const { trainingProbe } = await import('../measure/diagnostics.js');
       const { createProgressBar } = await import('./progress.js');
       const bar = options.progress ? createProgressBar(io) : undefined;
       let result: Awaited<ReturnType<typeof trainRun>>;
       try {
         result = await trainRun(spec, options.out, {
+          probe: trainingProbe,
           onStart: ({ mode, fromStep, totalSteps }) => {
             if (mode === 'complete')
               io.stderr(`${options.out}: already complete (${totalSteps} steps); nothing to do\n`);

@@ -56,6 +56,19 @@ export function crossCheck(raw: Record<string, unknown>): string[] {
     }
   }
 
+  const sharpness = raw.sharpness;
+  if (isRecord(sharpness)) {
+    const topK = typeof sharpness.topK === 'number' ? sharpness.topK : 1;
+    if (sharpness.method === 'power' && topK > 1) {
+      problems.push(
+        `sharpness.topK: power iteration finds one eigenvalue (got topK ${topK}); use method 'lanczos' for more`,
+      );
+    }
+    if (sharpness.method !== 'power' && typeof sharpness.steps === 'number' && sharpness.steps < topK) {
+      problems.push(`sharpness.steps: Lanczos needs at least topK = ${topK} steps (got ${sharpness.steps})`);
+    }
+  }
+
   if (typeof raw.lrSchedule === 'string') {
     try {
       compileLrSchedule(raw.lrSchedule, lr);

@@ -12,6 +12,14 @@ export {
 } from './checkpoint-schedule.js';
 export { SpecError } from './errors.js';
 export { compileLrSchedule, type LrSchedule } from './lr-schedule.js';
-export type { EngineKind, ResolvedModelSpec, ResolvedOptimizerSpec, ResolvedRunSpec } from './resolve.js';
+export type {
+  DiagnosticsSpec,
+  EngineKind,
+  MeasureEvery,
+  ResolvedModelSpec,
+  ResolvedOptimizerSpec,
+  ResolvedRunSpec,
+  SharpnessSpec,
+} from './resolve.js';
 export { planRun, type RunPlan, totalSteps } from './run-plan.js';
 export { loadRunSpec, parseRunSpec } from './run-spec.js';

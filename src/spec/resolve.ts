@@ -26,6 +26,44 @@ export type ResolvedOptimizerSpec =
 /** The engine that trains a run: ONNX Runtime (`ort`) or the tfjs reference engine (`tfjs`). */
 export type EngineKind = 'ort' | 'tfjs';
 
+/**
+ * When a run measures along training: every `k` steps (0, k, 2k, …), or `'epoch'` (every epoch
+ * boundary); the last step is always included (see `everySteps`).
+ */
+export type MeasureEvery = number | 'epoch';
+
+/**
+ * Diagnostics measured along training (docs/methods.md §12.1): the gradient norm on the train split,
+ * ReLU saturation and dead units per hidden layer, per-tensor weight norms, and an evaluation row at
+ * each of those steps.
+ */
+export interface DiagnosticsSpec {
+  every: MeasureEvery;
+  /** The first `examples` examples of the train split; absent: the whole split. */
+  examples?: number;
+}
+
+/**
+ * Sharpness measured along training (docs/methods.md §12.2): the top Hessian eigenvalues of the
+ * training loss on a fixed subset of the train split, Adam's preconditioned sharpness, the stability
+ * threshold and optionally Hutchinson's trace.
+ */
+export interface SharpnessSpec {
+  every: MeasureEvery;
+  /** The first `examples` examples of the train split; absent: the whole split. */
+  examples?: number;
+  /** Eigenvalues wanted, largest first. Default 1; `power` finds one. */
+  topK: number;
+  /** Default `lanczos`. */
+  method: 'lanczos' | 'power';
+  /** Most Hessian-vector products per eigenproblem: Lanczos steps (default 50) or power iterations (100). */
+  steps: number;
+  /** Stopping tolerance: Lanczos residual ≤ tol · |θ| (default 1e-4); power: relative change (1e-3). */
+  tol: number;
+  /** Rademacher probes of Hutchinson's trace estimate; 0 (the default) skips the trace. */
+  probes: number;
+}
+
 /** A validated run spec with every default filled. Exactly one of `epochs` / `steps` is set. */
 export interface ResolvedRunSpec {
   /** Folder-safe run name. */
@@ -54,6 +92,10 @@ export interface ResolvedRunSpec {
   threads: number;
   /** Default 'ort'. */
   engine: EngineKind;
+  /** Diagnostics along training; absent (not filled in) when the spec does not ask for them. */
+  diagnostics?: DiagnosticsSpec;
+  /** Sharpness along training; absent (not filled in) when the spec does not ask for it. */
+  sharpness?: SharpnessSpec;
 }
 
 /** Fill every default of a run spec that passed {@link RunSpecSchema}. */
@@ -76,6 +118,30 @@ export function resolveRunSpec(spec: z.infer<typeof RunSpecSchema>): ResolvedRun
   if (spec.epochs !== undefined) out.epochs = spec.epochs;
   if (spec.steps !== undefined) out.steps = spec.steps;
   if (spec.evalEvery !== undefined) out.evalEvery = spec.evalEvery;
+  // Opt-in measurements: only present when asked for, so the spec hashes of other runs stay as they were.
+  if (spec.diagnostics !== undefined) out.diagnostics = resolveDiagnostics(spec.diagnostics);
+  if (spec.sharpness !== undefined) out.sharpness = resolveSharpness(spec.sharpness);
+  return out;
+}
+
+function resolveDiagnostics(d: NonNullable<z.infer<typeof RunSpecSchema>['diagnostics']>): DiagnosticsSpec {
+  const out: DiagnosticsSpec = { every: d.every };
+  if (d.examples !== undefined) out.examples = d.examples;
+  return out;
+}
+
+/** Sharpness defaults: top 1 by Lanczos (≤ 50 steps, tol 1e-4) or power iteration (≤ 100, 1e-3), no trace. */
+function resolveSharpness(s: NonNullable<z.infer<typeof RunSpecSchema>['sharpness']>): SharpnessSpec {
+  const method = s.method ?? 'lanczos';
+  const out: SharpnessSpec = {
+    every: s.every,
+    topK: s.topK ?? 1,
+    method,
+    steps: s.steps ?? (method === 'lanczos' ? 50 : 100),
+    tol: s.tol ?? (method === 'lanczos' ? 1e-4 : 1e-3),
+    probes: s.probes ?? 0,
+  };
+  if (s.examples !== undefined) out.examples = s.examples;
   return out;
 }
 

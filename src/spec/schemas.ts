@@ -126,6 +126,28 @@ export const CheckpointScheduleSchema = z.strictObject({
   schedule: z.literal('mao').optional(),
 });
 
+/** When a run measures along training: every k steps, or at every epoch boundary (plus the last step). */
+const MeasureEverySchema = z.union([posInt(), z.literal('epoch')], {
+  error: 'expected a positive integer (steps) or "epoch"',
+});
+
+/** Diagnostics along training (docs/methods.md §12.1); opt-in, absent from specs that do not ask. */
+const DiagnosticsSpecSchema = z.strictObject({
+  every: MeasureEverySchema,
+  examples: posInt().optional(),
+});
+
+/** Sharpness along training (docs/methods.md §12.2); opt-in, absent from specs that do not ask. */
+const SharpnessSpecSchema = z.strictObject({
+  every: MeasureEverySchema,
+  examples: posInt().optional(),
+  topK: posInt().optional(),
+  method: z.enum(['lanczos', 'power']).optional(),
+  steps: posInt().optional(),
+  tol: nonNeg().optional(),
+  probes: nonNegInt().optional(),
+});
+
 /** Folder-safe names of runs, studies and sweeps. */
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -158,6 +180,8 @@ export const RunSpecSchema = z.strictObject({
   evalEvery: posInt().optional(),
   threads: z.number().int().min(1).max(64).optional(),
   engine: z.enum(['ort', 'tfjs']).optional(),
+  diagnostics: DiagnosticsSpecSchema.optional(),
+  sharpness: SharpnessSpecSchema.optional(),
 });
 
 // Compile-time checks that the schemas match the project's types: a schema or a type that drifts

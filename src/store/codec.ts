@@ -6,6 +6,7 @@ import {
   type Data,
   type DataType,
   Float64,
+  Int32,
   Int64,
   makeData,
   RecordBatch,
@@ -55,6 +56,25 @@ export interface MetricRow {
   testLoss?: number | null;
   /** Accuracy on the test set (column `test_acc`). */
   testAcc?: number | null;
+}
+
+/**
+ * One row of `diagnostics.arrow` (long form): a value measured on the state after `step` updates.
+ * Which metrics exist and what `layer` and `rank` mean is up to the writer (train/diagnostics.ts).
+ */
+export interface DiagnosticRow {
+  /** Updates done when measured. */
+  step: number;
+  /** `step / stepsPerEpoch`. */
+  epoch: number;
+  metric: string;
+  /** Hidden layer or tensor the value belongs to; null for whole-network values. */
+  layer: string | null;
+  /** 0-based rank of an eigenvalue (largest first); null otherwise. */
+  rank: number | null;
+  /** Number of examples the value was computed on; null when it uses no data (weight norms). */
+  examples: number | null;
+  value: number;
 }
 
 /** Split in-memory IPC stream bytes into messages (end-of-stream marker dropped). */
@@ -108,6 +128,27 @@ function structBatch(schema: Schema, length: number, children: Data[]): RecordBa
 
 function int64Data(values: number[]): Data<Int64> {
   return makeData({ type: new Int64(), length: values.length, data: BigInt64Array.from(values, BigInt) });
+}
+
+/** A nullable integer column (Int32 or Int64). */
+function intData(type: Int32 | Int64, values: (number | null)[]): Data {
+  const data =
+    type instanceof Int64
+      ? BigInt64Array.from(values, (v) => BigInt(v ?? 0))
+      : Int32Array.from(values, (v) => v ?? 0);
+  const bitmap = new Uint8Array((values.length + 7) >> 3);
+  let nulls = 0;
+  values.forEach((v, i) => {
+    if (v === null) nulls++;
+    else bitmap[i >> 3]! |= 1 << (i & 7);
+  });
+  return makeData({
+    type,
+    length: values.length,
+    nullCount: nulls,
+    data,
+    ...(nulls > 0 ? { nullBitmap: bitmap } : {}),
+  } as never);
 }
 
 function f64Data(values: (number | null | undefined)[]): Data<Float64> {
@@ -204,6 +245,26 @@ export function metricsBatch(schema: Schema, rows: readonly MetricRow[]): Record
   return structBatch(schema, rows.length, children);
 }
 
+/** A record batch holding diagnostic rows. */
+export function diagnosticsBatch(schema: Schema, rows: readonly DiagnosticRow[]): RecordBatch {
+  const children: Data[] = [
+    int64Data(rows.map((r) => r.step)),
+    f64Data(rows.map((r) => r.epoch)),
+    utf8Data(rows.map((r) => r.metric)),
+    utf8Data(rows.map((r) => r.layer)),
+    intData(
+      new Int32(),
+      rows.map((r) => r.rank),
+    ),
+    intData(
+      new Int64(),
+      rows.map((r) => r.examples),
+    ),
+    f64Data(rows.map((r) => r.value)),
+  ];
+  return structBatch(schema, rows.length, children);
+}
+
 /** Float32 entries of row `row` of a FixedSizeList<Float32> column chunk (a copy). */
 function listRow(data: Data, row: number): Float32Array {
   const size = (data.type as unknown as { listSize: number }).listSize;
@@ -271,6 +332,37 @@ export function metricsFromTable(table: Table): MetricRow[] {
         trainAcc: num(ta!.get(r)),
         testLoss: num(tsl!.get(r)),
         testAcc: num(tsa!.get(r)),
+      });
+    }
+  }
+  return out;
+}
+
+/** Diagnostic rows in a decoded diagnostics table; `layer`, `rank` and `examples` may be null. */
+export function diagnosticsFromTable(table: Table): DiagnosticRow[] {
+  const out: DiagnosticRow[] = [];
+  const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+  for (const batch of table.batches) {
+    const c = (name: string) => batch.getChild(name)!;
+    const [step, epoch, metric, layer, rank, examples, value] = [
+      'step',
+      'epoch',
+      'metric',
+      'layer',
+      'rank',
+      'examples',
+      'value',
+    ].map(c);
+    for (let r = 0; r < batch.numRows; r++) {
+      const l = layer!.get(r);
+      out.push({
+        step: Number(step!.get(r)),
+        epoch: Number(epoch!.get(r)),
+        metric: String(metric!.get(r)),
+        layer: l === null || l === undefined ? null : String(l),
+        rank: num(rank!.get(r)),
+        examples: num(examples!.get(r)),
+        value: Number(value!.get(r)),
       });
     }
   }

@@ -13,7 +13,9 @@ import { sha256File } from '../util/file-digest.js';
 import {
   type Checkpoint,
   checkpointsFromTable,
+  type DiagnosticRow,
   decodeMessages,
+  diagnosticsFromTable,
   encodeSchema,
   type MetricRow,
   metricsFromTable,
@@ -23,6 +25,8 @@ import { readRange, type ScanResult, scanFile } from './ipc.js';
 import {
   CHECKPOINTS_FILE,
   checkpointSchema,
+  DIAGNOSTICS_FILE,
+  diagnosticsSchema,
   type LayoutMeta,
   layoutFromMeta,
   layoutMismatch,
@@ -116,6 +120,17 @@ export function checkMetricsSchema(opened: OpenedFile): void {
   if (problem) throw new StoreError(`${name}: ${problem}`, name);
 }
 
+/** Check a diagnostics file's schema. */
+export function checkDiagnosticsSchema(opened: OpenedFile): void {
+  const { name, schema } = opened;
+  const kind = schema.metadata.get(META_KIND);
+  if (kind !== 'diagnostics') {
+    throw new StoreError(`${name}: schema metadata says this is a '${kind}' file, not diagnostics`, name);
+  }
+  const problem = schemaProblem(schema, diagnosticsSchema());
+  if (problem) throw new StoreError(`${name}: ${problem}`, name);
+}
+
 function handleTorn(opened: OpenedFile, options: ReadOptions | undefined): void {
   const torn = opened.scan.torn;
   if (!torn) return;
@@ -203,6 +218,17 @@ export function readMetrics(dir: string, options?: ReadOptions): MetricRow[] {
   return metricsFromTable(decodeBatches(opened));
 }
 
+/**
+ * All rows of `dir/diagnostics.arrow` (measurements along training), in file order.
+ * @throws StoreError for a missing or unreadable file, schema problems, or (with `strict`) a torn tail.
+ */
+export function readDiagnosticRows(dir: string, options?: ReadOptions): DiagnosticRow[] {
+  const opened = openStoreFile(path.join(dir, DIAGNOSTICS_FILE));
+  checkDiagnosticsSchema(opened);
+  handleTorn(opened, options);
+  return diagnosticsFromTable(decodeBatches(opened));
+}
+
 /** Expected checksum and row count of one file (as recorded in run.json by {@link RunWriter.finalize}). */
 export interface ExpectedFile {
   readonly sha256: string;
@@ -220,13 +246,14 @@ function verifyOne(dir: string, name: string, expected: ExpectedFile | undefined
   if (!fs.existsSync(file)) return [`${name}: file is missing`];
   const problems: string[] = [];
   let structural = false;
-  // Files other than the two store files: only the checksum is checked.
-  const isStore = name === CHECKPOINTS_FILE || name === METRICS_FILE;
+  // Files other than the store files: only the checksum is checked.
+  const isStore = name === CHECKPOINTS_FILE || name === METRICS_FILE || name === DIAGNOSTICS_FILE;
   try {
     if (!isStore) return sha256Problems(file, name, expected, false);
     const opened = openStoreFile(file);
     if (opened.scan.torn) throw new StoreError(opened.scan.torn.message, name);
     if (name === METRICS_FILE) checkMetricsSchema(opened);
+    else if (name === DIAGNOSTICS_FILE) checkDiagnosticsSchema(opened);
     else checkpointMeta(opened);
     const scanRows = opened.scan.batches.reduce((a, b) => a + b.rows, 0);
     let table: Table;

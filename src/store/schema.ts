@@ -1,7 +1,7 @@
 /**
  * Arrow schemas of the two store files, the layout metadata they carry, and schema validation.
  */
-import { DataType, Field, FixedSizeList, Float32, Float64, Int64, Schema, Utf8 } from 'apache-arrow';
+import { DataType, Field, FixedSizeList, Float32, Float64, Int32, Int64, Schema, Utf8 } from 'apache-arrow';
 import type { ParameterLayout, TensorSlot } from '../model/layout.js';
 
 /** Store format version, in schema metadata key {@link META_FORMAT}. */
@@ -16,6 +16,11 @@ export const META_KIND = 'twinscope.kind';
 export const CHECKPOINTS_FILE = 'checkpoints.arrow';
 /** Metrics file name inside a run directory. */
 export const METRICS_FILE = 'metrics.arrow';
+/**
+ * Diagnostics file name inside a run directory: measurements along training (diagnostics, sharpness),
+ * present only in runs whose spec asks for them.
+ */
+export const DIAGNOSTICS_FILE = 'diagnostics.arrow';
 
 /** The parameter layout as stored in checkpoint schema metadata (JSON), plus the optimizer slot count. */
 export interface LayoutMeta {
@@ -146,6 +151,25 @@ export function metricsSchema(): Schema {
     new Map([
       [META_FORMAT, FORMAT_VERSION],
       [META_KIND, 'metrics'],
+    ]),
+  );
+}
+
+/** Schema of `diagnostics.arrow`: long form, one row per measured value. */
+export function diagnosticsSchema(): Schema {
+  return new Schema(
+    [
+      new Field('step', new Int64(), false),
+      new Field('epoch', new Float64(), false),
+      new Field('metric', new Utf8(), false),
+      new Field('layer', new Utf8(), true),
+      new Field('rank', new Int32(), true),
+      new Field('examples', new Int64(), true),
+      new Field('value', new Float64(), false),
+    ],
+    new Map([
+      [META_FORMAT, FORMAT_VERSION],
+      [META_KIND, 'diagnostics'],
     ]),
   );
 }

@@ -1,7 +1,8 @@
 /**
- * The run writer: appends checkpoints and metric rows to a run directory's store files as Arrow IPC
- * streams (one record batch per append, fsynced), recovers from a crash on reopen, and on
- * {@link RunWriter.finalize} rewrites both files atomically in the Arrow IPC file format.
+ * The run writer: appends checkpoints and metric rows (and, for runs that measure along training,
+ * diagnostic rows) to a run directory's store files as Arrow IPC streams (one record batch per
+ * append, fsynced), recovers from a crash on reopen, and on {@link RunWriter.finalize} rewrites every
+ * file atomically in the Arrow IPC file format.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -13,6 +14,9 @@ import {
   type Checkpoint,
   checkpointBatch,
   checkpointsFromTable,
+  type DiagnosticRow,
+  diagnosticsBatch,
+  diagnosticsFromTable,
   encodeBatch,
   encodeSchema,
   type MetricRow,
@@ -22,6 +26,7 @@ import {
 import { StoreError } from './errors.js';
 import { readRange, scanFile } from './ipc.js';
 import {
+  checkDiagnosticsSchema,
   checkMetricsSchema,
   checkpointMeta,
   decodeBatches,
@@ -31,6 +36,8 @@ import {
 import {
   CHECKPOINTS_FILE,
   checkpointSchema,
+  DIAGNOSTICS_FILE,
+  diagnosticsSchema,
   type LayoutMeta,
   layoutFromMeta,
   layoutMeta,
@@ -72,6 +79,7 @@ function recoverFile(opened: OpenedFile): void {
 export class RunWriter {
   private ckFd: number | undefined;
   private mFd: number | undefined;
+  private dFd: number | undefined;
   private finalized = false;
 
   /** @internal Use {@link openRunWriter}. */
@@ -81,16 +89,38 @@ export class RunWriter {
     private readonly meta: LayoutMeta,
     private readonly ckSchema: Schema,
     private readonly mSchema: Schema,
+    /** The schema of diagnostics.arrow when this run writes one. */
+    private readonly dSchema?: Schema,
   ) {
     this.ckFd = fs.openSync(path.join(dir, CHECKPOINTS_FILE), 'a');
     this.mFd = fs.openSync(path.join(dir, METRICS_FILE), 'a');
+    if (dSchema) this.dFd = fs.openSync(path.join(dir, DIAGNOSTICS_FILE), 'a');
   }
 
-  private fd(which: 'ck' | 'm'): number {
-    const fd = which === 'ck' ? this.ckFd : this.mFd;
+  private fd(which: 'ck' | 'm' | 'd'): number {
+    const fd = which === 'ck' ? this.ckFd : which === 'm' ? this.mFd : this.dFd;
     if (fd === undefined)
       throw new StoreError(`run writer for ${this.dir} is ${this.finalized ? 'finalized' : 'closed'}`);
     return fd;
+  }
+
+  /** Whether this writer keeps a diagnostics.arrow (opened with `diagnostics: true`). */
+  get hasDiagnostics(): boolean {
+    return this.dSchema !== undefined;
+  }
+
+  /**
+   * Append diagnostic rows as one record batch and fsync. An empty list writes nothing. Like metric
+   * rows, append them before the checkpoint they belong to: on resume, rows with a step after the
+   * last checkpoint are dropped.
+   * @throws StoreError when the writer was opened without `diagnostics`.
+   */
+  appendDiagnostics(rows: readonly DiagnosticRow[]): void {
+    if (!this.dSchema) throw new StoreError(`run writer for ${this.dir} keeps no ${DIAGNOSTICS_FILE}`);
+    const fd = this.fd('d');
+    if (rows.length === 0) return;
+    writeAll(fd, encodeBatch(diagnosticsBatch(this.dSchema, rows)).batch);
+    fs.fsyncSync(fd);
   }
 
   /** Append metric rows as one record batch and fsync. An empty list writes nothing. */
@@ -112,16 +142,17 @@ export class RunWriter {
   }
 
   /**
-   * Close the writer and rewrite both files atomically in the Arrow IPC file format (readable with
-   * `pyarrow.ipc.open_file`). Returns, per file name, the sha256 (hex), row count and byte size of
-   * the finalized file.
+   * Close the writer and rewrite every file (both store files, and diagnostics.arrow when kept)
+   * atomically in the Arrow IPC file format (readable with `pyarrow.ipc.open_file`). Returns, per
+   * file name, the sha256 (hex), row count and byte size of the finalized file.
    */
   async finalize(): Promise<Record<string, FileSummary>> {
     // Works after close() too; a second finalize() is an error.
     if (this.finalized) throw new StoreError(`run writer for ${this.dir} is already finalized`);
     this.close();
     const out: Record<string, FileSummary> = {};
-    for (const name of [CHECKPOINTS_FILE, METRICS_FILE]) {
+    const names = [CHECKPOINTS_FILE, METRICS_FILE, ...(this.dSchema ? [DIAGNOSTICS_FILE] : [])];
+    for (const name of names) {
       const opened = openStoreFile(path.join(this.dir, name));
       if (opened.scan.torn) throw new StoreError(opened.scan.torn.message, name);
       const table = decodeBatches(opened);
@@ -144,8 +175,45 @@ export class RunWriter {
   close(): void {
     if (this.ckFd !== undefined) fs.closeSync(this.ckFd);
     if (this.mFd !== undefined) fs.closeSync(this.mFd);
+    if (this.dFd !== undefined) fs.closeSync(this.dFd);
     this.ckFd = undefined;
     this.mFd = undefined;
+    this.dFd = undefined;
+  }
+}
+
+/** Options of {@link openRunWriter}. */
+export interface RunWriterOptions {
+  /**
+   * Also keep `diagnostics.arrow` (measurements along training): created, recovered and finalized
+   * like metrics.arrow. Default false: a run without it has exactly the two store files.
+   */
+  readonly diagnostics?: boolean;
+}
+
+/**
+ * Drop the rows of a (recovered) stream file that do not belong to the checkpoints kept, rewriting
+ * it atomically from the first record batch that holds such a row; batches before it stay byte for
+ * byte.
+ */
+function dropRowsAfter<R>(
+  file: string,
+  schema: Schema,
+  fromTable: (t: ReturnType<typeof decodeBatches>) => R[],
+  toBatch: (schema: Schema, rows: R[]) => Parameters<typeof encodeBatch>[0],
+  belongs: (r: R) => boolean,
+): void {
+  const opened = openStoreFile(file);
+  const { batches } = opened.scan;
+  // Find the first batch holding a row past the last checkpoint; keep everything before it raw.
+  for (let i = 0; i < batches.length; i++) {
+    const rows = fromTable(decodeBatches(opened, i, i + 1));
+    if (rows.every(belongs)) continue;
+    const kept = fromTable(decodeBatches(opened, i)).filter(belongs);
+    const chunks = [opened.schemaBytes, readRange(file, batches[0]!.offset, batches[i]!.offset)];
+    if (kept.length > 0) chunks.push(encodeBatch(toBatch(schema, kept)).batch);
+    writeFileAtomic(file, chunks);
+    break;
   }
 }
 
@@ -165,6 +233,7 @@ export async function openRunWriter(
   dir: string,
   layout: ParameterLayout,
   slotCount: number,
+  options: RunWriterOptions = {},
 ): Promise<{ writer: RunWriter; last?: Checkpoint }> {
   fs.mkdirSync(dir, { recursive: true });
   const meta = layoutMeta(layout, slotCount);
@@ -197,29 +266,33 @@ export async function openRunWriter(
     writeFileAtomic(ckPath, [encodeSchema(ckSchema)]);
   }
 
+  const lastStep = last?.step ?? Number.NEGATIVE_INFINITY;
   if (fs.existsSync(mPath)) {
     checkMetricsSchema(openStoreFile(mPath));
     recoverFile(openStoreFile(mPath));
-    const opened = openStoreFile(mPath);
-    const lastStep = last?.step ?? Number.NEGATIVE_INFINITY;
     // A step row records the update *from* its step, so it belongs to the checkpoint after it: keep
     // step rows before the last checkpoint and evaluation rows up to and including it.
     const belongs = (r: MetricRow) => (r.kind === 'step' ? r.step < lastStep : r.step <= lastStep);
-    const { batches } = opened.scan;
-    // Find the first batch holding a row past the last checkpoint; keep everything before it raw.
-    for (let i = 0; i < batches.length; i++) {
-      const rows = metricsFromTable(decodeBatches(opened, i, i + 1));
-      if (rows.every(belongs)) continue;
-      const kept = metricsFromTable(decodeBatches(opened, i)).filter(belongs);
-      const chunks = [opened.schemaBytes, readRange(mPath, batches[0]!.offset, batches[i]!.offset)];
-      if (kept.length > 0) chunks.push(encodeBatch(metricsBatch(mSchema, kept)).batch);
-      writeFileAtomic(mPath, chunks);
-      break;
-    }
+    dropRowsAfter(mPath, mSchema, metricsFromTable, metricsBatch, belongs);
   } else {
     writeFileAtomic(mPath, [encodeSchema(mSchema)]);
   }
 
-  const writer = new RunWriter(dir, meta, ckSchema, mSchema);
+  let dSchema: Schema | undefined;
+  if (options.diagnostics) {
+    dSchema = diagnosticsSchema();
+    const dPath = path.join(dir, DIAGNOSTICS_FILE);
+    if (fs.existsSync(dPath)) {
+      checkDiagnosticsSchema(openStoreFile(dPath));
+      recoverFile(openStoreFile(dPath));
+      // A diagnostic row measures the state after `step` updates: it belongs to checkpoints ≥ step.
+      const belongs = (r: DiagnosticRow) => r.step <= lastStep;
+      dropRowsAfter(dPath, dSchema, diagnosticsFromTable, diagnosticsBatch, belongs);
+    } else {
+      writeFileAtomic(dPath, [encodeSchema(dSchema)]);
+    }
+  }
+
+  const writer = new RunWriter(dir, meta, ckSchema, mSchema, dSchema);
   return last ? { writer, last } : { writer };
 }

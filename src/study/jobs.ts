@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { compiledScript, type PoolJob, type PoolOptions, type PoolResult, runPool } from '../exec/pool.js';
+import { trainingProbe } from '../measure/diagnostics.js';
 import { writeMeasurement } from '../results/measurement-files.js';
 import type { TwinInfo } from '../results/metrics.js';
 import type { ResolvedRunSpec } from '../spec/resolve.js';
@@ -65,7 +66,8 @@ function stepCounter(onSteps: (n: number) => void) {
 /** Execute one job; `onSteps(n)` reports n more run-steps trained. */
 export async function executeJob(job: StudyJob, onSteps: (n: number) => void = () => {}): Promise<void> {
   if (job.kind === 'train') {
-    await trainRun(job.spec, job.dir, stepCounter(onSteps));
+    // The probe measures a spec's `diagnostics` / `sharpness` along training (none: it is not called).
+    await trainRun(job.spec, job.dir, { ...stepCounter(onSteps), probe: trainingProbe });
     return;
   }
   if (job.kind === 'fork') {
@@ -73,13 +75,14 @@ export async function executeJob(job: StudyJob, onSteps: (n: number) => void = (
       const members: ForkMember[] = job.members.map((m) =>
         m.perturbation ? { dir: m.dir, perturbation: m.perturbation } : { dir: m.dir },
       );
-      await trainForkGroup(job.parentDir, job.forkStep, members, onSteps);
+      await trainForkGroup(job.parentDir, job.forkStep, members, onSteps, { probe: trainingProbe });
       return;
     }
     for (const m of job.members) {
       await forkRun(job.parentDir, job.forkStep, m.perturbation, m.dir, {
         ...(m.spec && { spec: m.spec }),
         ...stepCounter(onSteps),
+        probe: trainingProbe,
       });
     }
     return;

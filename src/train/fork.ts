@@ -21,6 +21,7 @@ import {
   type Perturbation,
   type PerturbationScope,
 } from './perturb.js';
+import type { RunProbe } from './probe.js';
 import {
   createEngine,
   type Divergence,
@@ -167,12 +168,17 @@ export type GroupProgress = (runSteps: number) => void;
  * members are skipped; interrupted ones resume from their last checkpoint, in sub-groups of equal
  * step. A member that diverges leaves its sub-group, which goes on with a new engine for the rest.
  * Members that share inputs stay bit-identical (the σ = 0 control).
+ *
+ * A spec with `diagnostics` or `sharpness` needs `options.probe`; each member is then measured at
+ * the scheduled steps with the group's single-run evaluation engine, one member after another
+ * (the measurements read the states, so the lock-step training is unchanged).
  */
 export async function trainForkGroup(
   parentDir: string,
   forkStep: number,
   members: readonly ForkMember[],
   onProgress?: GroupProgress,
+  options: { readonly probe?: RunProbe } = {},
 ): Promise<RunJson[]> {
   const point = forkPoint(parentDir, forkStep);
   const spec = point.parent.spec;
@@ -184,9 +190,9 @@ export async function trainForkGroup(
   try {
     for (const m of members) {
       const start = await forkStart(parentDir, forkStep, m, true, point);
-      opened.push(
-        await openRun(spec, m.dir, { data, model, engine, backend: `${engine.backend}, lock-step` }, start),
-      );
+      const backend = `${engine.backend}, lock-step`;
+      const ctx = { data, model, engine, backend, ...(options.probe && { probe: options.probe }) };
+      opened.push(await openRun(spec, m.dir, ctx, start));
     }
     const byStep = new Map<number, OpenedRun[]>();
     for (const run of opened) {

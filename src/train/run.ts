@@ -6,6 +6,10 @@
  * store drops metric rows past the last complete checkpoint and training continues from it; the data
  * order depends on (data seed, step) only, so a resumed run ends bit-identical to an uninterrupted one.
  *
+ * Measurements along training: a spec with `diagnostics` or `sharpness` also keeps diagnostics.arrow,
+ * filled by a {@link RunProbe} (probe.ts) at the scheduled steps; its rows are appended with the
+ * metric rows before each checkpoint and dropped with them on resume, so they too end bit-identical.
+ *
  * Divergence: a non-finite training loss (checked every step) or non-finite parameters (checked at
  * every checkpoint and evaluation, and at a forked run's start) ends the run with status `diverged`
  * ({@link Divergence}): the store keeps the checkpoints up to the last finite one and is finalized,
@@ -24,7 +28,7 @@ import { defaultInit } from '../model/spec.js';
 import { Rng } from '../rng/rng.js';
 import type { ResolvedRunSpec } from '../spec/resolve.js';
 import { planRun } from '../spec/run-plan.js';
-import { type MetricRow, NotARunDirError, openRunWriter } from '../store/index.js';
+import { type DiagnosticRow, type MetricRow, NotARunDirError, openRunWriter } from '../store/index.js';
 import { InputError } from '../util/errors.js';
 import { lockFolder } from '../util/folder-lock.js';
 import { configHash } from '../util/json.js';
@@ -32,6 +36,7 @@ import { formatBelow, readSealedJson, writeSealedJson } from '../util/sealed-jso
 import { removeStrayTemps } from '../util/stray-temps.js';
 import { toolkitVersion } from '../version.js';
 import { type StepRecord, trainUntil } from './loop.js';
+import type { RunProbe } from './probe.js';
 
 /**
  * Version of the run directory layout written to run.json. 2: run.json is sealed (its own sha256 in
@@ -128,6 +133,11 @@ export interface RunStart {
 export interface TrainRunOptions {
   /** Start from this state instead of a fresh initialization (twins forked from a parent). */
   readonly start?: RunStart;
+  /**
+   * Measures the spec's `diagnostics` / `sharpness` along training (`trainingProbe` from
+   * src/measure/diagnostics.ts); required when the spec has either key.
+   */
+  readonly probe?: RunProbe;
   readonly onProgress?: (p: RunProgress) => void;
   /**
    * Called once before training with what will happen: 'fresh', 'resume', or nothing because the
@@ -216,6 +226,8 @@ export interface RunContext {
   readonly engine: Engine;
   /** Recorded in run.json as what executes the training steps (default: the engine's backend). */
   readonly backend?: string;
+  /** Measures the spec's `diagnostics` / `sharpness` (see {@link TrainRunOptions.probe}). */
+  readonly probe?: RunProbe;
 }
 
 /** The dataset and model of a run spec. */
@@ -308,6 +320,25 @@ async function openLockedRun(
   const { data, model, engine } = ctx;
   const plan = planRun(spec, data.train.n);
   const { stepsPerEpoch: perEpoch, totalSteps } = plan;
+  const diagnosticSteps = new Set(plan.diagnostics);
+  const sharpnessSteps = new Set(plan.sharpness);
+  const measuring = diagnosticSteps.size + sharpnessSteps.size > 0;
+  const { probe } = ctx;
+  if (measuring && !probe) {
+    throw new Error(
+      `${dir}: the run spec asks for ${spec.diagnostics ? 'diagnostics' : 'sharpness'} along training; pass a probe (trainingProbe from src/measure/diagnostics.ts) to train it`,
+    );
+  }
+  /** The probe's rows for the state after `step` updates (none at unscheduled steps). */
+  const measure = async (state: TrainState, step: number): Promise<DiagnosticRow[]> => {
+    const diagnostics = diagnosticSteps.has(step);
+    const sharpness = sharpnessSteps.has(step);
+    if (!probe || (!diagnostics && !sharpness)) return [];
+    // The update taken from this state; the last state has none, so it gets the last update's rate.
+    const lrStep = Math.min(step, totalSteps - 1);
+    const lr = plan.lr(lrStep, Math.floor(lrStep / perEpoch));
+    return probe({ spec, engine, data, state, step, epoch: step / perEpoch, lr, diagnostics, sharpness });
+  };
   // A forked run's first checkpoint is its (perturbed) starting state at the fork step.
   const forkStep = start?.opt.step;
   const checkpoints =
@@ -328,7 +359,9 @@ async function openLockedRun(
   };
   writeRunJson(dir, runJson);
   const slotCount = optimizerSlotCount(resolveOptimizer(spec.optimizer));
-  const { writer: out, last } = await openRunWriter(dir, model.layout, slotCount);
+  const { writer: out, last } = await openRunWriter(dir, model.layout, slotCount, {
+    diagnostics: measuring,
+  });
   let divergence: Divergence | undefined;
   let lastCheckpoint = last?.step;
   /** Non-finite parameters after `step` updates, as a divergence; undefined when all are finite. */
@@ -367,6 +400,7 @@ async function openLockedRun(
       divergence = badParams(state.params, first);
       if (!divergence) {
         await out.appendMetrics([await evalRow(engine, data, state.params, first, first / perEpoch)]);
+        if (measuring) out.appendDiagnostics(await measure(state, first));
         await out.appendCheckpoint({
           step: first,
           epoch: first / perEpoch,
@@ -379,6 +413,14 @@ async function openLockedRun(
     const checkpointSet = new Set(checkpoints);
     const evalSet = new Set(plan.evals);
     let pending: MetricRow[] = [];
+    let pendingDiagnostics: DiagnosticRow[] = [];
+    /** Append the rows measured since the last checkpoint (before the next checkpoint, or at a divergence). */
+    const flush = async () => {
+      await out.appendMetrics(pending);
+      pending = [];
+      if (measuring) out.appendDiagnostics(pendingDiagnostics);
+      pendingDiagnostics = [];
+    };
     return {
       mode: last ? 'resume' : 'fresh',
       state,
@@ -409,14 +451,13 @@ async function openLockedRun(
             };
         if (divergence) {
           // Keep the metric rows up to the divergence (the non-finite loss included).
-          await out.appendMetrics(pending);
-          pending = [];
+          await flush();
           return;
         }
         if (evalSet.has(done)) pending.push(await evalRow(engine, data, state.params, done, epoch));
+        if (measuring) pendingDiagnostics.push(...(await measure(state, done)));
         if (!checkpointSet.has(done)) return;
-        await out.appendMetrics(pending);
-        pending = [];
+        await flush();
         await out.appendCheckpoint({ step: done, epoch, params: state.params, opt: state.opt });
         lastCheckpoint = done;
       },
@@ -470,7 +511,8 @@ export async function trainRun(
   const engine = await createEngine(spec, model);
   let run: OpenedRun | undefined;
   try {
-    run = await openRun(spec, dir, { data, model, engine }, options.start);
+    const ctx = { data, model, engine, ...(options.probe && { probe: options.probe }) };
+    run = await openRun(spec, dir, ctx, options.start);
     const opened = run;
     const { state, totalSteps } = opened;
     const resumedFrom = state.opt.step;
