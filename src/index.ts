@@ -309,6 +309,7 @@ export {
   widthRatios,
 } from './measure/inpca.js';
 export { pcaProject, type TrajectoryPca, trajectoryPca, type TrajectoryPcaOptions } from './measure/pca.js';
+export { averageRanks, type RankCorrelation, spearman } from './measure/rank-correlation.js';
 export {
   type CriticalSigmaMeasurement,
   type CriticalSigmaOptions,
@@ -383,6 +384,13 @@ export {
   writeGroupSummary,
 } from './results/groups.js';
 export type { DivergedRun, StudyJson, StudyStatus } from './results/study-files.js';
+export {
+  readSurface,
+  type SurfaceData,
+  type SurfaceMeta,
+  type SurfacePathPoint,
+  writeSurface,
+} from './results/surface-files.js';
 
 // Execution: what a pool of worker processes reports back.
 export type { PoolResult } from './exec/pool.js';
@@ -413,7 +421,14 @@ export {
   type ResolvedSweepSpec,
   type SweepEmbedSpec,
 } from './study/sweep-spec.js';
-export { expandGrid, type SweepPoint } from './study/sweep-grid.js';
+export { expandGrid, type Grid, type SweepGrid, type SweepPoint } from './study/sweep-grid.js';
+export type {
+  SweepMeasureSpec,
+  SweepSensitivitySpec,
+  SweepSharpnessSpec,
+  SweepSurfaceSpec,
+} from './study/sweep-measure-spec.js';
+export { measureRun, type RunMeasurement, type RunMeasureTarget } from './study/measure-run.js';
 export { runSweep, type SweepOptions, type SweepResult } from './study/run-sweep.js';
 export { type DirVerifyResult, NotAVerifiableDirError, repairDir, verifyDir } from './study/verify-dir.js';
 export { EmbedInputError, embedRuns, type EmbedRunsOptions } from './study/embed-runs.js';
@@ -445,6 +460,12 @@ export {
   writeEmbedPlots,
 } from './report/embed-plots.js';
 export { groupPlots } from './report/ribbon-plots.js';
+export {
+  type GeometryCorrelation,
+  type GeometryPlot,
+  geometryCorrelations,
+  geometryPlots,
+} from './report/geometry-plots.js';
 export {
   NotAStudyError,
   type ReportRun,

@@ -97,7 +97,10 @@ export function registerRunCommand(program: Command, io: CliIo): void {
     );
 }
 
-/** A sweep (`"sweep"` key): train every grid point, embed all trajectories, print the explained stress. */
+/**
+ * A sweep (`"sweep"` key): train every grid point, measure each run (a `measure` block), embed all
+ * trajectories; print the explained stress and the rank correlations of sharpness with sensitivity.
+ */
 async function runSweepCommand(
   path: string,
   out: string,
@@ -143,6 +146,20 @@ async function runSweepCommand(
   }
   for (const line of formatGroups(result.groups)) io.stdout(`${line}\n`);
   if (result.groups.length > 0) io.stdout(`groups    ${join(out, 'groups.json')}\n`);
+  if (sweep.measure) {
+    const runs = new Set(result.rows.map((r) => r.runA)).size;
+    io.stdout(
+      `measured ${runs} run(s) (${result.measured} now): ${result.rows.length} result rows\n` +
+        `results   ${join(out, 'results.arrow')}\n`,
+    );
+    // The claim of seed 000, tested: does sharpness predict sensitivity? Printed whatever it is.
+    const { geometryCorrelations } = await import('../report/geometry-plots.js');
+    for (const c of geometryCorrelations(result.rows, sweep.measure.sensitivity?.correlateAt)) {
+      const rho = Number.isFinite(c.rho) ? c.rho.toFixed(3) : 'undefined';
+      const p = Number.isFinite(c.pValue) ? `, p = ${c.pValue === 0 ? '0' : c.pValue.toPrecision(2)}` : '';
+      io.stdout(`spearman  ${c.sharpness} vs ${c.sensitivity}: ρ = ${rho} (${c.n} runs${p})\n`);
+    }
+  }
   // As for studies, the report (which marks failed runs) is written before a failure is raised.
   if (options.report) {
     const { reportStudy } = await import('./report.js');

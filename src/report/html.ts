@@ -23,6 +23,7 @@ import { writeFileAtomic } from '../util/atomic-file.js';
 import { formatPercent } from '../util/format.js';
 import { butterflyPlots } from './butterfly-plots.js';
 import { embedPlots, seedPlotOptions } from './embed-plots.js';
+import { type GeometryCorrelation, geometryCorrelations, geometryPlots } from './geometry-plots.js';
 import { withLegendToggle } from './interactive.js';
 import { writePlot } from './plot.js';
 import { groupPlots } from './ribbon-plots.js';
@@ -152,16 +153,80 @@ export async function writeReport(dir: string): Promise<ReportResult> {
 /**
  * A sweep's figures: its embedding (axes 1–2 and pairs), or, for a grouped sweep, the comparison of
  * the groups (ribbon widths, explained stress) followed by each group's axes 1–2 (its pairs figure
- * stays under groups/<group>/plots/, to keep the page light).
+ * stays under groups/<group>/plots/, to keep the page light); then, for a sweep with a `measure`
+ * block, the geometry figures (geometry-plots.ts).
  */
 function sweepFigures(sweep: SweepReport) {
-  if (sweep.embedding) return embedPlots(sweep.embedding);
+  const geometry = geometryPlots(sweep.rows ?? [], sweep.surfaces);
+  if (sweep.embedding) return [...embedPlots(sweep.embedding), ...geometry];
   return [
     ...groupPlots(sweep.groupBy, sweep.groups),
     ...sweep.groups.flatMap(({ group, embedding }) =>
       embedPlots(embedding, { nameSuffix: `-${group.name}`, titleSuffix: `, ${group.name}` }).slice(0, 1),
     ),
+    ...geometry,
   ];
+}
+
+const fmtP = (p: number) => (!Number.isFinite(p) ? '—' : p < 1e-4 ? p.toExponential(1) : p.toFixed(4));
+
+/**
+ * The geometry section of a measured sweep: each run's sharpness and critical σ, and the rank
+ * correlation of sharpness with sensitivity across the runs (reported whatever it is). Empty for a
+ * sweep without geometry rows.
+ */
+function geometrySection(sweep: SweepReport | undefined): string {
+  const rows = sweep?.rows ?? [];
+  const correlations = geometryCorrelations(rows, sweep?.correlateAt);
+  const last = new Map<string, number>();
+  for (const r of rows)
+    last.set(`${r.runA}|${r.metric}`, Math.max(last.get(`${r.runA}|${r.metric}`) ?? -1, r.step));
+  const at = rows.filter((r) => r.step === last.get(`${r.runA}|${r.metric}`));
+  const runs = [...new Set(at.filter((r) => r.metric !== 'diverged').map((r) => r.runA))];
+  if (runs.length === 0) return '';
+  const noises = [
+    ...new Set(at.filter((r) => r.metric === 'critical_sigma').map((r) => String(r.options.noise))),
+  ];
+  const value = (run: string, metric: string, keep: (o: Record<string, unknown>) => boolean = () => true) =>
+    at.find((r) => r.runA === run && r.metric === metric && keep(r.options));
+  const head =
+    '<tr><th>run</th><th class="num">step</th><th class="num">λ_max</th><th class="num">trace ± s.e.</th>' +
+    noises.map((n) => `<th class="num">critical σ (${escapeHtml(n)})</th>`).join('') +
+    '</tr>';
+  const body = runs.map((run) => {
+    const l = value(run, 'sharpness', (o) => o.k === 1);
+    const t = value(run, 'hessian_trace');
+    const se = t?.options.stderr;
+    const trace = t ? `${fmt(t.value)}${typeof se === 'number' ? ` ± ${fmt(se, 2)}` : ''}` : '—';
+    const steps = [...new Set(at.filter((r) => r.runA === run).map((r) => r.step))].join(', ');
+    const crit = noises.map(
+      (n) => `<td class="num">${fmt(value(run, 'critical_sigma', (o) => o.noise === n)?.value)}</td>`,
+    );
+    return (
+      `<tr><td class="name">${escapeHtml(run)}</td><td class="num">${steps}</td>` +
+      `<td class="num">${fmt(l?.value)}</td><td class="num">${trace}</td>${crit.join('')}</tr>`
+    );
+  });
+  const perRun = `<table class="runs geometry"><thead>${head}</thead><tbody>\n${body.join('\n')}\n</tbody></table>`;
+  const corr = (c: GeometryCorrelation) =>
+    `<tr><td>${escapeHtml(c.sharpness)}</td><td>${escapeHtml(c.sensitivity)}</td>` +
+    `<td class="num">${Number.isFinite(c.rho) ? c.rho.toFixed(3) : '—'}</td><td class="num">${fmtP(c.pValue)}</td>` +
+    `<td class="num">${c.n}</td><td class="num">${c.expected < 0 ? '−' : '+'}</td></tr>`;
+  const table =
+    correlations.length === 0
+      ? '<p>No rank correlation: it needs both sharpness and sensitivity measurements.</p>'
+      : '<table class="runs correlations"><thead><tr><th>sharpness</th><th>sensitivity</th>' +
+        '<th class="num">Spearman ρ</th><th class="num">p (t-test)</th><th class="num">runs</th>' +
+        '<th class="num">sign if sharper is more sensitive</th></tr></thead><tbody>\n' +
+        correlations.map(corr).join('\n') +
+        '\n</tbody></table>';
+  return (
+    '<section id="geometry"><h2>Sharpness and sensitivity</h2>\n' +
+    '<p class="hint">At each run\'s last measured step. Does sharpness predict sensitivity across the runs? ' +
+    "Spearman's rank correlation ρ over the runs with both values (ties share their mean rank; the " +
+    'p-value is the two-sided t-test SciPy reports, rough for few runs).</p>\n' +
+    `${table}\n<div class="runs-wrap">${perRun}</div></section>`
+  );
 }
 
 /** A run that ended: complete, or diverged (a result, not a failure). */
@@ -228,8 +293,9 @@ function statusSection(c: StudyDirContents): string {
   for (const w of c.warnings) items.push(`<li>${escapeHtml(w)}</li>`);
   const diverged = divergedNote(c);
   if (isComplete(c) && items.length === 0) {
+    const measured = c.sweep?.rows ? ', measured' : '';
     const what = c.sweep
-      ? `Sweep complete: every run trained${diverged ? ' (or diverged)' : ''} and embedded.`
+      ? `Sweep complete: every run trained${diverged ? ' (or diverged)' : ''}${measured} and embedded.`
       : `Study complete: every run trained${diverged ? ' (or diverged)' : ''}, every pair measured, σ = 0 control passed.`;
     return `<section id="status" class="ok"><p>✓ ${what}</p>${diverged}</section>`;
   }
@@ -244,7 +310,7 @@ function divergedNote(c: StudyDirContents): string {
   const runs = c.runs.filter((r) => r.diverged);
   if (runs.length === 0) return '';
   const what = c.sweep
-    ? 'left out of the embeddings'
+    ? `left out of the embeddings${c.sweep.rows ? ' and not measured' : ''}`
     : 'their pairs are measured at the checkpoints kept before it, embeddings leave them out';
   const list = runs.map(
     (r) => `<li><code>${escapeHtml(r.name)}</code> diverged at step ${r.diverged?.step}</li>`,
@@ -341,6 +407,7 @@ export function renderReportHtml(
     nDiverged > 0 ? `${nDiverged} run(s) diverged` : '',
   ].filter(Boolean);
   const embedded = plots.map((p) => ({ name: p.name, spec: withLegendToggle(p.spec) }));
+  const geometry = geometrySection(contents.sweep);
   const plotHtml =
     plots.length > 0
       ? `<p class="hint">Hover a mark for ${contents.sweep ? 'its run, step and coordinates' : 'its run, σ, t, step and value'}. Click a legend entry to highlight ` +
@@ -359,12 +426,13 @@ export function renderReportHtml(
 <header>
 <h1>${escapeHtml(name)}</h1>
 <p class="meta">${meta.map(escapeHtml).join(' · ')}</p>
-<nav><a href="#status">status</a><a href="#runs">runs</a><a href="#plots">plots</a><a href="#spec">spec</a></nav>
+<nav><a href="#status">status</a><a href="#runs">runs</a>${geometry ? '<a href="#geometry">sharpness and sensitivity</a>' : ''}<a href="#plots">plots</a><a href="#spec">spec</a></nav>
 </header>
 ${statusSection(contents)}
 <section id="runs"><h2>Runs</h2>
 <div class="runs-wrap">${runsTable(contents.runs)}</div>
 </section>
+${geometry}
 <section id="plots"><h2>Plots</h2>
 ${plotHtml}
 </section>

@@ -10,6 +10,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type RunEmbedding, readEmbedding, readEmbeddingKey } from '../results/embedding.js';
 import { type EmbeddedGroup, GROUPS_FORMAT } from '../results/groups.js';
+import { METRICS } from '../results/metrics.js';
 import { type ResultRow, readResults } from '../results/rows.js';
 import {
   parseStudyJson,
@@ -19,9 +20,11 @@ import {
   type StudyJson,
   type StudyStatus,
 } from '../results/study-files.js';
+import { readSurface, type SurfaceData } from '../results/surface-files.js';
 import { type RunJson, readRunJson } from '../train/run.js';
 import { findRunDirs } from '../train/run-files.js';
 import { InputError, IntegrityError } from '../util/errors.js';
+import { isFileDigest } from '../util/file-digest.js';
 import { formatBelow, readSealedJson } from '../util/sealed-json.js';
 
 /** One run of the study as the report shows it. */
@@ -70,6 +73,12 @@ export interface SweepReport {
   readonly embedding?: RunEmbedding;
   /** One embedding per group (with groupBy), those that are readable. */
   readonly groups: readonly EmbeddedGroup[];
+  /** The measured rows (results.arrow, checked) of a sweep with a `measure` block. */
+  readonly rows?: readonly ResultRow[];
+  /** The loss surfaces its `surface` rows point to, each checked against the digest in its row. */
+  readonly surfaces: readonly SurfaceData[];
+  /** The σ whose sensitivity is rank-correlated with sharpness (`measure.sensitivity.correlateAt`). */
+  readonly correlateAt?: number;
 }
 
 /** A directory that cannot be reported at all (no or invalid study.json / sweep.json). */
@@ -146,7 +155,7 @@ export function readStudyDir(dir: string): StudyDirContents {
 
   const status = readStatusOrWarn(dir, warnings, 'study');
 
-  const rows = readStudyResults(dir, status, warnings);
+  const rows = readStudyResults(dir, status, warnings, 'study');
 
   const embeddings = readEmbeddings(dir, warnings);
 
@@ -182,19 +191,41 @@ function readStudyResults(
   dir: string,
   status: StudyStatus | undefined,
   warnings: string[],
+  what: 'study' | 'sweep',
 ): ResultRow[] | undefined {
   const path = join(dir, 'results.arrow');
   if (!existsSync(path)) {
-    warnings.push('no results.arrow: the study has not finished measuring, so there are no plots');
+    warnings.push(`no results.arrow: the ${what} has not finished measuring, so there are no plots`);
     return undefined;
   }
   const digest = status?.files?.['results.arrow'];
   if (digest) return readResults(path, { digest, where: join(dir, 'status.json') });
   if (status && !status.files) return readResults(path);
   warnings.push(
-    'results.arrow is not recorded in status.json (the study has not finished); re-run it for plots',
+    `results.arrow is not recorded in status.json (the ${what} has not finished); re-run it for plots`,
   );
   return undefined;
+}
+
+/**
+ * The surfaces the `surface` rows of a sweep's results.arrow point to (options.file, relative to
+ * DIR), each checked against the digest its row records: a damaged file stops the report with an
+ * IntegrityError naming it; a row without a file reference becomes a warning.
+ */
+function readSurfaces(dir: string, rows: readonly ResultRow[], warnings: string[]): SurfaceData[] {
+  const out: SurfaceData[] = [];
+  for (const r of rows) {
+    if (r.metric !== METRICS.surface) continue;
+    const { file, sha256, bytes } = r.options as { file?: unknown; sha256?: unknown; bytes?: unknown };
+    const digest = { sha256, bytes };
+    if (typeof file !== 'string' || file.includes('..') || !isFileDigest(digest)) {
+      warnings.push(`results.arrow: the surface row of ${r.runA} at step ${r.step} names no surface file`);
+      continue;
+    }
+    const where = `${join(dir, 'results.arrow')} (the surface row of ${r.runA} at step ${r.step})`;
+    out.push(readSurface(join(dir, file), { digest, where }));
+  }
+  return out;
 }
 
 /**
@@ -278,9 +309,22 @@ export function readSweepDir(dir: string): StudyDirContents {
     readReportRun(runsDir, r.name, formatOverrides(r.overrides), failed, undefined),
   );
   const groupBy = sweep.embed?.groupBy ?? [];
-  const report: { groupBy: readonly string[]; embedding?: RunEmbedding; groups: EmbeddedGroup[] } = {
+  const measured = sweep.measure !== undefined;
+  const rows = measured ? readStudyResults(dir, status, warnings, 'sweep') : undefined;
+  const correlateAt = (sweep.measure?.sensitivity as { correlateAt?: unknown } | undefined)?.correlateAt;
+  const report: {
+    groupBy: readonly string[];
+    embedding?: RunEmbedding;
+    groups: EmbeddedGroup[];
+    rows?: readonly ResultRow[];
+    surfaces: SurfaceData[];
+    correlateAt?: number;
+  } = {
     groupBy,
     groups: [],
+    ...(rows && { rows }),
+    surfaces: rows ? readSurfaces(dir, rows, warnings) : [],
+    ...(typeof correlateAt === 'number' && { correlateAt }),
   };
   const read = (where: string, label: string) => {
     try {
@@ -313,7 +357,12 @@ export function readSweepDir(dir: string): StudyDirContents {
   const study: StudyJson = {
     ...(sweep.format !== undefined && { format: sweep.format }),
     ...(sweep.toolkit !== undefined && { toolkit: sweep.toolkit }),
-    spec: { name: sweep.name, sweep: { base: sweep.base, grid: sweep.grid }, embed: sweep.embed },
+    spec: {
+      name: sweep.name,
+      sweep: { base: sweep.base, grid: sweep.grid },
+      embed: sweep.embed,
+      ...(sweep.measure && { measure: sweep.measure }),
+    },
     twins: [],
   };
   return { dir, study, ...(status && { status }), runs, embeddings: [], warnings, sweep: report };

@@ -89,4 +89,39 @@ export const METRICS = {
    * non-finite values or failed, e.g. on the huge weights just before a divergence).
    */
   diverged: 'diverged',
+  /**
+   * Single-run measurements of a sweep's `measure` block (docs/methods.md §12): run_a = the run,
+   * run_b null, `step` = the checkpoint measured.
+   *
+   * The k-th largest Hessian eigenvalue of the training loss (Lanczos on exact Hessian-vector
+   * products), split `train`. Options: k (1 = the sharpness λ_max), topK, examples, steps (Lanczos
+   * steps done), residual (‖Hy − θy‖ of its Ritz pair), converged, seed.
+   */
+  sharpness: 'sharpness',
+  /**
+   * Hutchinson's estimate of the Hessian trace of the training loss (mean of zᵀHz over Rademacher
+   * probes), split `train`. Options: probes, stderr (standard error of the mean), examples, seed.
+   */
+  hessianTrace: 'hessian_trace',
+  /**
+   * Loss / accuracy of θ + ε over noise draws at one σ, on `split`; one row per statistic. Options:
+   * sigma, noise ('iid' or 'relative'), draws, stat ('mean', 'std', 'min', 'max'), examples, seed,
+   * streams ('per-sigma'). Accuracy rows only for classifiers.
+   */
+  sensitivityLoss: 'sensitivity_loss',
+  sensitivityAccuracy: 'sensitivity_accuracy',
+  /**
+   * The σ at which the mean accuracy over the draws falls `drop` below the clean accuracy (bisection
+   * on log σ, common random numbers), on `split`; classifiers only. Options: noise, drop, clean (the
+   * clean accuracy), draws, lo, hi (the final bracket), probes (σ evaluated), examples, seed; value
+   * NaN and options.error when no such σ was found.
+   */
+  criticalSigma: 'critical_sigma',
+  /**
+   * A 2-D loss surface around the run's network, stored in its own Arrow file (docs/formats.md,
+   * "Surfaces"); value = the loss at θ itself on the surface's examples, on `split`. Options:
+   * directions ('random' or 'pca'), points, x and y (the axes' ends), examples, seed (random),
+   * file (the surface file, relative to the sweep directory), sha256, bytes (its digest).
+   */
+  surface: 'surface',
 } as const;

@@ -56,6 +56,8 @@ export interface SweepJson {
   readonly base?: unknown;
   readonly grid?: unknown;
   readonly embed?: { readonly groupBy?: readonly string[] };
+  /** The resolved `measure` block (sweeps that measure their runs). */
+  readonly measure?: object & { readonly sensitivity?: { readonly correlateAt?: number } };
   readonly runs: readonly {
     readonly name: string;
     readonly overrides?: Record<string, unknown>;

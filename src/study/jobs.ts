@@ -4,7 +4,7 @@
  * worker process, {@link ./worker.ts}, or the coordinator itself runs each).
  */
 import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { compiledScript, type PoolJob, type PoolOptions, type PoolResult, runPool } from '../exec/pool.js';
 import { trainingProbe } from '../measure/diagnostics.js';
 import { writeMeasurement } from '../results/measurement-files.js';
@@ -14,7 +14,9 @@ import { type ForkMember, forkRun, trainForkGroup, type WeightPerturbation } fro
 import { trainRun } from '../train/run.js';
 import { exportAlignedRun } from './aligned.js';
 import { measurePair } from './measure-pair.js';
+import { measureRun } from './measure-run.js';
 import type { MeasureSpec } from './spec.js';
+import type { SweepMeasureSpec } from './sweep-measure-spec.js';
 
 /** Train one run from scratch (parents and `init` baselines). */
 interface TrainJob {
@@ -47,7 +49,25 @@ export interface MeasureJob {
   readonly alignedDir?: string;
 }
 
-export type StudyJob = TrainJob | ForkJob | MeasureJob;
+/**
+ * Measure one run of a sweep (its `measure` block: sharpness, sensitivity, surfaces) into
+ * `out` (KEY.arrow), its surface files next to it (KEY.surface-…arrow) and the index KEY.json
+ * recording all of them.
+ */
+interface RunMeasureJob {
+  readonly kind: 'measure-run';
+  /** The run directory. */
+  readonly dir: string;
+  /** The sweep's name and the run's name (the `study` and `run_a` columns). */
+  readonly sweep: string;
+  readonly run: string;
+  readonly measure: SweepMeasureSpec;
+  readonly out: string;
+  /** The folder of `out` relative to the sweep directory (for the surface rows' `file`). */
+  readonly relativeDir: string;
+}
+
+export type StudyJob = TrainJob | ForkJob | MeasureJob | RunMeasureJob;
 
 /** Run callbacks that report each step taken as one more run-step (none for a resumed run's past). */
 function stepCounter(onSteps: (n: number) => void) {
@@ -85,6 +105,15 @@ export async function executeJob(job: StudyJob, onSteps: (n: number) => void = (
         probe: trainingProbe,
       });
     }
+    return;
+  }
+  if (job.kind === 'measure-run') {
+    const surfaceDir = dirname(job.out);
+    mkdirSync(surfaceDir, { recursive: true });
+    const stem = basename(job.out).replace(/\.arrow$/, '');
+    const target = { sweep: job.sweep, run: job.run, surfaceDir, stem, relativeDir: job.relativeDir };
+    const { rows, surfaces } = await measureRun(job.dir, job.measure, target);
+    writeMeasurement(job.out, rows, { runA: job.run, runB: null }, surfaces);
     return;
   }
   const result = await measurePair(job.root, job.study, job.twin, job.measure);

@@ -10,13 +10,24 @@
  * DIR/runs/<name>/     every run (resumable; a complete run is not trained again)
  * DIR/embedding.arrow  DIR/embedding.json   all checkpoints embedded (see results/embedding.ts)
  * DIR/key.json         what the embedding was made from: unchanged inputs are read back (embedKeyed)
- * DIR/status.json      complete (every run trained and embedded), failed runs (as a study's),
- *                      diverged runs
+ * DIR/measurements/<key>.arrow, <key>.json   with a `measure` block: the rows of one run (sharpness,
+ *                      sensitivity, critical σ, surfaces) and their sealed index; key = hash of the
+ *                      run's spec, the measure block and the toolkit version
+ * DIR/measurements/<key>.surface-<i>-<directions>-<step>.arrow   each loss surface (its digest in
+ *                      the index and in its `surface` row)
+ * DIR/results.arrow    every measured row (long form), when the sweep has a `measure` block
+ * DIR/status.json      complete (every run trained, measured and embedded), failed jobs (as a
+ *                      study's), blocked measure jobs, diverged runs, the digest of results.arrow
  * ```
  *
  * A run that diverges is a result, not a failure: its job succeeds, a re-run does not retrain it,
- * and the embeddings leave it out (listed with the reason in key.json's `excluded`); a group whose
- * runs all diverged has no embedding. status.json lists it under `diverged`.
+ * the embeddings leave it out (listed with the reason in key.json's `excluded`; a group whose runs
+ * all diverged has no embedding) and it is not measured (a `diverged` row says why). status.json
+ * lists it under `diverged`.
+ *
+ * Measurements run as jobs in the same pool as training, one per run after its train job, keyed by
+ * configuration: a re-run skips every run whose measurement index exists and whose files match it,
+ * and measures again one whose files are missing or damaged.
  *
  * With `embed.groupBy`, instead of the single embedding:
  *
@@ -32,13 +43,17 @@ import { loadDataset } from '../data/load.js';
 import type { PoolJob, PoolResult } from '../exec/pool.js';
 import type { RunEmbedding } from '../results/embedding.js';
 import { type EmbeddedGroup, writeGroupSummary } from '../results/groups.js';
+import { measurementRecorded, readMeasurement } from '../results/measurement-files.js';
+import { type ResultRow, writeResults } from '../results/rows.js';
 import { type DivergedRun, writeStatus, writeSweepJson } from '../results/study-files.js';
 import { SpecError } from '../spec/errors.js';
 import { planRun } from '../spec/run-plan.js';
 import { type Divergence, formatDivergence, readRunJson } from '../train/run.js';
+import type { FileDigest } from '../util/file-digest.js';
 import { withFolderLock } from '../util/folder-lock.js';
-import { canonical } from '../util/json.js';
+import { canonical, configHash } from '../util/json.js';
 import { removeStrayTemps } from '../util/stray-temps.js';
+import { toolkitVersion } from '../version.js';
 import { divergedRuns, runComplete } from './completeness.js';
 import { EmbedInputError } from './embed-runs.js';
 import { embedKeyed } from './embed-study.js';
@@ -70,6 +85,59 @@ export interface SweepResult {
   readonly embedding?: RunEmbedding;
   /** One embedding per group that could be embedded (with `embed.groupBy`); empty when a run failed. */
   readonly groups: EmbeddedGroup[];
+  /** Measure jobs not run because their run failed to train. */
+  readonly blocked: string[];
+  /** The measured rows (results.arrow); empty without a `measure` block. */
+  readonly rows: ResultRow[];
+  /** Runs measured by this call (0 when every measurement was already recorded). */
+  readonly measured: number;
+}
+
+/** The measurement file of `point` (measurements/KEY.arrow), keyed by the run's spec and the measure block. */
+function measurementPath(dir: string, sweep: ResolvedSweepSpec, point: SweepPoint): string {
+  const key = configHash({
+    run: point.name,
+    spec: point.spec,
+    measure: sweep.measure,
+    toolkit: toolkitVersion(),
+  }).slice(0, 24);
+  return join(dir, 'measurements', `${key}.arrow`);
+}
+
+/**
+ * The problems of the `measure` block with the runs' step plans (`nTrain`: train split sizes by data
+ * and seed): every step of `measure.at` must be a checkpoint of every run, and a PCA surface needs at
+ * least 3 checkpoints up to each measured step. One line per problem, naming the run.
+ */
+function measurePlanProblems(sweep: ResolvedSweepSpec, nTrain: Map<string, number>): string[] {
+  const m = sweep.measure;
+  if (!m || (!m.at && !m.surfaces.some((s) => s.directions === 'pca'))) return [];
+  const problems: string[] = [];
+  for (const p of sweep.points) {
+    const plan = planRun(
+      p.spec,
+      nTrain.get(canonical({ data: p.spec.data, seed: p.spec.dataSeed })) as number,
+    );
+    const checkpoints = plan.checkpoints;
+    const steps = m.at ?? [checkpoints.at(-1) as number];
+    const missing = steps.filter((s) => !checkpoints.includes(s));
+    if (missing.length > 0) {
+      problems.push(
+        `measure.at: run ${p.name} has no checkpoint at step ${missing.join(', ')} ` +
+          `(its checkpoints: ${checkpoints.join(', ')})`,
+      );
+    }
+    if (m.surfaces.some((s) => s.directions === 'pca')) {
+      const few = steps.filter((s) => checkpoints.filter((c) => c <= s).length < 3);
+      if (few.length > 0) {
+        problems.push(
+          `measure.surface: a pca surface needs at least 3 checkpoints up to the measured step; run ${p.name} ` +
+            `has fewer up to step ${few.join(', ')}`,
+        );
+      }
+    }
+  }
+  return problems;
 }
 
 /**
@@ -88,8 +156,9 @@ export async function runSweep(
   options: SweepOptions = {},
 ): Promise<SweepResult> {
   const nTrain = new Map<string, number>();
+  const planned = sweep.measure?.at || sweep.measure?.surfaces.some((s) => s.directions === 'pca');
   for (const p of sweep.points) {
-    if (runComplete(join(dir, 'runs', p.name), p)) continue;
+    if (!planned && runComplete(join(dir, 'runs', p.name), p)) continue;
     const key = canonical({ data: p.spec.data, seed: p.spec.dataSeed });
     if (!nTrain.has(key)) nTrain.set(key, loadDataset(p.spec.data, p.spec.dataSeed).train.n);
     try {
@@ -98,6 +167,8 @@ export async function runSweep(
       throw e instanceof SpecError ? e.withSource(`run ${p.name}`) : e;
     }
   }
+  const problems = measurePlanProblems(sweep, nTrain);
+  if (problems.length > 0) throw new SpecError(problems);
   return withFolderLock(dir, () => runLockedSweep(sweep, dir, nTrain, events, options));
 }
 
@@ -117,6 +188,7 @@ async function runLockedSweep(
     base: sweep.base,
     grid: sweep.grid,
     embed: sweep.embed,
+    ...(sweep.measure && { measure: sweep.measure }),
     runs: sweep.points.map((p) => ({ name: p.name, overrides: p.overrides, spec: p.spec })),
   });
 
@@ -133,27 +205,63 @@ async function runLockedSweep(
     job: { kind: 'train', dir: runDir(p), spec: p.spec },
     done: () => runComplete(runDir(p), p),
   }));
-  events.onRound?.({ label: sweep.name, jobs: todo.length, runSteps, workers });
+  const measure = sweep.measure;
+  const outputs = measure ? sweep.points.map((p) => measurementPath(dir, sweep, p)) : [];
+  if (measure) {
+    sweep.points.forEach((p, i) => {
+      const out = outputs[i] as string;
+      jobs.push({
+        id: `measure:${p.name}`,
+        deps: [`train:${p.name}`],
+        job: {
+          kind: 'measure-run',
+          dir: runDir(p),
+          sweep: sweep.name,
+          run: p.name,
+          measure,
+          out,
+          relativeDir: 'measurements',
+        },
+        done: () => measurementRecorded(out),
+      });
+    });
+  }
+  const pending = todo.length + outputs.filter((o) => !measurementRecorded(o)).length;
+  events.onRound?.({ label: sweep.name, jobs: pending, runSteps, workers });
   let trained = 0;
+  let measured = 0;
   const pool = await runStudyJobs(jobs, {
-    workers: Math.min(workers, Math.max(1, todo.length)),
+    workers: Math.min(workers, Math.max(1, pending)),
     ...(events.onSteps && { onSteps: events.onSteps }),
     onFinished: (job, outcome, message) => {
-      if (outcome === 'done') trained++;
+      if (outcome === 'done' && job.job.kind === 'train') trained++;
+      if (outcome === 'done' && job.job.kind === 'measure-run') measured++;
       if (outcome !== 'skipped') events.onJob?.(job.id, outcome, message);
     },
   });
   const runDirs = sweep.points.map(runDir);
   // What went wrong, for reports (the same shape as a study's status.json).
   const failed: PoolResult['failed'] = [...pool.failed];
+  const blocked = [...pool.blocked];
   const diverged = divergedRuns(
     join(dir, 'runs'),
     sweep.points.map((p) => p.name),
   );
+  // results.arrow (every measured row), then every status.json recording its digest.
+  const rows: ResultRow[] = [];
+  const files: Record<string, FileDigest> = {};
+  if (measure) {
+    for (const out of outputs) rows.push(...(readMeasurement(out) ?? []));
+    files['results.arrow'] = writeResults(join(dir, 'results.arrow'), rows);
+  } else {
+    rmSync(join(dir, 'results.arrow'), { force: true });
+  }
   const status = (complete: boolean) =>
-    writeStatus(dir, { complete, failed, blocked: [], controlFailures: [], diverged });
+    writeStatus(dir, { complete, failed, blocked, controlFailures: [], diverged, files });
   status(false);
-  if (failed.length > 0) return { dir, runDirs, trained, failed, diverged, groups: [] };
+  const base = { dir, runDirs, trained, failed, diverged, blocked, rows, measured };
+  // A run that failed to train: nothing is embedded (a failed measurement does not stop the embedding).
+  if (failed.some((f) => f.id.startsWith('train:'))) return { ...base, groups: [] };
 
   const dirOf = new Map(sweep.points.map((p) => [p.name, runDir(p)]));
   const embedOptions = {
@@ -200,8 +308,8 @@ async function runLockedSweep(
       dir,
       () => removeOutputs(dir, ['key.json', 'embedding.arrow', 'embedding.json']),
     );
-    status(true);
-    const result = { dir, runDirs, trained, failed, diverged, groups: [] };
+    status(failed.length === 0 && blocked.length === 0);
+    const result = { ...base, groups: [] };
     return embedded ? { ...result, embedding: embedded.embedding } : result;
   }
   const groups: EmbeddedGroup[] = [];
@@ -224,8 +332,8 @@ async function runLockedSweep(
     if (embedded) groups.push({ group: { ...group, points: embedded.runs }, embedding: embedded.embedding });
   }
   writeGroupSummary(dir, sweep.embed, groups);
-  status(failed.length === 0);
-  return { dir, runDirs, trained, failed, diverged, groups };
+  status(failed.length === 0 && blocked.length === 0);
+  return { ...base, groups };
 }
 
 /** Remove `files` (and folders) of `dir`. */

@@ -1,7 +1,7 @@
 /**
  * The grid of a sweep: which run spec fields a sweep may set (dotted paths checked against the run
- * spec schema), setting them, the cartesian product of the grid, and folder-safe names of grid
- * points and embedding groups.
+ * spec schema), setting them, the cartesian product of the grid (or the union of the products of a
+ * list of grids), and folder-safe names of grid points and embedding groups.
  */
 import { z } from 'zod';
 import type { EmbedMethod } from '../results/embedding.js';
@@ -12,7 +12,7 @@ import { canonical } from '../util/json.js';
 
 /** One run of a sweep. */
 export interface SweepPoint {
-  /** Position in the grid (0-based, first grid field slowest). */
+  /** Position in the grid (0-based, first grid field slowest; over a list of grids, in list order). */
   readonly index: number;
   /** Folder-safe run name: `<index>-<description of the overrides>`. */
   readonly name: string;
@@ -122,11 +122,31 @@ export function groupPoints(points: readonly SweepPoint[], groupBy: readonly str
   return [...byKey.values()].map((g, i) => ({ name: pointName(i, width, g.values, 'g'), ...g }));
 }
 
-/** The cartesian product of the grid, first field slowest. */
-export function expandGrid(grid: Record<string, readonly unknown[]>): Record<string, unknown>[] {
-  let out: Record<string, unknown>[] = [{}];
-  for (const [field, values] of Object.entries(grid)) {
-    out = out.flatMap((o) => values.map((v) => ({ ...o, [field]: v })));
-  }
-  return out;
+/** One grid: dotted run spec fields to the values they take. */
+export type Grid = Readonly<Record<string, readonly unknown[]>>;
+
+/**
+ * A sweep's `grid`: one grid, or a list of grids whose products are concatenated in order (e.g.
+ * gradient descent at several learning rates, then SGD at several batch sizes).
+ */
+export type SweepGrid = Grid | readonly Grid[];
+
+/** The grids of a sweep's `grid` (one grid: a list of one). */
+export function gridList(grid: SweepGrid): readonly Grid[] {
+  return Array.isArray(grid) ? (grid as readonly Grid[]) : [grid as Grid];
+}
+
+/**
+ * The points of the grid: the cartesian product of each grid's values (first field slowest), and
+ * for a list of grids the union of their products, in list order (duplicates are kept; the sweep
+ * spec rejects a run that two grids both hold).
+ */
+export function expandGrid(grid: SweepGrid): Record<string, unknown>[] {
+  return gridList(grid).flatMap((g) => {
+    let out: Record<string, unknown>[] = [{}];
+    for (const [field, values] of Object.entries(g)) {
+      out = out.flatMap((o) => values.map((v) => ({ ...o, [field]: v })));
+    }
+    return out;
+  });
 }

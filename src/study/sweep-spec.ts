@@ -40,15 +40,32 @@ import { loadRunSpec, parseRunSpec } from '../spec/run-spec.js';
 import { BaseRunSpecSchema, posInt, SpecNameSchema } from '../spec/schemas.js';
 import { parseSpecObject, readSpecJson } from '../spec/spec-file.js';
 import { canonical } from '../util/json.js';
-import { expandGrid, fieldProblem, groupPoints, pointName, type SweepPoint, setPath } from './sweep-grid.js';
+import {
+  expandGrid,
+  fieldProblem,
+  gridList,
+  groupPoints,
+  pointName,
+  type SweepGrid,
+  type SweepPoint,
+  setPath,
+} from './sweep-grid.js';
+import {
+  oneOrList,
+  resolveSweepMeasure,
+  SweepMeasureSchema,
+  type SweepMeasureSpec,
+} from './sweep-measure-spec.js';
 
 const SweepSpecSchema = z.strictObject({
   name: SpecNameSchema,
   sweep: z.strictObject({
     /** A run spec: inline, or a path relative to the sweep file. */
     base: BaseRunSpecSchema,
-    grid: z.record(z.string(), z.array(z.unknown()).min(1)),
+    /** One grid, or a list of grids (the union of their products, in order). */
+    grid: oneOrList(z.record(z.string(), z.array(z.unknown()).min(1))),
   }),
+  measure: SweepMeasureSchema.optional(),
   embed: z
     .strictObject({
       method: z.enum(['inpca', 'pca']).optional(),
@@ -77,8 +94,11 @@ export interface ResolvedSweepSpec {
   readonly name: string;
   /** The base run spec, resolved. */
   readonly base: ResolvedRunSpec;
-  readonly grid: Record<string, unknown[]>;
+  /** The grid as written: one grid, or a list of grids. */
+  readonly grid: SweepGrid;
   readonly points: SweepPoint[];
+  /** What is measured on each run's network (the `measure` block); absent: nothing. */
+  readonly measure?: SweepMeasureSpec;
   readonly embed: SweepEmbedSpec;
   /** The embedding groups (one group holding every run when `embed.groupBy` is empty). */
   readonly groups: SweepGroup[];
@@ -125,24 +145,35 @@ export function parseSweepSpec(json: unknown, source?: string, dir = '.'): Resol
     groupBy: s.embed?.groupBy ?? [],
   };
   const problems: string[] = [];
-  const fields = Object.keys(s.sweep.grid);
-  if (fields.length === 0) problems.push('sweep.grid: empty (give at least one field to sweep)');
-  embed.groupBy.forEach((field, i) => {
-    if (!fields.includes(field)) {
-      problems.push(
-        `embed.groupBy[${i}]: '${field}' is not a grid field (expected one of ${fields.join(', ')})`,
-      );
+  const grids = gridList(s.sweep.grid);
+  const listed = Array.isArray(s.sweep.grid);
+  const gridField = (g: number) => `sweep.grid${listed ? `[${g}]` : ''}`;
+  grids.forEach((grid, g) => {
+    const fields = Object.keys(grid);
+    if (fields.length === 0) problems.push(`${gridField(g)}: empty (give at least one field to sweep)`);
+    for (const field of fields) {
+      const why = fieldProblem(field, embed.method, embed.groupBy.includes(field));
+      if (why) problems.push(`${gridField(g)}."${field}": ${why}`);
+      const values = grid[field] as unknown[];
+      if (new Set(values.map((v) => canonical(v))).size !== values.length) {
+        problems.push(`${gridField(g)}."${field}": contains duplicates`);
+      }
     }
+  });
+  embed.groupBy.forEach((field, i) => {
+    grids.forEach((grid, g) => {
+      const fields = Object.keys(grid);
+      if (!fields.includes(field)) {
+        const where = listed ? ` of sweep.grid[${g}]` : '';
+        problems.push(
+          `embed.groupBy[${i}]: '${field}' is not a grid field${where} (expected one of ${fields.join(', ')})`,
+        );
+      }
+    });
     if (embed.groupBy.indexOf(field) !== i) problems.push(`embed.groupBy[${i}]: '${field}' is listed twice`);
   });
-  for (const field of fields) {
-    const why = fieldProblem(field, embed.method, embed.groupBy.includes(field));
-    if (why) problems.push(`sweep.grid."${field}": ${why}`);
-    const values = s.sweep.grid[field] as unknown[];
-    if (new Set(values.map((v) => canonical(v))).size !== values.length) {
-      problems.push(`sweep.grid."${field}": contains duplicates`);
-    }
-  }
+  const measured = s.measure && resolveSweepMeasure(s.measure);
+  if (measured) problems.push(...measured.problems);
   if (problems.length > 0) throw new SpecError(problems, source);
 
   const base = baseJson(s.sweep.base, dir, source);
@@ -170,6 +201,16 @@ export function parseSweepSpec(json: unknown, source?: string, dir = '.'): Resol
     else for (const n of names) problems.push(`sweep: grid point ${n}: ${problem}`);
   }
   if (problems.length > 0) throw new SpecError(problems, source);
+  // A list of grids must not hold one run twice (two grids giving the same run spec).
+  const seen = new Map<string, string>();
+  for (const p of points) {
+    const { name: _name, ...rest } = p.spec;
+    const key = canonical(rest);
+    const first = seen.get(key);
+    if (first) problems.push(`sweep.grid: grid point ${p.name} is the same run as ${first}`);
+    else seen.set(key, p.name);
+  }
+  if (problems.length > 0) throw new SpecError(problems, source);
   const groups = groupPoints(points, embed.groupBy);
   if (embed.method === 'inpca') {
     // InPCA reads every checkpoint of a group as the same kind of distribution.
@@ -193,6 +234,7 @@ export function parseSweepSpec(json: unknown, source?: string, dir = '.'): Resol
     points,
     embed,
     groups,
+    ...(measured && { measure: measured.measure }),
   };
   return s.workers === undefined ? out : { ...out, workers: s.workers };
 }
