@@ -16,7 +16,9 @@
  * - `base`: a run spec, inline or as a path relative to the sweep file.
  * - `grid`: dotted field paths of the run spec (`optimizer`, `optimizer.lr`, `model.hidden`, `seed`)
  *   to lists of values; every combination is one run (the first field varies slowest). A value
- *   replaces the field as a whole. `name` cannot be swept (runs are named `<index>-<description>`),
+ *   replaces the field as a whole. `grid` may also be a list of such grids: the runs are the union
+ *   of their products in list order, numbered across the list (a run two grids both give is an
+ *   error; an `embed.groupBy` field must be a field of every grid). `name` cannot be swept (runs are named `<index>-<description>`),
  *   nor, for InPCA, `data` or `dataSeed` unless the field is in `embed.groupBy` (InPCA compares the
  *   outputs of the runs it embeds together on one fixed set of examples).
  * - Every run gets `dataSeed` = the base's `dataSeed` (else its `seed`) unless the grid sweeps
@@ -27,6 +29,8 @@
  *   `sigma` (InPCA of mse models: the Gaussian outputs' standard deviation; default 1) and
  *   `groupBy`: grid fields whose values split the runs into groups embedded separately (e.g.
  *   `["data.decay"]`: one embedding per input spectrum), compared in DIR/groups.json and plots.
+ * - `measure`: the geometry of each run's network at its last checkpoint (sharpness, sensitivity,
+ *   loss surfaces; see sweep-measure-spec.ts), measured by jobs after each run's train job.
  *
  * See run-sweep.ts for the directory it writes; sweep-grid.ts for field paths, grid expansion and names.
  */
