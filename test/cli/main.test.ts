@@ -79,7 +79,7 @@ describe('twinscope CLI', () => {
         [['train', spec, '--out', out, '--no-progress'], 0, /already complete/],
         [['verify', out], 0, /^$/],
         [['inspect', out, '--json'], 0, /^$/],
-        [['verify', join(root, 'not-a-run')], 2, /error: .*not a run directory/],
+        [['verify', join(root, 'not-a-run')], 2, /error: .*not a directory \(no such folder\)/],
         [['inspect', join(root, 'not-a-run')], 2, /error: .*not a run directory/],
         [['train', spec, '--out', spec], 2, /error: .*lin\.json: exists and is not a folder/],
         [['--no-such-option'], 2, /unknown option '--no-such-option'/],

@@ -100,7 +100,7 @@ describe('inspect and verify --json', () => {
     const io3 = capture();
     const missing = join(root, 'not-a-run');
     expect(await cli(io3, 'verify', missing, '--json')).toBe(EXIT_USAGE);
-    expect(io3.err).toBe(`error: ${missing}: not a run directory (no such folder)\n`);
+    expect(io3.err).toBe(`error: ${missing}: not a directory (no such folder)\n`);
     expect(io3.out).toBe('');
   });
 });
