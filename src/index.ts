@@ -476,6 +476,17 @@ export {
   type SweepReport,
 } from './report/study-dir.js';
 export {
+  type RunTraining,
+  type SettingSummary,
+  type SharpnessSummary,
+  type SpreadStats,
+  settingLabel,
+  settingSummaries,
+  sharpnessSummaries,
+  type TrainingPlot,
+  trainingPlots,
+} from './report/training-plots.js';
+export {
   loadViewerScripts,
   type ReportPlot,
   type ReportResult,

@@ -28,6 +28,7 @@ import { withLegendToggle } from './interactive.js';
 import { writePlot } from './plot.js';
 import { groupPlots } from './ribbon-plots.js';
 import { type ReportRun, readReportDir, type StudyDirContents, type SweepReport } from './study-dir.js';
+import { type SpreadStats, sharpnessSummaries, trainingPlots } from './training-plots.js';
 
 /** Escape text for HTML element content and (double- or single-quoted) attribute values. */
 export function escapeHtml(text: string): string {
@@ -153,19 +154,77 @@ export async function writeReport(dir: string): Promise<ReportResult> {
 /**
  * A sweep's figures: its embedding (axes 1–2 and pairs), or, for a grouped sweep, the comparison of
  * the groups (ribbon widths, explained stress) followed by each group's axes 1–2 (its pairs figure
- * stays under groups/<group>/plots/, to keep the page light); then, for a sweep with a `measure`
+ * stays under groups/<group>/plots/, to keep the page light); then the curves along training of
+ * runs with `diagnostics` or `sharpness` (training-plots.ts); then, for a sweep with a `measure`
  * block, the geometry figures (geometry-plots.ts).
  */
 function sweepFigures(sweep: SweepReport) {
-  const geometry = geometryPlots(sweep.rows ?? [], sweep.surfaces);
-  if (sweep.embedding) return [...embedPlots(sweep.embedding), ...geometry];
+  const after = [...trainingPlots(sweep.training), ...geometryPlots(sweep.rows ?? [], sweep.surfaces)];
+  if (sweep.embedding) return [...embedPlots(sweep.embedding), ...after];
   return [
     ...groupPlots(sweep.groupBy, sweep.groups),
     ...sweep.groups.flatMap(({ group, embedding }) =>
       embedPlots(embedding, { nameSuffix: `-${group.name}`, titleSuffix: `, ${group.name}` }).slice(0, 1),
     ),
-    ...geometry,
+    ...after,
   ];
+}
+
+const fmtSpread = (s: SpreadStats | undefined, digits: number) =>
+  s === undefined
+    ? '<td class="num">—</td>'.repeat(3)
+    : `<td class="num">${s.mean.toFixed(digits)}${Number.isFinite(s.std) ? ` ± ${s.std.toFixed(digits)}` : ''}</td>` +
+      `<td class="num">${s.min.toFixed(digits)}</td><td class="num">${s.max.toFixed(digits)}</td>`;
+
+/**
+ * The section of a sweep whose runs measured along training: the final test accuracy (and loss) of
+ * each setting, mean ± sample standard deviation over its seeds with n, min and max; and, when runs
+ * tracked sharpness, each run's sharpness against its stability threshold. Empty otherwise.
+ */
+function trainingSection(sweep: SweepReport | undefined): string {
+  if (!sweep || sweep.training.length === 0) return '';
+  const acc = sweep.settings.some((s) => s.testAcc);
+  const head =
+    '<tr><th>setting</th><th class="num">runs</th><th class="num">n</th>' +
+    (acc
+      ? '<th class="num">test acc (mean ± std)</th><th class="num">min</th><th class="num">max</th>'
+      : '') +
+    '<th class="num">test loss (mean ± std)</th><th class="num">min</th><th class="num">max</th></tr>';
+  const body = sweep.settings.map(
+    (s) =>
+      `<tr data-setting="${escapeHtml(s.setting)}"><td>${escapeHtml(s.setting)}</td><td class="num">${s.runs.length}</td>` +
+      `<td class="num">${s.testAcc?.n ?? s.testLoss?.n ?? 0}</td>` +
+      (acc ? fmtSpread(s.testAcc, 4) : '') +
+      `${fmtSpread(s.testLoss, 4)}</tr>`,
+  );
+  const table = `<table class="runs settings"><thead>${head}</thead><tbody>\n${body.join('\n')}\n</tbody></table>`;
+  const sharp = sharpnessSummaries(sweep.training);
+  const ratio = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : '—');
+  const sharpTable =
+    sharp.length === 0
+      ? ''
+      : '\n<h3>Sharpness against the stability threshold</h3>\n' +
+        '<p class="hint">λ_max for gradient descent, λ_max(P⁻¹H) for Adam (what each threshold bounds), ' +
+        'at the measured steps; ratio = value / threshold; "≥ 0.9" is the first measured step where the ratio reaches 0.9.</p>\n' +
+        '<div class="runs-wrap"><table class="runs sharpness-summary"><thead><tr><th>run</th><th>setting</th>' +
+        '<th class="num">first</th><th class="num">max</th><th class="num">last</th><th class="num">threshold</th>' +
+        '<th class="num">max ratio</th><th class="num">step ≥ 0.9</th></tr></thead><tbody>\n' +
+        sharp
+          .map(
+            (s) =>
+              `<tr><td class="name">${escapeHtml(s.run)}</td><td>${escapeHtml(s.setting)}</td>` +
+              `<td class="num">${fmt(s.first)}</td><td class="num">${fmt(s.max)}</td><td class="num">${fmt(s.last)}</td>` +
+              `<td class="num">${fmt(s.threshold)}</td><td class="num">${ratio(s.maxRatio)}</td>` +
+              `<td class="num">${s.stepNear ?? '—'}</td></tr>`,
+          )
+          .join('\n') +
+        '\n</tbody></table></div>';
+  return (
+    '<section id="training"><h2>Final test accuracy per setting</h2>\n' +
+    '<p class="hint">A setting is a run\'s grid values without its seeds. Over the runs of each setting that ' +
+    'completed: mean ± sample standard deviation (n − 1) of the final evaluation, n, min and max.</p>\n' +
+    `<div class="runs-wrap">${table}</div>${sharpTable}</section>`
+  );
 }
 
 const fmtP = (p: number) => (!Number.isFinite(p) ? '—' : p < 1e-4 ? p.toExponential(1) : p.toFixed(4));
@@ -408,6 +467,7 @@ export function renderReportHtml(
   ].filter(Boolean);
   const embedded = plots.map((p) => ({ name: p.name, spec: withLegendToggle(p.spec) }));
   const geometry = geometrySection(contents.sweep);
+  const training = trainingSection(contents.sweep);
   const plotHtml =
     plots.length > 0
       ? `<p class="hint">Hover a mark for ${contents.sweep ? 'its run, step and coordinates' : 'its run, σ, t, step and value'}. Click a legend entry to highlight ` +
@@ -426,12 +486,13 @@ export function renderReportHtml(
 <header>
 <h1>${escapeHtml(name)}</h1>
 <p class="meta">${meta.map(escapeHtml).join(' · ')}</p>
-<nav><a href="#status">status</a><a href="#runs">runs</a>${geometry ? '<a href="#geometry">sharpness and sensitivity</a>' : ''}<a href="#plots">plots</a><a href="#spec">spec</a></nav>
+<nav><a href="#status">status</a><a href="#runs">runs</a>${training ? '<a href="#training">final accuracy</a>' : ''}${geometry ? '<a href="#geometry">sharpness and sensitivity</a>' : ''}<a href="#plots">plots</a><a href="#spec">spec</a></nav>
 </header>
 ${statusSection(contents)}
 <section id="runs"><h2>Runs</h2>
 <div class="runs-wrap">${runsTable(contents.runs)}</div>
 </section>
+${training}
 ${geometry}
 <section id="plots"><h2>Plots</h2>
 ${plotHtml}

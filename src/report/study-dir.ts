@@ -21,11 +21,13 @@ import {
   type StudyStatus,
 } from '../results/study-files.js';
 import { readSurface, type SurfaceData } from '../results/surface-files.js';
+import { readDiagnostics, readSharpness } from '../train/diagnostics.js';
 import { type RunJson, readRunJson } from '../train/run.js';
 import { findRunDirs } from '../train/run-files.js';
 import { InputError, IntegrityError } from '../util/errors.js';
 import { isFileDigest } from '../util/file-digest.js';
 import { formatBelow, readSealedJson } from '../util/sealed-json.js';
+import { type RunTraining, type SettingSummary, settingLabel, settingSummaries } from './training-plots.js';
 
 /** One run of the study as the report shows it. */
 export interface ReportRun {
@@ -79,6 +81,13 @@ export interface SweepReport {
   readonly surfaces: readonly SurfaceData[];
   /** The σ whose sensitivity is rank-correlated with sharpness (`measure.sensitivity.correlateAt`). */
   readonly correlateAt?: number;
+  /**
+   * The measurements along training (run specs with `diagnostics` or `sharpness`) of the runs that
+   * have a diagnostics.arrow, each read with its checksums checked; empty when none has.
+   */
+  readonly training: readonly RunTraining[];
+  /** The final test accuracy and loss of each setting (grid values without the seeds), over its runs. */
+  readonly settings: readonly SettingSummary[];
 }
 
 /** A directory that cannot be reported at all (no or invalid study.json / sweep.json). */
@@ -292,6 +301,28 @@ function formatOverrides(overrides: Record<string, unknown> = {}): string {
 }
 
 /**
+ * The diagnostics and sharpness along training of the sweep's runs that have a diagnostics.arrow
+ * (readDiagnostics / readSharpness: a finished run's files must match its run.json checksums, a
+ * StoreError naming the file otherwise), in sweep order.
+ */
+function readTraining(
+  runsDir: string,
+  runs: readonly { readonly name: string }[],
+  settingOf: ReadonlyMap<string, string>,
+): RunTraining[] {
+  const out: RunTraining[] = [];
+  for (const { name } of runs) {
+    const runDir = join(runsDir, name);
+    if (!existsSync(join(runDir, 'run.json')) || !existsSync(join(runDir, 'diagnostics.arrow'))) continue;
+    const diagnostics = readDiagnostics(runDir);
+    const sharpness = readSharpness(runDir);
+    if (diagnostics.length + sharpness.length === 0) continue;
+    out.push({ run: name, setting: settingOf.get(name) as string, diagnostics, sharpness });
+  }
+  return out;
+}
+
+/**
  * Read a sweep directory (docs/formats.md, "The sweep directory"): sweep.json, status.json, every
  * run's run.json and the embedding (embedding.* , or groups.json and groups/<g>/embedding.*). The
  * report lists the runs with their grid values and shows the embedding figures.
@@ -308,6 +339,16 @@ export function readSweepDir(dir: string): StudyDirContents {
   const runs = sweep.runs.map((r) =>
     readReportRun(runsDir, r.name, formatOverrides(r.overrides), failed, undefined),
   );
+  const settingOf = new Map(sweep.runs.map((r) => [r.name, settingLabel(r.overrides)]));
+  const training = readTraining(runsDir, sweep.runs, settingOf);
+  const settings = settingSummaries(
+    runs.map((r) => ({
+      name: r.name,
+      setting: settingOf.get(r.name) as string,
+      final: r.final,
+      finished: r.status === 'complete',
+    })),
+  );
   const groupBy = sweep.embed?.groupBy ?? [];
   const measured = sweep.measure !== undefined;
   const rows = measured ? readStudyResults(dir, status, warnings, 'sweep') : undefined;
@@ -319,9 +360,13 @@ export function readSweepDir(dir: string): StudyDirContents {
     rows?: readonly ResultRow[];
     surfaces: SurfaceData[];
     correlateAt?: number;
+    training: readonly RunTraining[];
+    settings: readonly SettingSummary[];
   } = {
     groupBy,
     groups: [],
+    training,
+    settings,
     ...(rows && { rows }),
     surfaces: rows ? readSurfaces(dir, rows, warnings) : [],
     ...(typeof correlateAt === 'number' && { correlateAt }),

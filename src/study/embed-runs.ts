@@ -22,6 +22,7 @@ import { bhattacharyyaMatrix, gaussianBhattacharyyaMatrix } from '../measure/bha
 import { inpca } from '../measure/inpca.js';
 import { trajectoryPca } from '../measure/pca.js';
 import { modelGraphSpec } from '../model/graph.js';
+import type { ParameterLayout } from '../model/layout.js';
 import type { EmbedMethod, RunEmbedding } from '../results/embedding.js';
 import { CHECKPOINTS_FILE, readCheckpoints } from '../store/index.js';
 import { type RunJson, readRunJson, runContextParts } from '../train/run.js';
@@ -115,9 +116,12 @@ export async function embedRuns(
 
 function embedPca(runs: LoadedRun[], wanted: number, options: EmbedRunsOptions): RunEmbedding {
   const first = runs[0] as LoadedRun;
-  const layoutKey = canonical(first.json.layout);
+  // One layout: the same tensors at the same offsets (their init scales may differ: an init sweep).
+  const shape = (l: ParameterLayout) =>
+    canonical({ size: l.size, tensors: l.tensors.map((t) => [t.name, t.shape, t.offset]) });
+  const layoutKey = shape(first.json.layout);
   for (const run of runs.slice(1)) {
-    if (canonical(run.json.layout) !== layoutKey) {
+    if (shape(run.json.layout) !== layoutKey) {
       throw new EmbedInputError(
         `${run.dir}: parameter layout differs from ${first.dir} (${run.json.layout.size} vs ` +
           `${first.json.layout.size} parameters); PCA of weights needs one model layout`,

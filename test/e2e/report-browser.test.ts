@@ -18,7 +18,7 @@ import { main } from '../../src/cli/main.js';
 import { writeReport } from '../../src/report/html.js';
 import { capture } from '../helpers/cli-io.js';
 import { scratchDir } from '../helpers/scratch.js';
-import { tinyLinear } from '../helpers/study.js';
+import { tinyBase, tinyLinear } from '../helpers/study.js';
 import { FAILED_RUN, writeStudyFixture } from '../report/study-fixture.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -278,3 +278,53 @@ describe.skipIf(!haveChromium)('a grouped sweep ends in a report that works offl
     expect(page.offsite).toEqual([]);
   }, 240_000);
 });
+
+describe.skipIf(!haveChromium)(
+  'a sweep with diagnostics and sharpness ends in a report that works offline',
+  () => {
+    test('the curves along training, sharpness against 2/η and the final-accuracy table draw', async () => {
+      const root = scratchDir('twinscope-training-report-');
+      const spec = join(root, 'sweep.json');
+      const base = {
+        ...tinyBase,
+        data: { ...tinyBase.data, n: 200 },
+        optimizer: { kind: 'sgd', lr: 0.1 },
+        batchSize: 50,
+        epochs: 2,
+        checkpoints: { every: 3 },
+        diagnostics: { every: 'epoch' },
+        sharpness: { every: 'epoch', examples: 60 },
+      };
+      writeFileSync(
+        spec,
+        JSON.stringify({
+          name: 'training-sweep',
+          sweep: { base, grid: { 'optimizer.lr': [0.05, 0.3], seed: [0, 1] } },
+          embed: { method: 'pca', components: 2 },
+        }),
+      );
+      const io = capture();
+      const argv = ['node', 'twinscope', 'run', spec, '--out', join(root, 'out'), '--workers', '1'];
+      expect(await main([...argv, '--no-progress'], io)).toBe(EXIT_OK);
+      const page = await openOffline(root, 'out/report/index.html');
+      expect(page.plots.map((p) => p.name)).toEqual([
+        'embedding',
+        'training-test-accuracy',
+        'training-train-loss',
+        'training-grad-norm',
+        'training-saturation',
+        'training-saturation-layers',
+        'sharpness-along-training',
+        'sharpness-ratio-along-training',
+      ]);
+      for (const p of page.plots) {
+        expect(p.rendered, p.name).toBe('true');
+        expect(p.marks, p.name).toBeGreaterThan(0);
+      }
+      const html = readFileSync(join(root, 'out', 'report', 'index.html'), 'utf8');
+      expect(html.match(/<tr data-setting=/g)).toHaveLength(2);
+      expect(page.errors).toEqual([]);
+      expect(page.offsite).toEqual([]);
+    }, 240_000);
+  },
+);

@@ -25,6 +25,7 @@ import { tinyBase, tinyLinear } from '../helpers/study.js';
 const root = scratchDir('twinscope-embed-');
 const dirs = { a: join(root, 'a'), b: join(root, 'b'), c: join(root, 'c') };
 const narrow = join(root, 'narrow');
+const scaled = join(root, 'scaled');
 const otherData = join(root, 'other-data');
 const linear = { a: join(root, 'lin-a'), b: join(root, 'lin-b') };
 
@@ -37,6 +38,14 @@ beforeAll(async () => {
     narrow,
   );
   await trainRun(parseRunSpec({ ...tinyBase, name: 'other', data: { ...tinyBase.data, n: 300 } }), otherData);
+  await trainRun(
+    parseRunSpec({
+      ...tinyBase,
+      name: 'scaled',
+      model: { ...tinyBase.model, init: { kind: 'normal', std: 0.5 } },
+    }),
+    scaled,
+  );
   await trainRun(parseRunSpec({ ...tinyLinear, name: 'lin-a' }), linear.a);
   await trainRun(parseRunSpec({ ...tinyLinear, name: 'lin-b', seed: 1 }), linear.b);
 }, 120_000);
@@ -145,6 +154,11 @@ describe('embedRuns pca', () => {
     // InPCA only needs the same dataset: different architectures embed together.
     const e = await embedRuns([dirs.a, narrow], { method: 'inpca', examples: 50, threads: 1 });
     expect(e.runs).toEqual(['a', 'narrow']);
+  });
+
+  test('runs that differ only in their init scale share a layout (an init-scale sweep)', async () => {
+    const e = await embedRuns([dirs.a, scaled], { method: 'pca', components: 2 });
+    expect(e.runs).toEqual(['a', 'scaled']);
   });
 });
 

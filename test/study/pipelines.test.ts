@@ -31,6 +31,37 @@ describe('pipelines/', () => {
     expect(sweep.points.every((p) => p.spec.loss === 'mse' && p.spec.batchSize === 'full')).toBe(true);
   });
 
+  test('init-scale-moons: 4 init scales × 5 seeds, zero biases, diagnostics every epoch, PCA', () => {
+    const sweep = loadSweepSpec(join(dir, 'init-scale-moons.json'));
+    expect(sweep.points).toHaveLength(20);
+    expect(sweep.embed.method).toBe('pca');
+    expect(
+      new Set(sweep.points.map((p) => p.spec.model.init?.kind === 'normal' && p.spec.model.init.std)),
+    ).toEqual(new Set([0.01, 0.1, 0.5, 1]));
+    for (const p of sweep.points) {
+      expect(p.spec.model.init).toMatchObject({ kind: 'normal', biasStd: 0 });
+      expect(p.spec.diagnostics).toEqual({ every: 'epoch' });
+      expect(p.spec.optimizer).toMatchObject({ kind: 'adam', lr: 0.001 });
+    }
+  });
+
+  test('edge-of-stability: GD at 3 η, chains of 3 depths × 3 decays × 2 η, SGD at 2 batch sizes', () => {
+    const sweep = loadSweepSpec(join(dir, 'edge-of-stability.json'));
+    expect(sweep.points).toHaveLength(3 + 18 + 2);
+    expect(sweep.groups.map((g) => g.points.length)).toEqual([5, 6, 6, 6]);
+    for (const p of sweep.points) {
+      expect(p.spec.loss).toBe('mse');
+      expect(p.spec.sharpness).toBeDefined();
+    }
+    const chains = sweep.points.filter((p) => p.spec.model.kind === 'deep-linear-chain');
+    expect(chains.every((p) => p.spec.batchSize === 'full' && p.spec.data.name === 'linear-regression')).toBe(
+      true,
+    );
+    expect(sweep.points.filter((p) => p.spec.batchSize !== 'full').map((p) => p.spec.batchSize)).toEqual([
+      32, 128,
+    ]);
+  });
+
   test('hyper-ribbon-mnist: 48 runs in one embedding', () => {
     const sweep = loadSweepSpec(join(dir, 'hyper-ribbon-mnist.json'));
     expect(sweep.points).toHaveLength(48);
