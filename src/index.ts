@@ -93,11 +93,8 @@ export type {
   Engine,
   EngineOptions,
   EvalResult,
-  EvaluateManyOptions,
   OptimizerSpec,
   OptimizerState,
-  ParamsBatch,
-  ParamsCombination,
   TrainState,
 } from './engine/types.js';
 export { createOrtEngine } from './engine/ort/engine.js';
