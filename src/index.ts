@@ -93,8 +93,11 @@ export type {
   Engine,
   EngineOptions,
   EvalResult,
+  EvaluateManyOptions,
   OptimizerSpec,
   OptimizerState,
+  ParamsBatch,
+  ParamsCombination,
   TrainState,
 } from './engine/types.js';
 export { createOrtEngine } from './engine/ort/engine.js';

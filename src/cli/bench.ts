@@ -3,6 +3,7 @@
  *
  *   twinscope bench train [--json] [--threads N] [--steps N] [--engines ort,tfjs,torch] [--lockstep-runs 1,8,32]
  *   twinscope bench measure [--json] [--threads N] [--quick]
+ *   twinscope bench surface [--threads N] [--quick] [--points N] [--examples N] [--sample N]
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { BenchEngine } from '../bench/train-bench.js';
@@ -68,6 +69,50 @@ export function registerBenchCommand(program: Command, io: CliIo): void {
 
   registerBenchMeasureCommand(bench, io);
   registerBenchEmbedCommand(bench, io);
+  registerBenchSurfaceCommand(bench, io);
+}
+
+interface SurfaceOptions {
+  threads: number;
+  quick?: boolean;
+  points?: number;
+  examples?: number;
+  sample?: number;
+}
+
+function registerBenchSurfaceCommand(bench: Command, io: CliIo): void {
+  bench
+    .command('surface')
+    .description(
+      'time a 51 x 51 loss surface of MLP 784-256-256-10 on 10,000 MNIST digits (ORT): one evaluate ' +
+        'call per point against batched evaluateMany (lists of points; the combination form lossSurface ' +
+        'uses), with the ratios and the agreement; JSON on stdout',
+    )
+    .option('--threads <n>', 'intra-op threads of the ORT engine', parsePositiveInt, 1)
+    .option('--quick', 'small sizes (seconds instead of minutes)')
+    .option('--points <n>', 'grid points per axis (default 51)', parsePositiveInt)
+    .option('--examples <n>', 'MNIST digits (default 10000)', parsePositiveInt)
+    .option(
+      '--sample <n>',
+      'time the one-call-per-point and list modes on about n grid points only, scaled to the grid (default: all)',
+      parsePositiveInt,
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  twinscope bench surface --quick\n  twinscope bench surface --threads 2 --sample 260\n',
+    )
+    .action(async (options: SurfaceOptions) => {
+      const { runSurfaceBenchmark } = await import('../bench/surface-bench.js');
+      const result = await runSurfaceBenchmark({
+        threads: options.threads,
+        quick: options.quick ?? false,
+        ...(options.points !== undefined && { points: options.points }),
+        ...(options.examples !== undefined && { examples: options.examples }),
+        ...(options.sample !== undefined && { sample: options.sample }),
+        log: (message: string) => io.stderr(`${message}\n`),
+      });
+      io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+    });
 }
 
 interface MeasureOptions {

@@ -231,6 +231,118 @@ export function evalGraph(model: ModelGraphSpec, batch: number): JobGraph {
   return { graph: g, outputs };
 }
 
+/**
+ * Loss sums and correct counts of `points` weight vectors on one batch of `batch` examples, in one
+ * graph (`Engine.evaluateMany`). Row-major throughout, as {@link lockstepTrainStepGraph}: point b's
+ * layer is [batch, in] · [in, out] as a broadcasting MatMul over a leading point axis
+ * ([points, batch, out]); biases are [points, 1, out].
+ *
+ * - `vectors` absent (the **points** form): input `theta` [points, P], row b point b's flat vector.
+ *   Each point's arithmetic is {@link evalGraph}'s, operation for operation: the batched MatMul
+ *   runs the same MLAS kernel with the same inner dimension per point, and each point's loss terms
+ *   are sliced into their own [batch, outputDim] tensor before the same full ReduceSum (a reduction
+ *   over one axis of [points, batch · out] sums misaligned rows in another order). With the same
+ *   batch (rows per call) as evaluate, results are bit-identical to it (tested).
+ * - `vectors` = K (the **combination** form): inputs `vectors` [K, P] and `coef` [points, K]; point
+ *   b is Σ_k coef[b, k] · vectors[k]. The first layer is linear in its weights, so it runs as one
+ *   Gemm of x with the K stacked first-layer weights ([batch, in] · [in, K · out], biases added),
+ *   then mixed per point ([points, K] · [K, batch · out]); every other tensor is mixed in float32
+ *   ([points, K] · [K, size]). For K ≪ points this removes most of the first layer's cost; results
+ *   equal the points form within float32 rounding.
+ *
+ * Inputs also `x` [batch, inputDim], `y` [batch, outputDim]. Outputs: `lossSum` [points] (each
+ * point's summed loss, as evalGraph's), and for cross-entropy `correct` [points].
+ */
+export function evalManyGraph(
+  model: ModelGraphSpec,
+  batch: number,
+  points: number,
+  vectors?: number,
+): JobGraph {
+  if (!Number.isInteger(points) || points < 1) {
+    throw new Error(`points must be a positive integer, got ${points}`);
+  }
+  if (vectors !== undefined && (!Number.isInteger(vectors) || vectors < 1)) {
+    throw new Error(`vectors must be a positive integer, got ${vectors}`);
+  }
+  const g = new Graph();
+  const P = model.layout.size;
+  const B = points;
+  const shaped = (t: Tensor, shape: readonly number[]) =>
+    g.reshape(t, shape.length === 1 ? [B, 1, ...shape] : [B, ...shape]);
+  let leaf: (k: number) => Tensor;
+  let firstLayer: ((x: Tensor) => Tensor) | undefined;
+  if (vectors === undefined) {
+    const theta = g.input('theta', [B, P]);
+    leaf = (k) => {
+      const slot = model.layout.tensors[k] as (typeof model.layout.tensors)[number];
+      return shaped(g.slice(theta, slot.offset, slot.offset + slot.size, 1), slot.shape);
+    };
+  } else {
+    const K = vectors;
+    const vecs = g.input('vectors', [K, P]);
+    const coef = g.input('coef', [B, K]);
+    const part = (k: number) => {
+      const slot = model.layout.tensors[k] as (typeof model.layout.tensors)[number];
+      return { slot, rows: g.slice(vecs, slot.offset, slot.offset + slot.size, 1) };
+    };
+    leaf = (k) => {
+      const { slot, rows } = part(k);
+      return shaped(g.gemm(coef, rows), slot.shape);
+    };
+    firstLayer = (x) => {
+      const layer = model.layers[0] as (typeof model.layers)[number];
+      const out = layer.outputs;
+      const w = part(0);
+      let zk = g.gemm(x, g.reshape(w.rows, [K * out, layer.inputs]), false, true);
+      if (layer.bias) zk = g.add(zk, g.reshape(part(1).rows, [K * out]));
+      const byVector = g.reshape(g.transpose(g.reshape(zk, [batch, K, out]), [1, 0, 2]), [K, batch * out]);
+      return g.reshape(g.gemm(coef, byVector), [B, batch, out]);
+    };
+  }
+  const x = g.input('x', [batch, model.inputDim]);
+  const y = g.input('y', [batch, model.outputDim]);
+  let h = x;
+  let k = 0;
+  model.layers.forEach((layer, i) => {
+    let z: Tensor;
+    if (i === 0 && firstLayer) {
+      z = firstLayer(x);
+      k += layer.bias ? 2 : 1;
+    } else {
+      z = g.matmul(h, g.transpose(leaf(k++), [0, 2, 1]));
+      if (layer.bias) z = g.add(z, leaf(k++));
+    }
+    if (layer.activation === 'relu') h = g.relu(z);
+    else if (layer.activation === 'tanh') h = g.tanh(z);
+    else h = z;
+  });
+  let terms: Tensor;
+  if (model.loss === 'mse') {
+    const r = g.sub(h, y);
+    terms = g.mul(r, r);
+  } else {
+    terms = g.mul(y, g.logSoftmax(h));
+  }
+  let sum: Tensor;
+  if (vectors === undefined) {
+    // Per point, the same full ReduceSum of a [batch, out] tensor of its own as evalGraph's.
+    const sums = Array.from({ length: B }, (_, b) =>
+      g.reshape(g.reduceSum(g.reshape(g.slice(terms, b, b + 1, 0), [batch, model.outputDim])), [1]),
+    );
+    sum = B === 1 ? (sums[0] as Tensor) : g.concat(sums);
+  } else {
+    sum = g.reduceSum(terms, [1, 2]);
+  }
+  const outputs: Record<string, Tensor> = {
+    lossSum: model.loss === 'mse' ? g.mul(sum, 0.5) : g.neg(sum),
+  };
+  if (model.loss === 'cross-entropy') {
+    outputs.correct = g.reduceSum(g.toFloat(g.equal(g.argMax(h, 2), g.argMax(y, 1))), [1]);
+  }
+  return { graph: g, outputs };
+}
+
 /** Mean loss and its gradient as a flat vector. */
 export function gradientGraph(model: ModelGraphSpec, batch: number): JobGraph {
   const { g, leaves, mean } = lossGraph(model, batch);

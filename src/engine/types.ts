@@ -48,6 +48,27 @@ export interface EvalResult {
   readonly count: number;
 }
 
+/**
+ * Linear combinations of a few weight vectors: point b is Σ_k coefficients[b][k] · vectors[k]
+ * (e.g. vectors [θ, d₁, d₂] and rows [1, a, b] for the plane of a loss surface; [θ_A, θ_B] and
+ * rows [1 − α, α] for an interpolation curve).
+ */
+export interface ParamsCombination {
+  /** K vectors, each in the model's {@link ParameterLayout} order (float64 or float32). */
+  readonly vectors: readonly (Float32Array | Float64Array)[];
+  /** One row of K coefficients per point. */
+  readonly coefficients: readonly (readonly number[])[];
+}
+
+/** The weight vectors of {@link Engine.evaluateMany}: a list of points, or combinations of a few vectors. */
+export type ParamsBatch = readonly Float32Array[] | ParamsCombination;
+
+/** Options of {@link Engine.evaluateMany}. */
+export interface EvaluateManyOptions {
+  /** Called as points are finished (the ORT engine: after each group of points) with the number done and the total. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
 /** Options every engine accepts. */
 export interface EngineOptions {
   readonly optimizer: OptimizerSpec;
@@ -76,6 +97,28 @@ export interface Engine {
   trainSteps?(state: TrainState, batches: readonly Batch[], lrs: readonly number[]): Promise<Float64Array>;
   /** Loss and correct count over n examples (any n; evaluated in chunks). */
   evaluate(params: Float32Array, x: Float32Array, y: Float32Array, n: number): Promise<EvalResult>;
+  /**
+   * {@link evaluate} of many weight vectors on the same n examples, batched into few native calls
+   * where that pays off; one result per point, in order.
+   *
+   * A list of points gives exactly the results of evaluate, point by point (the ORT engine runs a
+   * small model's points as one batched graph with the same arithmetic, and a large model's as one
+   * evaluate call each, where batching gains nothing; the tfjs engine loops). A
+   * {@link ParamsCombination} is formed point by point as Σ_k c_k v_k in float64, left to right,
+   * and rounded once to float32 (so [1, a, b] · [θ, d₁, d₂] is θ + a d₁ + b d₂ as the loss
+   * surfaces form it), and then evaluated as a list, except that the ORT engine, when a group of
+   * points has more points than there are vectors, computes the first layer's product as the same
+   * combination of the vectors' products (x·W_kᵀ, a few wide GEMMs instead of one per point) and the
+   * other weights as float32 combinations: equal to evaluate within float32 rounding (relative
+   * loss difference below 1e-5; a correct count may differ where two logits tie to rounding).
+   */
+  evaluateMany(
+    points: ParamsBatch,
+    x: Float32Array,
+    y: Float32Array,
+    n: number,
+    options?: EvaluateManyOptions,
+  ): Promise<EvalResult[]>;
   /** Mean loss on the batch and its gradient with respect to the flat parameters. */
   gradient(params: Float32Array, batch: Batch): Promise<{ loss: number; grad: Float32Array }>;
   /** Hessian-vector product H(params) · v of the batch's mean loss. */

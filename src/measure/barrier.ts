@@ -50,9 +50,14 @@ export interface CurveData {
   readonly n: number;
 }
 
+/** Points per {@link Engine.evaluateMany} call of {@link interpolationCurve} (bounds their memory). */
+const CURVE_POINTS_PER_CALL = 64;
+
 /**
  * Evaluate loss and error along θ(α) = (1 − α) a + α b at each α (default {@link alphaGrid}()).
- * Evaluations run one after another on `engine`.
+ * The points θ(α) go to {@link Engine.evaluateMany} as lists of up to 64 points (on ORT, one
+ * batched graph per group of points instead of one call per α for a small model), with the results
+ * of one {@link Engine.evaluate} per point, bit for bit.
  */
 export async function interpolationCurve(
   engine: Engine,
@@ -71,10 +76,14 @@ export async function interpolationCurve(
   const regression = engine.model.loss === 'mse';
   const loss: number[] = [];
   const error: number[] = [];
-  for (const alpha of alphas) {
-    const r = await engine.evaluate(interpolate(a, b, alpha), data.x, data.y, data.n);
-    loss.push(r.loss);
-    error.push(regression || r.count === 0 ? Number.NaN : 1 - r.correct / r.count);
+  for (let first = 0; first < alphas.length; first += CURVE_POINTS_PER_CALL) {
+    const points = alphas
+      .slice(first, first + CURVE_POINTS_PER_CALL)
+      .map((alpha) => interpolate(a, b, alpha));
+    for (const r of await engine.evaluateMany(points, data.x, data.y, data.n)) {
+      loss.push(r.loss);
+      error.push(regression || r.count === 0 ? Number.NaN : 1 - r.correct / r.count);
+    }
   }
   return { alphas: [...alphas], loss, error };
 }

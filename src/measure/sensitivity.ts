@@ -22,9 +22,13 @@
  *
  * The algorithms take an evaluation callback ({@link ParamsEvaluator}); {@link engineEvaluator}
  * binds one to an {@link Engine} and a data set (one engine, one compiled session: weights are
- * graph inputs).
+ * graph inputs). When the evaluator has a batch method (`many`, as engineEvaluator's has), all draws
+ * of a σ grid (in blocks of {@link POINTS_PER_CALL}) and all draws of a bisection probe go to it at
+ * once; on the ORT engine that is one batched graph per group of points for a small model (one call
+ * per draw for a large one, where batching gains nothing), with the same results as one evaluation
+ * per draw, bit for bit (`Engine.evaluateMany`).
  */
-import type { Engine } from '../engine/types.js';
+import type { Engine, EvalResult, ParamsBatch } from '../engine/types.js';
 import { Rng } from '../rng/rng.js';
 import type { CurveData } from './barrier.js';
 
@@ -39,20 +43,69 @@ export interface LossAccuracy {
 /**
  * Evaluates a flat parameter vector (in the model's {@link ParameterLayout} order) on a fixed data
  * set. The measurements here call it once per point, one call at a time, and never reuse or modify
- * the array they pass.
+ * the arrays they pass.
+ *
+ * `many`, when present, evaluates many points in one call ({@link ParamsBatch}: a list, or linear
+ * combinations of a few vectors), one result per point in order, with the results the evaluator
+ * gives point by point (for a combination: the point Σ_k c_k v_k formed in float64 and rounded once
+ * to float32, within the tolerance `Engine.evaluateMany` states). The measurements use it instead of
+ * one call per point when it is there; `onProgress` reports points done.
  */
-export type ParamsEvaluator = (params: Float32Array) => Promise<LossAccuracy>;
+export interface ParamsEvaluator {
+  (params: Float32Array): Promise<LossAccuracy>;
+  readonly many?: (
+    points: ParamsBatch,
+    onProgress?: (done: number, total: number) => void,
+  ) => Promise<LossAccuracy[]>;
+}
 
 /**
  * A {@link ParamsEvaluator} for `engine` on `data`: {@link Engine.evaluate} on all `data.n` examples,
- * accuracy = correct / count (NaN for `mse` models, which have no correct count, and for n = 0).
+ * accuracy = correct / count (NaN for `mse` models, which have no correct count, and for n = 0);
+ * its `many` is {@link Engine.evaluateMany} on the same data.
  */
 export function engineEvaluator(engine: Engine, data: CurveData): ParamsEvaluator {
   const regression = engine.model.loss === 'mse';
-  return async (params) => {
-    const r = await engine.evaluate(params, data.x, data.y, data.n);
-    return { loss: r.loss, accuracy: regression || r.count === 0 ? Number.NaN : r.correct / r.count };
-  };
+  const toLossAccuracy = (r: EvalResult): LossAccuracy => ({
+    loss: r.loss,
+    accuracy: regression || r.count === 0 ? Number.NaN : r.correct / r.count,
+  });
+  const evaluate = async (params: Float32Array) =>
+    toLossAccuracy(await engine.evaluate(params, data.x, data.y, data.n));
+  const many = async (points: ParamsBatch, onProgress?: (done: number, total: number) => void) =>
+    (await engine.evaluateMany(points, data.x, data.y, data.n, { onProgress })).map(toLossAccuracy);
+  return Object.assign(evaluate, { many });
+}
+
+/** Points per call of an evaluator's `many` when the points are listed (bounds their memory). */
+const POINTS_PER_CALL = 64;
+
+/**
+ * Evaluate `count` points, point k being `pointAt(k)` (called once per point, in order): through
+ * `evaluate.many` in lists of up to {@link POINTS_PER_CALL} points when there is one, else one call per
+ * point. Results in point order.
+ */
+export async function evaluatePoints(
+  evaluate: ParamsEvaluator,
+  count: number,
+  pointAt: (k: number) => Float32Array,
+): Promise<LossAccuracy[]> {
+  const results: LossAccuracy[] = [];
+  for (let first = 0; first < count; first += evaluate.many ? POINTS_PER_CALL : 1) {
+    if (!evaluate.many) {
+      results.push(await evaluate(pointAt(first)));
+      continue;
+    }
+    const points = Array.from({ length: Math.min(POINTS_PER_CALL, count - first) }, (_, b) =>
+      pointAt(first + b),
+    );
+    const block = await evaluate.many(points);
+    if (block.length !== points.length) {
+      throw new Error(`the evaluator returned ${block.length} results for ${points.length} points`);
+    }
+    results.push(...block);
+  }
+  return results;
 }
 
 /** How the noise is scaled: `iid` ε_i = σ z_i; `relative` ε_i = σ |θ_i| z_i (see the module comment). */
@@ -173,7 +226,8 @@ export function summaryStats(values: readonly number[]): SummaryStats {
  * noise draws (see the module comment for the noise and its streams), with mean, sample std, min and
  * max and the raw draws. θ is evaluated once (`clean`); σ = 0 is not evaluated again, its draws are
  * the clean evaluation (θ + 0 is θ), so its mean accuracy equals the clean accuracy exactly and its
- * std is 0. Evaluations run one after another.
+ * std is 0. With `evaluate.many` the draws go to it as lists of up to 64 points, in (σ, draw) order;
+ * otherwise evaluations run one after another.
  * @throws for an empty σ list, a σ that is negative or not finite, draws not an integer ≥ 1, an
  * unknown noise kind or stream layout, or a bad seed.
  */
@@ -187,18 +241,24 @@ export async function weightSensitivity(
   if (sigmas.length === 0) throw new Error('weightSensitivity: sigmas is empty');
   for (const s of sigmas) checkSigma('weightSensitivity', s);
   const clean = await evaluate(Float32Array.from(theta));
-  let evaluations = 1;
+  // Every draw of every σ > 0, in (σ, draw) order: one list for the evaluator.
+  const noisy: Array<{ i: number; d: number }> = [];
+  sigmas.forEach((sigma, i) => {
+    if (sigma > 0) for (let d = 0; d < draws; d++) noisy.push({ i, d });
+  });
+  const results = await evaluatePoints(evaluate, noisy.length, (k) => {
+    const { i, d } = noisy[k] as { i: number; d: number };
+    return perturbWeights(theta, sigmas[i] as number, noise, noiseStream(seed, streams, i, d));
+  });
+  const evaluations = 1 + results.length;
+  let next = 0;
   const levels: SensitivityLevel[] = [];
   for (let i = 0; i < sigmas.length; i++) {
     const sigma = sigmas[i] as number;
     const loss: number[] = [];
     const accuracy: number[] = [];
     for (let d = 0; d < draws; d++) {
-      let r = clean;
-      if (sigma > 0) {
-        r = await evaluate(perturbWeights(theta, sigma, noise, noiseStream(seed, streams, i, d)));
-        evaluations++;
-      }
+      const r = sigma > 0 ? (results[next++] as LossAccuracy) : clean;
       loss.push(r.loss);
       accuracy.push(r.accuracy);
     }
@@ -355,7 +415,8 @@ export interface CriticalSigmaMeasurement extends CriticalSigmaResult {
  * `draws` (default 10) draws from the `common` streams (the module comment): the same z_d at every σ,
  * so the result is a deterministic function of (θ, evaluator, seed, options), and it agrees with
  * {@link weightSensitivity} run with `streams: 'common'` at the probed σ. Cost: 1 + draws × probes
- * evaluations (about 12 probes with the defaults when no widening is needed).
+ * evaluations (about 12 probes with the defaults when no widening is needed); with `evaluate.many`,
+ * the draws of a probe go to it in one list.
  * @throws as {@link findCriticalSigma}, and for draws not an integer ≥ 1, an unknown noise kind or
  * a bad seed.
  */
@@ -368,12 +429,12 @@ export async function criticalSigma(
   const clean = await evaluate(Float32Array.from(theta));
   let evaluations = 1;
   const accuracyAt = async (sigma: number) => {
+    const results = await evaluatePoints(evaluate, draws, (d) =>
+      perturbWeights(theta, sigma, noise, noiseStream(seed, 'common', 0, d)),
+    );
+    evaluations += draws;
     let sum = 0;
-    for (let d = 0; d < draws; d++) {
-      const r = await evaluate(perturbWeights(theta, sigma, noise, noiseStream(seed, 'common', 0, d)));
-      evaluations++;
-      sum += r.accuracy;
-    }
+    for (const r of results) sum += r.accuracy;
     return sum / draws;
   };
   const found = await findCriticalSigma(accuracyAt, clean.accuracy, options);

@@ -12,20 +12,24 @@
  * Every point is formed in float64 (θ_i + a d₁_i + b d₂_i) and rounded once to float32; at a = b = 0
  * it is θ itself. Directions are float64 vectors in the flat {@link ParameterLayout} order.
  *
- * Cost: `Engine.evaluate` takes one weight vector per call, so a surface of n × m points is
- * n·m evaluation calls over the whole data set, made one after another (each call runs the compiled
- * evaluation session of the engine on all examples; the ORT engine splits them into chunks of 2,048
- * rows). Forming the points costs O(P) per point and is negligible next to the forward passes; the
- * remaining lever is the engine's intra-op threads.
- *
  * The algorithms take an evaluation callback ({@link ParamsEvaluator}); bind one to an engine and a
- * data set with `engineEvaluator` (sensitivity.ts).
+ * data set with `engineEvaluator` (sensitivity.ts). Cost, when the evaluator has a batch method
+ * (`many`; engineEvaluator's is `Engine.evaluateMany`):
+ * - a surface goes to it as one combination, vectors [θ, d₁, d₂] and a row [1, a, b] per grid point.
+ *   The ORT engine then computes the first layer, most of an MLP's work, once per vector (three wide
+ *   GEMMs per group of up to 64 points) and mixes it per point; the other layers run as batched
+ *   MatMuls. Results equal one evaluation per point within float32 rounding (relative loss
+ *   difference below 1e-5; docs/performance.md, "Batched evaluation", has the speed-up);
+ * - a line goes to it as lists of points formed here, evaluated with exactly the arithmetic of
+ *   one call per point (so `lossLine` to θ_B stays the interpolation curve, bit for bit).
+ * Without `many`, each point is one evaluator call, made one after another (`Engine.evaluate` runs
+ * the compiled evaluation session on all examples, in chunks of 2,048 rows on ORT).
  */
 import type { ParameterLayout } from '../model/layout.js';
 import { Rng } from '../rng/rng.js';
 import { alphaGrid, interpolate } from './barrier.js';
 import { trajectoryPca } from './pca.js';
-import type { ParamsEvaluator } from './sensitivity.js';
+import { evaluatePoints, type ParamsEvaluator } from './sensitivity.js';
 
 /**
  * What a filter-normalized direction holds in 1-D tensors (biases):
@@ -167,7 +171,8 @@ export interface LossLine {
  * Loss and accuracy along a line ({@link LineSpec}): θ + α d for `{ direction: d }` (default α:
  * {@link surfaceAxis}(), 51 points on [−1, 1]), or (1 − α) θ + α θ_B for `{ to: θ_B }` (default α:
  * {@link alphaGrid}(), 0, 0.1, …, 1), formed by {@link interpolate} so that the curve is the one
- * `interpolationCurve` (barrier.ts) gives (its error = 1 − accuracy). Evaluations run in α order.
+ * `interpolationCurve` (barrier.ts) gives (its error = 1 − accuracy). Evaluations run in α order
+ * (through `evaluate.many` in lists of up to 64 points when the evaluator has it).
  * @throws if a vector's length differs from θ's, α is empty or not finite.
  */
 export async function lossLine(
@@ -186,15 +191,11 @@ export async function lossLine(
   const grid = [...(alphas ?? (toB ? alphaGrid() : surfaceAxis()))];
   if (grid.length === 0) throw new Error('lossLine: alphas is empty');
   for (const a of grid) if (!Number.isFinite(a)) throw new Error(`lossLine: alpha must be finite, got ${a}`);
-  const loss: number[] = [];
-  const accuracy: number[] = [];
-  for (const a of grid) {
-    const point = toB ? interpolate(theta, line.to, a) : planePoint(theta, line.direction, a, null, 0);
-    const r = await evaluate(point);
-    loss.push(r.loss);
-    accuracy.push(r.accuracy);
-  }
-  return { alphas: grid, loss, accuracy };
+  const results = await evaluatePoints(evaluate, grid.length, (k) => {
+    const a = grid[k] as number;
+    return toB ? interpolate(theta, line.to, a) : planePoint(theta, line.direction, a, null, 0);
+  });
+  return { alphas: grid, loss: results.map((r) => r.loss), accuracy: results.map((r) => r.accuracy) };
 }
 
 /** θ + a d1 + b d2 in float64, rounded once to float32 (d2 may be absent). */
@@ -222,7 +223,10 @@ export interface SurfaceGridOptions {
   readonly x?: readonly number[];
   /** Coefficients b of d₂ (rows). Default {@link surfaceAxis}(). */
   readonly y?: readonly number[];
-  /** Called after each evaluated point with the number done and the total. */
+  /**
+   * Called with the number of points done and the total: after each point, or, with a batched
+   * evaluator (`many`), as it reports (the ORT engine: after each group of up to 64 points).
+   */
   readonly onProgress?: (done: number, total: number) => void;
 }
 
@@ -240,8 +244,9 @@ export interface LossSurface {
 
 /**
  * Loss and accuracy at θ + a d₁ + b d₂ for every a in `x` and b in `y` (default 51 × 51 on [−1, 1]²),
- * each point formed in float64 and rounded once to float32. Points are evaluated one after another,
- * row by row (see the module comment for the cost).
+ * each point formed in float64 and rounded once to float32. Without `evaluate.many`, points are
+ * evaluated one after another, row by row; with it, the whole grid goes to it in one call as the
+ * combination [θ, d₁, d₂] · [1, a, b] (see the module comment for the cost and the tolerance).
  * @throws if a direction's length differs from θ's or an axis is empty or not finite.
  */
 export async function lossSurface(
@@ -261,6 +266,19 @@ export async function lossSurface(
   const total = x.length * y.length;
   const loss: number[][] = [];
   const accuracy: number[][] = [];
+  if (evaluate.many) {
+    const coefficients = y.flatMap((b) => x.map((a) => [1, a, b]));
+    const results = await evaluate.many({ vectors: [theta, d1, d2], coefficients }, options.onProgress);
+    if (results.length !== total) {
+      throw new Error(`lossSurface: the evaluator returned ${results.length} results for ${total} points`);
+    }
+    for (let j = 0; j < y.length; j++) {
+      const row = results.slice(j * x.length, (j + 1) * x.length);
+      loss.push(row.map((r) => r.loss));
+      accuracy.push(row.map((r) => r.accuracy));
+    }
+    return { x, y, loss, accuracy };
+  }
   let done = 0;
   for (const b of y) {
     const lossRow: number[] = [];

@@ -56,6 +56,43 @@ describe('ORT and tfjs engines agree (both float32)', () => {
     },
   );
 
+  test.each(cases)(
+    '%s: evaluateMany of a list and of a combination (tfjs loops over evaluate; ORT batches)',
+    async (_n, spec, i, o, loss) => {
+      const { model, ort, tfjs, done } = await pair(spec, i, o, loss, { kind: 'sgd', lr: 0.1 });
+      const rand = mulberry32(22);
+      const points = Array.from({ length: 5 }, () => uniformArray(rand, model.layout.size, -0.6, 0.6));
+      const d = Float64Array.from(uniformArray(rand, model.layout.size, -0.3, 0.3));
+      const combination = {
+        vectors: [points[0] as Float32Array, d],
+        coefficients: [-1, -0.5, 0, 0.5, 1, 1.5].map((a) => [1, a]),
+      };
+      const { x, y, size: n } = randomBatch(model, 40, rand);
+      for (const batch of [points, combination]) {
+        const a = await ort.evaluateMany(batch, x, y, n);
+        const b = await tfjs.evaluateMany(batch, x, y, n);
+        expect(a).toHaveLength(b.length);
+        for (let k = 0; k < b.length; k++) {
+          const rb = b[k]!;
+          const ra = a[k]!;
+          // tfjs's evaluateMany is its evaluate, point by point.
+          const single = await tfjs.evaluate(
+            'coefficients' in batch
+              ? Float32Array.from(points[0]!, (v, j) => v + batch.coefficients[k]![1]! * d[j]!)
+              : batch[k]!,
+            x,
+            y,
+            n,
+          );
+          expect(rb).toEqual(single);
+          expect(Math.abs(ra.loss - rb.loss)).toBeLessThan(1e-5 * (1 + Math.abs(rb.loss)));
+          expect(ra.correct).toBe(rb.correct);
+        }
+      }
+      await done();
+    },
+  );
+
   test.each<[string, OptimizerSpec]>([
     ['sgd momentum', { kind: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 1e-3 }],
     ['nesterov', { kind: 'sgd', lr: 0.05, momentum: 0.9, nesterov: true }],

@@ -234,6 +234,17 @@ describe('interpolationCurve with the ORT engine', () => {
     }
   });
 
+  test('70 alphas (two evaluateMany calls): every point is evaluate of interpolate, bit for bit', async () => {
+    const { engine, a, b, data } = await setup({ kind: 'mlp', hidden: [9, 7] }, 5, 4, 'cross-entropy', 90);
+    const alphas = Array.from({ length: 70 }, (_, i) => -0.5 + i / 34);
+    const c = await interpolationCurve(engine, a, b, data, alphas);
+    for (let i = 0; i < alphas.length; i++) {
+      const e = await engine.evaluate(interpolate(a, b, alphas[i] as number), data.x, data.y, data.n);
+      expect(c.loss[i]).toBe(e.loss);
+      expect(c.error[i]).toBe(1 - e.correct / e.count);
+    }
+  });
+
   test('rejects parameter vectors of the wrong size', async () => {
     const { engine, a, data } = await setup({ kind: 'linear' }, 2, 1, 'mse', 4);
     await expect(interpolationCurve(engine, a, a.subarray(1), data)).rejects.toThrow(

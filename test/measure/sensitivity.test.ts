@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from 'vitest';
 import { createOrtEngine } from '../../src/engine/ort/engine.js';
-import type { Engine } from '../../src/engine/types.js';
+import type { Engine, ParamsBatch } from '../../src/engine/types.js';
 import {
   criticalSigma,
   engineEvaluator,
@@ -410,5 +410,71 @@ describe('with the ORT engine', () => {
     const s = await weightSensitivity(engineEvaluator(engine, data), theta, [0.1], { draws: 2 });
     expect(s.levels[0]!.accuracy.mean).toBeNaN();
     expect(s.levels[0]!.loss.mean).toBeGreaterThan(0);
+  });
+});
+
+describe('batched evaluators (`many`)', () => {
+  /** The synthetic evaluator with a `many` that evaluates a list point by point and records each list. */
+  function batchedSynthetic(theta: Float32Array, c = 1) {
+    const { evaluate } = syntheticEvaluator(theta, c);
+    const lists: number[] = [];
+    const many = async (points: ParamsBatch) => {
+      if (!Array.isArray(points)) throw new Error('expected a list');
+      lists.push(points.length);
+      return Promise.all((points as Float32Array[]).map((p) => evaluate(p)));
+    };
+    return { evaluate: Object.assign(evaluate, { many }) as ParamsEvaluator, lists };
+  }
+
+  test('weightSensitivity sends every draw of every σ > 0 as lists of ≤ 64; same result', async () => {
+    const theta = uniformArray(mulberry32(31), 200, -1, 1);
+    const sigmas = [0, 0.01, 0.1, 0.3, 0.5, 1, 2, 3];
+    const { evaluate, lists } = batchedSynthetic(theta);
+    const r = await weightSensitivity(evaluate, theta, sigmas, { draws: 11, seed: 3 });
+    expect(lists).toEqual([64, 13]); // 7 σ > 0 × 11 draws = 77
+    expect(r.evaluations).toBe(78);
+    expect(r).toEqual(
+      await weightSensitivity(syntheticEvaluator(theta).evaluate, theta, sigmas, { draws: 11, seed: 3 }),
+    );
+  });
+
+  test('criticalSigma sends each probe’s draws as one list; same result', async () => {
+    const theta = new Float32Array(300);
+    const { evaluate, lists } = batchedSynthetic(theta, 2);
+    const r = await criticalSigma(evaluate, theta, { seed: 4, draws: 7 });
+    expect(lists).toEqual(Array(r.probes.length).fill(7));
+    expect(r).toEqual(
+      await criticalSigma(syntheticEvaluator(theta, 2).evaluate, theta, { seed: 4, draws: 7 }),
+    );
+  });
+
+  test('ORT engineEvaluator: batched sensitivity equals one engine evaluation per draw, bit for bit', async () => {
+    const model = modelGraphSpec({ kind: 'mlp', hidden: [16, 8] }, 6, 4, 'cross-entropy');
+    const engine = await createOrtEngine(model, { optimizer: { kind: 'sgd', lr: 0.1 } });
+    const rand = mulberry32(40);
+    const theta = uniformArray(rand, model.layout.size, -1, 1);
+    const n = 130;
+    const x = uniformArray(rand, n * 6, -2, 2);
+    // Targets: θ's own argmax, so the clean accuracy is 1 and the critical σ exists.
+    const logits = await engine.predictions!(theta, x, n);
+    const y = new Float32Array(n * 4);
+    for (let r = 0; r < n; r++) {
+      const row = Array.from(logits.subarray(r * 4, r * 4 + 4));
+      y[r * 4 + row.indexOf(Math.max(...row))] = 1;
+    }
+    const batched = engineEvaluator(engine, { x, y, n });
+    expect(batched.many).toBeDefined();
+    const sequential: ParamsEvaluator = (p) => batched(p);
+    for (const noise of ['iid', 'relative'] as const) {
+      const options = { draws: 10, seed: 5, noise };
+      const sigmas = [0, 0.05, 0.2, 0.8];
+      expect(await weightSensitivity(batched, theta, sigmas, options)).toEqual(
+        await weightSensitivity(sequential, theta, sigmas, options),
+      );
+      expect(await criticalSigma(batched, theta, { ...options, tolerance: 0.1 })).toEqual(
+        await criticalSigma(sequential, theta, { ...options, tolerance: 0.1 }),
+      );
+    }
+    await engine.dispose();
   });
 });

@@ -1,6 +1,8 @@
 import { afterAll, describe, expect, test } from 'vitest';
 import { createOrtEngine } from '../../src/engine/ort/engine.js';
-import type { Engine } from '../../src/engine/types.js';
+import { paramsPoint } from '../../src/engine/params-batch.js';
+import { createTfjsEngine } from '../../src/engine/tfjs/engine.js';
+import type { Engine, ParamsBatch, ParamsCombination } from '../../src/engine/types.js';
 import { alphaGrid, interpolationCurve } from '../../src/measure/barrier.js';
 import { engineEvaluator, type ParamsEvaluator } from '../../src/measure/sensitivity.js';
 import {
@@ -451,5 +453,88 @@ describe('with the ORT engine', () => {
     const second = [1, 2, 3].map((i) => row[i - 1]! - 2 * row[i]! + row[i + 1]!);
     expect(second[0]).toBeGreaterThan(0);
     for (const v of second) expect(Math.abs(v - second[0]!) / scale).toBeLessThan(1e-5);
+  });
+});
+
+describe('batched evaluators (`many`)', () => {
+  test('lossSurface sends the grid as one combination [θ, d₁, d₂] · [1, a, b], rows along y; same values', async () => {
+    const theta = uniformArray(mulberry32(20), layout.size, -1, 1);
+    const d1 = randomDirection(theta, layout, 0, { seed: 2 });
+    const d2 = randomDirection(theta, layout, 1, { seed: 2 });
+    const { evaluate } = quadratic(layout.size, 21);
+    const received: ParamsBatch[] = [];
+    const many = async (points: ParamsBatch, onProgress?: (done: number, total: number) => void) => {
+      received.push(points);
+      const n = Array.isArray(points) ? points.length : (points as ParamsCombination).coefficients.length;
+      const out = [];
+      for (let k = 0; k < n; k++) out.push(await evaluate(paramsPoint(points, k)));
+      onProgress?.(n, n);
+      return out;
+    };
+    const batched = Object.assign(async (p: Float32Array) => evaluate(p), { many }) as ParamsEvaluator;
+    const grid = { x: [-1, 0, 0.5], y: [-2, 2] };
+    const progress: number[] = [];
+    const s = await lossSurface(batched, theta, d1, d2, {
+      ...grid,
+      onProgress: (done) => progress.push(done),
+    });
+    expect(received).toHaveLength(1);
+    const c = received[0] as ParamsCombination;
+    expect(c.vectors).toEqual([theta, d1, d2]);
+    expect(c.coefficients).toEqual([
+      [1, -1, -2],
+      [1, 0, -2],
+      [1, 0.5, -2],
+      [1, -1, 2],
+      [1, 0, 2],
+      [1, 0.5, 2],
+    ]);
+    expect(progress).toEqual([6]);
+    // paramsPoint forms the points exactly as the sequential path does: the same surface, bit for bit.
+    expect(s).toEqual(await lossSurface(evaluate, theta, d1, d2, grid));
+  });
+
+  test('ORT: the batched surface equals one evaluation per point within float32 rounding; lines exactly', async () => {
+    const m = modelGraphSpec({ kind: 'mlp', hidden: [24, 16] }, 10, 4, 'cross-entropy');
+    const engine = await createOrtEngine(m, { optimizer: { kind: 'sgd', lr: 0.1 } });
+    const rand = mulberry32(23);
+    const theta = uniformArray(rand, m.layout.size, -0.8, 0.8);
+    const batch = randomBatch(m, 300, rand);
+    const batched = engineEvaluator(engine, { x: batch.x, y: batch.y, n: 300 });
+    const sequential: ParamsEvaluator = (p) => batched(p);
+    const options = { seed: 3, x: surfaceAxis(-1, 1, 11), y: surfaceAxis(-0.5, 1.5, 9) };
+    const fast = await randomPlaneSurface(batched, theta, m.layout, options);
+    const slow = await randomPlaneSurface(sequential, theta, m.layout, options);
+    let worst = 0;
+    for (let j = 0; j < 9; j++) {
+      for (let i = 0; i < 11; i++) {
+        const l = slow.loss[j]![i]!;
+        worst = Math.max(worst, Math.abs(fast.loss[j]![i]! - l) / (1 + Math.abs(l)));
+      }
+    }
+    expect(worst).toBeLessThan(1e-5);
+    expect(fast.accuracy).toEqual(slow.accuracy);
+    expect(fast.directions).toEqual(slow.directions);
+    // Lines go as lists of points: exactly the sequential values.
+    const b = uniformArray(rand, m.layout.size, -0.8, 0.8);
+    expect(await lossLine(batched, theta, { to: b })).toEqual(await lossLine(sequential, theta, { to: b }));
+    expect(await lossLine(batched, theta, { direction: fast.d1 })).toEqual(
+      await lossLine(sequential, theta, { direction: fast.d1 }),
+    );
+    await engine.dispose();
+  });
+
+  test('tfjs: evaluateMany loops over evaluate, so the batched surface is the sequential one exactly', async () => {
+    const m = modelGraphSpec({ kind: 'mlp', hidden: [6], activation: 'tanh' }, 4, 3, 'cross-entropy');
+    const engine = await createTfjsEngine(m, { optimizer: { kind: 'sgd', lr: 0.1 } });
+    const rand = mulberry32(24);
+    const theta = uniformArray(rand, m.layout.size, -1, 1);
+    const batch = randomBatch(m, 40, rand);
+    const batched = engineEvaluator(engine, { x: batch.x, y: batch.y, n: 40 });
+    const options = { x: surfaceAxis(-1, 1, 4), y: surfaceAxis(-1, 1, 3) };
+    expect(await randomPlaneSurface(batched, theta, m.layout, options)).toEqual(
+      await randomPlaneSurface((p) => batched(p), theta, m.layout, options),
+    );
+    await engine.dispose();
   });
 });

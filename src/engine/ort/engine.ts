@@ -9,6 +9,7 @@ import type { ModelGraphSpec } from '../../model/graph.js';
 import {
   activationsGraph,
   evalGraph,
+  evalManyGraph,
   gradientGraph,
   hvpGraph,
   type JobGraph,
@@ -18,20 +19,67 @@ import {
   trainStepGraph,
 } from '../model-graphs.js';
 import { emitLoop, type FloatType } from '../onnx/emit.js';
+import { checkParamsBatch, isCombination, paramsPoint, pointCount } from '../params-batch.js';
 import {
   type Engine,
   type EngineOptions,
   type EvalResult,
+  type EvaluateManyOptions,
   type OptimizerState,
+  type ParamsBatch,
+  type ParamsCombination,
   type ResolvedOptimizer,
   resolveOptimizer,
   type TrainState,
   zeroOptimizerState,
 } from '../types.js';
-import { checkLength, type Feed, type FloatArray, JobCache, ORT_VERSION, OrtJob } from './session.js';
+import {
+  BoundedJobCache,
+  checkLength,
+  type Feed,
+  type FloatArray,
+  JobCache,
+  ORT_VERSION,
+  OrtJob,
+} from './session.js';
 
 /** Rows per evaluation/activation call; larger sets are processed in chunks of this size. */
 const EVAL_CHUNK = 2048;
+
+/** Most points per `evaluateMany` call (one ONNX run evaluates up to this many weight vectors). */
+const MANY_POINTS = 64;
+
+/**
+ * Memory bound of `evaluateMany`: at most this many floats (32 MiB in float32) in one
+ * [points, rows, width] activation tensor of a call, and twice as many in its stacked `theta` input
+ * ([points, P]). Peak memory of a call is a few such tensors (its ORT session keeps them in its arena).
+ */
+const MANY_FLOATS = 2 ** 23;
+
+/**
+ * Lists of points run as one batched graph only while one point's work per chunk of rows,
+ * 2 · rows · Σ in·out FLOPs, is at most this (64 MFLOP, under a millisecond): above it the fixed cost
+ * of an onnxruntime call is a few percent at most, and the batched graph measured no faster than one
+ * `evaluate` per point (docs/performance.md, "Batched evaluation"), so evaluateMany makes those calls.
+ */
+const MANY_BATCH_FLOPS = 2 ** 26;
+
+/**
+ * evaluateMany sessions an engine keeps (least recently used released first): with {@link MANY_FLOATS}
+ * this bounds the memory idle sessions hold to a few hundred MB.
+ */
+const MANY_SESSIONS = 4;
+
+/** Sizes of one evaluateMany plan: points per call and rows per call. */
+interface ManyPlan {
+  readonly points: number;
+  readonly rows: number;
+}
+
+/** `total` items in ceil(total / max) groups of equal size (the last group padded). */
+function balanced(total: number, max: number): number {
+  return Math.ceil(total / Math.ceil(total / max));
+}
 
 type JobKind = 'train' | 'loop' | 'eval' | 'grad' | 'hvp' | 'acts' | 'probs' | 'raw';
 
@@ -41,6 +89,7 @@ type JobKind = 'train' | 'loop' | 'eval' | 'grad' | 'hvp' | 'acts' | 'probs' | '
  */
 export class OrtJobs {
   private readonly cache = new JobCache<string>();
+  private readonly manyCache = new BoundedJobCache<string>(MANY_SESSIONS);
   readonly opt: ResolvedOptimizer;
 
   constructor(
@@ -190,6 +239,187 @@ export class OrtJobs {
     return { loss: lossSum / n, correct, count: n };
   }
 
+  /**
+   * {@link evaluate} of many weight vectors ({@link Engine.evaluateMany}). A list (or a combination
+   * with at least as many vectors as points per call, formed into points first) runs in the
+   * points form of {@link evalManyGraph}: up to {@link MANY_POINTS} points per call, over the same
+   * chunks of {@link EVAL_CHUNK} rows as evaluate, bit-identical to evaluate point by point; for
+   * models large enough that a call's fixed cost does not matter ({@link MANY_BATCH_FLOPS}), as one
+   * evaluate call per point. A combination with fewer vectors than points per call runs in the
+   * combination form, with rows per call chosen so that one [points, rows, width] activation stays
+   * within {@link MANY_FLOATS}.
+   * Point groups are balanced (⌈M / ⌈M / max⌉⌉ points per call, the last group padded), so one
+   * call compiles at most two sessions (full and last chunk of rows); the engine keeps the
+   * {@link MANY_SESSIONS} most recently used.
+   */
+  async evaluateMany(
+    points: ParamsBatch,
+    x: FloatArray,
+    y: FloatArray,
+    n: number,
+    options: EvaluateManyOptions = {},
+  ): Promise<EvalResult[]> {
+    const { inputDim, outputDim, layout } = this.model;
+    checkParamsBatch(points, layout.size, 'evaluateMany');
+    checkLength('x', x, n * inputDim);
+    checkLength('y', y, n * outputDim);
+    const total = pointCount(points);
+    if (total === 0) return [];
+    const width = Math.max(...this.model.layers.map((l) => l.outputs));
+    if (isCombination(points)) {
+      const group = balanced(total, MANY_POINTS);
+      const K = points.vectors.length;
+      if (K < group) {
+        const maxRows = Math.max(1, Math.min(EVAL_CHUNK, Math.floor(MANY_FLOATS / (group * width))));
+        const rows = n === 0 ? 1 : balanced(n, maxRows);
+        return this.evaluateCombination(points, x, y, n, { points: group, rows }, options);
+      }
+    }
+    const rows = Math.max(1, Math.min(n, EVAL_CHUNK));
+    const macs = this.model.layers.reduce((sum, l) => sum + l.inputs * l.outputs, 0);
+    if (2 * rows * macs > MANY_BATCH_FLOPS) {
+      const results: EvalResult[] = [];
+      for (let i = 0; i < total; i++) {
+        results.push(await this.evaluate(paramsPoint(points, i), x, y, n));
+        options.onProgress?.(i + 1, total);
+      }
+      return results;
+    }
+    const maxPoints = Math.min(
+      MANY_POINTS,
+      Math.floor(MANY_FLOATS / (rows * width)),
+      Math.floor((2 * MANY_FLOATS) / layout.size),
+    );
+    return this.evaluatePoints(
+      points,
+      x,
+      y,
+      n,
+      { points: balanced(total, Math.max(1, maxPoints)), rows },
+      options,
+    );
+  }
+
+  /** Run the evaluateMany job of (rows, points, vectors) on `feeds`. */
+  private runMany(rows: number, points: number, vectors: number | undefined, feeds: Record<string, Feed>) {
+    return this.manyCache.use(
+      `${rows}:${points}:${vectors ?? 0}`,
+      () =>
+        OrtJob.create(evalManyGraph(this.model, rows, points, vectors), {
+          threads: this.threads,
+          floatType: this.floatType,
+        }),
+      (job) => job.run(feeds),
+    );
+  }
+
+  /** Run every chunk of `plan.rows` rows for one group of points; sums per point in float64. */
+  private async runChunks(
+    feeds: Record<string, Feed>,
+    x: FloatArray,
+    y: FloatArray,
+    n: number,
+    plan: ManyPlan,
+    vectors: number | undefined,
+    lossSum: Float64Array,
+    correct: Float64Array,
+  ): Promise<void> {
+    const { inputDim, outputDim } = this.model;
+    for (let start = 0; start < n; start += plan.rows) {
+      const rows = Math.min(plan.rows, n - start);
+      const out = await this.runMany(rows, plan.points, vectors, {
+        ...feeds,
+        x: { data: x.subarray(start * inputDim, (start + rows) * inputDim), dims: [rows, inputDim] },
+        y: { data: y.subarray(start * outputDim, (start + rows) * outputDim), dims: [rows, outputDim] },
+      });
+      const sums = out.lossSum as FloatArray;
+      const hits = out.correct as FloatArray | undefined;
+      for (let b = 0; b < plan.points; b++) {
+        lossSum[b] = (lossSum[b] as number) + (sums[b] as number);
+        if (hits) correct[b] = (correct[b] as number) + (hits[b] as number);
+      }
+    }
+  }
+
+  private async evaluatePoints(
+    points: ParamsBatch,
+    x: FloatArray,
+    y: FloatArray,
+    n: number,
+    plan: ManyPlan,
+    options: EvaluateManyOptions,
+  ): Promise<EvalResult[]> {
+    const P = this.model.layout.size;
+    const total = pointCount(points);
+    const results: EvalResult[] = [];
+    // One [points, P] buffer for every group of the call: allocating a fresh one per group costs
+    // more than a small model's evaluation (its pages are faulted in anew each time).
+    const theta = this.takeScratch(plan.points * P);
+    try {
+      for (let first = 0; first < total; first += plan.points) {
+        const count = Math.min(plan.points, total - first);
+        // Rows past `count` (the last group's padding) hold earlier points: evaluated, never reported.
+        for (let b = 0; b < count; b++) theta.set(paramsPoint(points, first + b), b * P);
+        const lossSum = new Float64Array(plan.points);
+        const correct = new Float64Array(plan.points);
+        const feeds = { theta: { data: theta, dims: [plan.points, P] } };
+        await this.runChunks(feeds, x, y, n, plan, undefined, lossSum, correct);
+        for (let b = 0; b < count; b++) {
+          results.push({ loss: (lossSum[b] as number) / n, correct: correct[b] as number, count: n });
+        }
+        options.onProgress?.(first + count, total);
+      }
+    } finally {
+      this.scratch = theta;
+    }
+    return results;
+  }
+
+  /** A buffer of `size` floats kept between evaluateMany calls (taken while in use). */
+  private scratch: FloatArray | undefined;
+
+  private takeScratch(size: number): FloatArray {
+    const kept = this.scratch;
+    this.scratch = undefined;
+    if (kept?.length === size) return kept;
+    return this.floatType === 'float64' ? new Float64Array(size) : new Float32Array(size);
+  }
+
+  private async evaluateCombination(
+    points: ParamsCombination,
+    x: FloatArray,
+    y: FloatArray,
+    n: number,
+    plan: ManyPlan,
+    options: EvaluateManyOptions,
+  ): Promise<EvalResult[]> {
+    const P = this.model.layout.size;
+    const K = points.vectors.length;
+    const total = points.coefficients.length;
+    const Arr = this.floatType === 'float64' ? Float64Array : Float32Array;
+    const vectors = new Arr(K * P);
+    points.vectors.forEach((v, k) => vectors.set(v, k * P));
+    const results: EvalResult[] = [];
+    for (let first = 0; first < total; first += plan.points) {
+      const count = Math.min(plan.points, total - first);
+      // Rows past the end of the list stay zero (the zero vector): evaluated, never reported.
+      const coef = new Arr(plan.points * K);
+      for (let b = 0; b < count; b++) coef.set(points.coefficients[first + b] as readonly number[], b * K);
+      const lossSum = new Float64Array(plan.points);
+      const correct = new Float64Array(plan.points);
+      const feeds = {
+        vectors: { data: vectors, dims: [K, P] },
+        coef: { data: coef, dims: [plan.points, K] },
+      };
+      await this.runChunks(feeds, x, y, n, plan, K, lossSum, correct);
+      for (let b = 0; b < count; b++) {
+        results.push({ loss: (lossSum[b] as number) / n, correct: correct[b] as number, count: n });
+      }
+      options.onProgress?.(first + count, total);
+    }
+    return results;
+  }
+
   /** Hidden-layer activations over n examples, keyed by layer name, each [n, width]. */
   async activations(params: FloatArray, x: FloatArray, n: number): Promise<Map<string, FloatArray>> {
     const { inputDim } = this.model;
@@ -241,7 +471,7 @@ export class OrtJobs {
   }
 
   async dispose(): Promise<void> {
-    await this.cache.dispose();
+    await Promise.all([this.cache.dispose(), this.manyCache.dispose()]);
   }
 }
 
@@ -303,6 +533,7 @@ export async function createOrtEngine(model: ModelGraphSpec, options: EngineOpti
       return Float64Array.from(r.losses);
     },
     evaluate: (params, x, y, n) => jobs.evaluate(params, x, y, n),
+    evaluateMany: (points, x, y, n, options) => jobs.evaluateMany(points, x, y, n, options),
     async gradient(params, batch) {
       const r = await jobs.gradient(params, batch.x, batch.y, batch.size);
       return { loss: r.loss, grad: f32(r.grad) };

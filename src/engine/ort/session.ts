@@ -109,6 +109,70 @@ export class JobCache<K> {
   }
 }
 
+/**
+ * Compiled jobs by key, at most `capacity` of them: compiling one more evicts the least recently used
+ * job, whose session is released once no {@link use} of it is running. Sessions keep their
+ * activations in an arena between runs, so this bounds what idle sessions hold. A compile that fails
+ * is forgotten.
+ */
+export class BoundedJobCache<K> {
+  private readonly entries = new Map<K, { job: Promise<OrtJob>; uses: number; evicted: boolean }>();
+
+  constructor(readonly capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) {
+      throw new Error(`capacity must be a positive integer, got ${capacity}`);
+    }
+  }
+
+  /** Run `fn` with the job under `key` (compiled by `compile` when it is not cached). */
+  async use<T>(key: K, compile: () => Promise<OrtJob>, fn: (job: OrtJob) => Promise<T>): Promise<T> {
+    let entry = this.entries.get(key);
+    if (entry) {
+      this.entries.delete(key); // re-inserted below as the most recently used
+    } else {
+      const created = { job: compile(), uses: 0, evicted: false };
+      created.job.catch(() => {
+        if (this.entries.get(key) === created) this.entries.delete(key);
+      });
+      entry = created;
+    }
+    this.entries.set(key, entry);
+    for (const [old, e] of this.entries) {
+      if (this.entries.size <= this.capacity) break;
+      this.entries.delete(old);
+      e.evicted = true;
+      if (e.uses === 0) void release(e.job);
+    }
+    entry.uses++;
+    try {
+      return await fn(await entry.job);
+    } finally {
+      entry.uses--;
+      if (entry.evicted && entry.uses === 0) await release(entry.job);
+    }
+  }
+
+  /** Number of cached jobs. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Dispose every session (compiles that failed are skipped) and empty the cache. */
+  async dispose(): Promise<void> {
+    const jobs = [...this.entries.values()].map((e) => e.job);
+    this.entries.clear();
+    await Promise.all(jobs.map(release));
+  }
+}
+
+async function release(job: Promise<OrtJob>): Promise<void> {
+  try {
+    await (await job).dispose();
+  } catch {
+    // a compile that failed has nothing to release
+  }
+}
+
 /** Throw unless a feed has the expected number of values. */
 export function checkLength(name: string, data: FloatArray, expected: number): void {
   if (data.length !== expected) {

@@ -15,6 +15,7 @@ import type { Batch } from '../../data/types.js';
 import type { ModelGraphSpec } from '../../model/graph.js';
 import { tensorSlot } from '../../model/layout.js';
 import type { Activation } from '../../model/spec.js';
+import { checkParamsBatch, evaluateEach } from '../params-batch.js';
 import {
   type Engine,
   type EngineOptions,
@@ -231,7 +232,7 @@ export async function createTfjsEngine(model: ModelGraphSpec, options: EngineOpt
     return out;
   };
 
-  return {
+  const engine: Engine = {
     name: 'tfjs',
     backend,
     model,
@@ -300,6 +301,14 @@ export async function createTfjsEngine(model: ModelGraphSpec, options: EngineOpt
       return { loss: n > 0 ? lossSum / n : Number.NaN, correct, count: n };
     },
 
+    /** One {@link Engine.evaluate} call per point (the reference for the batched ORT path). */
+    async evaluateMany(points, x, y, n, options): Promise<EvalResult[]> {
+      live();
+      checkParamsBatch(points, P, 'tfjs engine: evaluateMany');
+      checkRows(x, y, n);
+      return evaluateEach(engine.evaluate, points, x, y, n, options);
+    },
+
     async gradient(params: Float32Array, batch: Batch): Promise<{ loss: number; grad: Float32Array }> {
       live();
       checkParams(params);
@@ -357,4 +366,5 @@ export async function createTfjsEngine(model: ModelGraphSpec, options: EngineOpt
       disposed = true;
     },
   };
+  return engine;
 }
