@@ -3,7 +3,7 @@
  * one point per `Engine.evaluate` call against the batched `Engine.evaluateMany`, in one process
  * run, as ratios.
  *
- * Setup (full size): MLP 784-256-256-10 (ReLU, He init, seed 1), trained for `trainSteps` SGD steps
+ * Setup (full size): MLP 784-256-256-10 (other hidden widths with `hidden`; ReLU, He init, seed 1), trained for `trainSteps` SGD steps
  * (lr 0.1, momentum 0.9, batch 128) on the 10,000 digits of the `mnist` package (src/data/mnist.ts,
  * pixels in [0, 1], shuffled with seed 1) so that the surface is that of a working classifier; then
  * the surface θ + a d₁ + b d₂ on a 51 × 51 grid over [−1, 1]² with Li et al.'s filter-normalized
@@ -44,6 +44,8 @@ export interface SurfaceBenchOptions {
   readonly threads?: number;
   /** Small sizes (for tests): MLP 784-32-32-10, 600 digits, 7 × 7 grid, 20 training steps. */
   readonly quick?: boolean;
+  /** Hidden widths of the MLP. Default [256, 256] (quick: [32, 32]). */
+  readonly hidden?: readonly number[];
   /** Grid points per axis. Default 51 (quick: 7). */
   readonly points?: number;
   /** Digits evaluated (and trained on). Default 10,000 (quick: 600). */
@@ -171,7 +173,7 @@ export async function runSurfaceBenchmark(options: SurfaceBenchOptions = {}): Pr
   checkPositiveInt('sample', sample);
   const loadStart = loadavg()[0] as number;
 
-  const widths = quick ? [784, 32, 32, 10] : [784, 256, 256, 10];
+  const widths = [784, ...(options.hidden ?? (quick ? [32, 32] : [256, 256])), 10];
   const spec = mlpSpec(widths);
   const data = mnistData(examples, 1);
   const { createOrtEngine } = await import('../engine/ort/engine.js');

@@ -3,7 +3,7 @@
  *
  *   twinscope bench train [--json] [--threads N] [--steps N] [--engines ort,tfjs,torch] [--lockstep-runs 1,8,32]
  *   twinscope bench measure [--json] [--threads N] [--quick]
- *   twinscope bench surface [--threads N] [--quick] [--points N] [--examples N] [--sample N]
+ *   twinscope bench surface [--threads N] [--quick] [--hidden W,W] [--points N] [--examples N] [--sample N]
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { BenchEngine } from '../bench/train-bench.js';
@@ -78,6 +78,7 @@ interface SurfaceOptions {
   points?: number;
   examples?: number;
   sample?: number;
+  hidden?: number[];
 }
 
 function registerBenchSurfaceCommand(bench: Command, io: CliIo): void {
@@ -90,6 +91,7 @@ function registerBenchSurfaceCommand(bench: Command, io: CliIo): void {
     )
     .option('--threads <n>', 'intra-op threads of the ORT engine', parsePositiveInt, 1)
     .option('--quick', 'small sizes (seconds instead of minutes)')
+    .option('--hidden <widths>', 'hidden widths of the MLP, comma-separated (default 256,256)', parseWidths)
     .option('--points <n>', 'grid points per axis (default 51)', parsePositiveInt)
     .option('--examples <n>', 'MNIST digits (default 10000)', parsePositiveInt)
     .option(
@@ -107,6 +109,7 @@ function registerBenchSurfaceCommand(bench: Command, io: CliIo): void {
         threads: options.threads,
         quick: options.quick ?? false,
         ...(options.points !== undefined && { points: options.points }),
+        ...(options.hidden !== undefined && { hidden: options.hidden }),
         ...(options.examples !== undefined && { examples: options.examples }),
         ...(options.sample !== undefined && { sample: options.sample }),
         log: (message: string) => io.stderr(`${message}\n`),
@@ -175,6 +178,11 @@ function registerBenchEmbedCommand(bench: Command, io: CliIo): void {
       });
       io.stdout(`${JSON.stringify(result, null, 2)}\n`);
     });
+}
+
+/** Comma-separated positive hidden widths, e.g. `128,128`. */
+function parseWidths(value: string): number[] {
+  return value.split(',').map((s) => parsePositiveInt(s.trim()));
 }
 
 /** A comma-separated list of positive run counts, or `none` for an empty list. */

@@ -6,7 +6,7 @@
  * Shapes are static: a graph is built for one batch size (engines cache one per size).
  */
 
-import type { ModelGraphSpec } from '../model/graph.js';
+import { countsCorrect, type ModelGraphSpec } from '../model/graph.js';
 import { gradients } from './ir/autodiff.js';
 import { Graph, type Tensor } from './ir/graph.js';
 import type { ResolvedOptimizer } from './types.js';
@@ -221,11 +221,15 @@ export function lockstepTrainStepGraph(
   return { graph: g, outputs };
 }
 
-/** Summed loss and (for cross-entropy) the number of correct argmax predictions. */
+/**
+ * Summed loss and, for models with two or more outputs (either loss), the number of examples whose
+ * argmax output equals the argmax target: a classifier's correct predictions, also when it is
+ * trained with squared error on one-hot targets.
+ */
 export function evalGraph(model: ModelGraphSpec, batch: number): JobGraph {
   const { g, sum, logits, y } = lossGraph(model, batch);
   const outputs: Record<string, Tensor> = { lossSum: sum };
-  if (model.loss === 'cross-entropy') {
+  if (countsCorrect(model)) {
     outputs.correct = g.reduceSum(g.toFloat(g.equal(g.argMax(logits, 1), g.argMax(y, 1))));
   }
   return { graph: g, outputs };
@@ -251,7 +255,7 @@ export function evalGraph(model: ModelGraphSpec, batch: number): JobGraph {
  *   equal the points form within float32 rounding.
  *
  * Inputs also `x` [batch, inputDim], `y` [batch, outputDim]. Outputs: `lossSum` [points] (each
- * point's summed loss, as evalGraph's), and for cross-entropy `correct` [points].
+ * point's summed loss, as evalGraph's), and (as evalGraph) `correct` [points].
  */
 export function evalManyGraph(
   model: ModelGraphSpec,
@@ -337,7 +341,7 @@ export function evalManyGraph(
   const outputs: Record<string, Tensor> = {
     lossSum: model.loss === 'mse' ? g.mul(sum, 0.5) : g.neg(sum),
   };
-  if (model.loss === 'cross-entropy') {
+  if (countsCorrect(model)) {
     outputs.correct = g.reduceSum(g.toFloat(g.equal(g.argMax(h, 2), g.argMax(y, 1))), [1]);
   }
   return { graph: g, outputs };

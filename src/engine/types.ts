@@ -43,7 +43,11 @@ export interface TrainState {
 export interface EvalResult {
   /** Mean loss over the examples (same definition as the training loss). */
   readonly loss: number;
-  /** Number of examples whose argmax output equals the argmax target (0 for mse). */
+  /**
+   * Number of examples whose argmax output equals the argmax target, for models with two or more
+   * outputs whatever their loss (a classifier trained with squared error on one-hot targets
+   * included); 0 for single-output models.
+   */
   readonly correct: number;
   readonly count: number;
 }

@@ -4,7 +4,9 @@
  * θ(α) = (1 − α) θ_A + α θ_B is formed in float64 and rounded once to float32, so θ(0) = θ_A and
  * θ(1) = θ_B exactly and the curve's endpoints equal evaluations at the two networks themselves.
  */
+import type { Task } from '../data/types.js';
 import type { Engine } from '../engine/types.js';
+import { countsCorrect } from '../model/graph.js';
 
 /**
  * θ(α) = (1 − α) a + α b, each entry computed in float64 and rounded to float32.
@@ -39,7 +41,7 @@ export interface InterpolationCurve {
   readonly alphas: number[];
   /** Mean loss of θ(α) on the data (the engine's training loss). */
   readonly loss: number[];
-  /** Error rate 1 − correct/count; NaN for `mse` models, which have no correct count. */
+  /** Error rate 1 − correct/count; NaN where the data has no classes (see {@link hasAccuracy}). */
   readonly error: number[];
 }
 
@@ -48,6 +50,20 @@ export interface CurveData {
   readonly x: Float32Array;
   readonly y: Float32Array;
   readonly n: number;
+  /**
+   * What the targets are (`Dataset.task`): accuracy and error are measured for classification only.
+   * Default: classification for cross-entropy models, regression for `mse` ones.
+   */
+  readonly task?: Task;
+}
+
+/**
+ * Whether accuracy is defined for `engine` on `data`: classification targets (by `data.task`, or a
+ * cross-entropy model when the task is not given) and a model whose evaluation counts argmax hits.
+ */
+export function hasAccuracy(engine: Engine, data: CurveData): boolean {
+  const task = data.task ?? (engine.model.loss === 'cross-entropy' ? 'classification' : 'regression');
+  return task === 'classification' && countsCorrect(engine.model);
 }
 
 /** Points per {@link Engine.evaluateMany} call of {@link interpolationCurve} (bounds their memory). */
@@ -73,7 +89,7 @@ export async function interpolationCurve(
     );
   }
   if (alphas.length === 0) throw new Error('interpolationCurve: alphas is empty');
-  const regression = engine.model.loss === 'mse';
+  const regression = !hasAccuracy(engine, data);
   const loss: number[] = [];
   const error: number[] = [];
   for (let first = 0; first < alphas.length; first += CURVE_POINTS_PER_CALL) {

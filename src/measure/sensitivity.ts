@@ -30,13 +30,13 @@
  */
 import type { Engine, EvalResult, ParamsBatch } from '../engine/types.js';
 import { Rng } from '../rng/rng.js';
-import type { CurveData } from './barrier.js';
+import { type CurveData, hasAccuracy } from './barrier.js';
 
 /** Loss and accuracy of one parameter vector on a fixed data set. */
 export interface LossAccuracy {
   /** Mean loss over the examples (the engine's training loss). */
   readonly loss: number;
-  /** Fraction of examples classified correctly, in [0, 1]; NaN for `mse` models. */
+  /** Fraction of examples classified correctly, in [0, 1]; NaN for regression data (see {@link hasAccuracy}). */
   readonly accuracy: number;
 }
 
@@ -61,11 +61,11 @@ export interface ParamsEvaluator {
 
 /**
  * A {@link ParamsEvaluator} for `engine` on `data`: {@link Engine.evaluate} on all `data.n` examples,
- * accuracy = correct / count (NaN for `mse` models, which have no correct count, and for n = 0);
+ * accuracy = correct / count (NaN where the data has no classes, see {@link hasAccuracy}, and for n = 0);
  * its `many` is {@link Engine.evaluateMany} on the same data.
  */
 export function engineEvaluator(engine: Engine, data: CurveData): ParamsEvaluator {
-  const regression = engine.model.loss === 'mse';
+  const regression = !hasAccuracy(engine, data);
   const toLossAccuracy = (r: EvalResult): LossAccuracy => ({
     loss: r.loss,
     accuracy: regression || r.count === 0 ? Number.NaN : r.correct / r.count,

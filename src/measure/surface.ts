@@ -163,7 +163,7 @@ export type LineSpec = { readonly direction: Float32Array | Float64Array } | { r
 export interface LossLine {
   readonly alphas: number[];
   readonly loss: number[];
-  /** Accuracy in [0, 1]; NaN for `mse` models. */
+  /** Accuracy in [0, 1]; NaN for regression data. */
   readonly accuracy: number[];
 }
 
@@ -238,7 +238,7 @@ export interface LossSurface {
   readonly y: number[];
   /** loss[j][i] = L(θ + x[i] d₁ + y[j] d₂): rows follow y, columns x (the layout contour plots take). */
   readonly loss: number[][];
-  /** accuracy[j][i] at the same point; NaN for `mse` models. */
+  /** accuracy[j][i] at the same point; NaN for regression data. */
   readonly accuracy: number[][];
 }
 

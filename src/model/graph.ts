@@ -15,6 +15,14 @@ export interface ModelGraphSpec {
   readonly outputDim: number;
 }
 
+/**
+ * Whether evaluation counts argmax hits (`EvalResult.correct`): models with two or more outputs,
+ * whatever their loss (a classifier trained with squared error on one-hot targets included).
+ */
+export function countsCorrect(model: Pick<ModelGraphSpec, 'outputDim'>): boolean {
+  return model.outputDim >= 2;
+}
+
 /** Resolve a model spec, data shape and loss into the {@link ModelGraphSpec} engines consume. */
 export function modelGraphSpec(
   spec: ModelSpec,

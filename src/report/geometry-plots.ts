@@ -21,6 +21,7 @@ import { spearman } from '../measure/rank-correlation.js';
 import { METRICS } from '../results/metrics.js';
 import type { ResultRow } from '../results/rows.js';
 import type { SurfaceData } from '../results/surface-files.js';
+import { seriesColor } from './plot.js';
 
 /** One geometry figure: file stem, title and spec. */
 export interface GeometryPlot {
@@ -45,7 +46,9 @@ export interface GeometryCorrelation {
 
 type Datum = Record<string, string | number | null>;
 
-const RUN_COLOR = { field: 'run', type: 'nominal', title: 'run', sort: null } as const;
+/** Colours by run ({@link seriesColor}) for plots of `values`. */
+const runColor = (values: readonly Datum[]) =>
+  seriesColor('run', 'run', new Set(values.map((v) => v.run)).size);
 const SIGMA_X = {
   field: 'sigma',
   type: 'quantitative',
@@ -113,12 +116,12 @@ function sensitivityPlot(
         x: SIGMA_X,
         y: { field: 'lo', type: 'quantitative', title: y.title, scale: y.scale },
         y2: { field: 'hi' },
-        color: { ...RUN_COLOR, legend: null },
+        color: runColor(values),
       },
     },
     {
       mark: { type: 'line', point: true },
-      encoding: { x: SIGMA_X, y, color: RUN_COLOR, tooltip },
+      encoding: { x: SIGMA_X, y, color: runColor(values), tooltip },
     },
   ];
   const title = {
@@ -282,7 +285,7 @@ function sharpnessPlots(rows: readonly ResultRow[]): GeometryPlot[] {
           encoding: {
             x: { field: 'step', type: 'quantitative', title: 'step' },
             y: { field: 'value', type: 'quantitative', title: 'value', scale },
-            color: RUN_COLOR,
+            color: runColor(series),
             tooltip,
           },
         },
@@ -331,7 +334,7 @@ function scatterPlot(rows: readonly ResultRow[]): GeometryPlot[] {
             scale: logLambda ? { type: 'log' } : { zero: false },
           },
           y: { field: 'sigma', type: 'quantitative', title: 'critical σ', scale: { type: 'log' } },
-          color: RUN_COLOR,
+          color: runColor(values),
           shape: { field: 'noise', type: 'nominal', title: 'noise' },
           tooltip: [
             { field: 'run', type: 'nominal' },

@@ -39,6 +39,22 @@ const FONT_FAMILY = 'DejaVu Sans, Arial, Helvetica, sans-serif';
 export const PNG_SCALE = 2;
 
 /**
+ * A nominal colour encoding of `field` for a plot with `count` distinct values: the house palette
+ * (Okabe–Ito, 8 colours) while it suffices, tableau20 beyond, so that no two series share a colour
+ * up to 20; legend labels up to 420 px (run names are long), symbols opaque (bands are faint).
+ */
+export function seriesColor(field: string, title: string, count: number) {
+  return {
+    field,
+    type: 'nominal',
+    title,
+    sort: null,
+    legend: { labelLimit: 420, symbolOpacity: 1 },
+    ...(count > OKABE_ITO.length && { scale: { scheme: 'tableau20' } }),
+  } as const;
+}
+
+/**
  * The house Vega-Lite config: Okabe–Ito categorical colours, viridis (also colour-blind safe) for
  * ordered colours such as σ, readable font sizes, white background and the same default panel size
  * everywhere. {@link renderPlot} applies it under any config the spec carries (the spec wins).

@@ -21,6 +21,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import { gridValueLabel } from '../results/groups.js';
 import type { DiagnosticsMetric, DiagnosticsRow, SharpnessRow } from '../train/diagnostics.js';
+import { seriesColor } from './plot.js';
 
 /** The measurements along training of one run of a sweep, as the report shows them. */
 export interface RunTraining {
@@ -105,17 +106,9 @@ export function diagnosticsData(
   return out;
 }
 
-/** Colours: the house theme's palette up to 10 settings, tableau20 beyond. */
+/** Colours by setting ({@link seriesColor}). */
 function settingColor(values: readonly Datum[]) {
-  const n = new Set(values.map((v) => v.setting)).size;
-  return {
-    field: 'setting',
-    type: 'nominal',
-    title: 'setting',
-    sort: null,
-    legend: { labelLimit: 420 },
-    ...(n > 10 && { scale: { scheme: 'tableau20' } }),
-  } as const;
+  return seriesColor('setting', 'setting', new Set(values.map((v) => v.setting)).size);
 }
 
 const curveTooltip = (x: 'epoch' | 'step', valueTitle: string, format: string) => [

@@ -4,7 +4,7 @@
  * rows of kind `path` are a run's checkpoints projected onto the plane (PCA surfaces), in step order.
  *
  * Columns: kind (Utf8: `grid` | `path`), x, y (Float64: the coefficients of d₁ and d₂), loss,
- * accuracy (Float64; accuracy null for `mse` models, loss and accuracy null for a path point that
+ * accuracy (Float64; accuracy null for regression data, loss and accuracy null for a path point that
  * was not evaluated), step (Int64: the checkpoint of a `path` row; null for `grid` rows). Schema
  * metadata: `twinscope.kind` = `surface`, `twinscope.format` = `1`, `twinscope.surface` = JSON of
  * {@link SurfaceMeta}.
@@ -36,7 +36,7 @@ export interface SurfacePathPoint {
   readonly step: number;
   readonly x: number;
   readonly y: number;
-  /** Loss and accuracy of the checkpoint itself (null when not evaluated; accuracy null for mse). */
+  /** Loss and accuracy of the checkpoint itself (null when not evaluated; accuracy null for regression data). */
   readonly loss: number | null;
   readonly accuracy: number | null;
 }
@@ -50,7 +50,7 @@ export interface SurfaceData {
   readonly y: readonly number[];
   /** loss[j][i] at (x[i], y[j]). */
   readonly loss: readonly (readonly number[])[];
-  /** accuracy[j][i]; NaN for mse models. */
+  /** accuracy[j][i]; NaN for regression data. */
   readonly accuracy: readonly (readonly number[])[];
   /** The projected trajectory (PCA surfaces); empty otherwise. */
   readonly path: readonly SurfacePathPoint[];

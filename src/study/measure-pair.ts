@@ -48,7 +48,7 @@ async function barrierRows(
   const rows: Row[] = [];
   const alphas = alphaGrid(spec.alphas);
   for (const split of spec.splits) {
-    const set = firstRows(data[split], spec.examples);
+    const set = { ...firstRows(data[split], spec.examples), task: data.task };
     if (set.n === 0) continue;
     const curve = await interpolationCurve(engine, a, b, set, alphas);
     const base = { step, layer: null, split } as const;

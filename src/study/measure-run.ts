@@ -79,7 +79,7 @@ function hvpBatches(split: Dataset['train'], examples: number | undefined): { ba
 function evaluationSet(data: Dataset, split: 'train' | 'test', examples: number | undefined) {
   const used = split === 'test' && data.test.n === 0 ? 'train' : split;
   const s = data[used];
-  return { set: firstRows(s, examples ?? s.n), split: used };
+  return { set: { ...firstRows(s, examples ?? s.n), task: data.task }, split: used };
 }
 
 /**

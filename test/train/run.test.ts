@@ -93,6 +93,17 @@ describe('twinscope train', () => {
     expect(info.final?.testAcc).toBeGreaterThan(0.9);
   }, 120_000);
 
+  test('a classifier trained with squared error on one-hot targets reports its accuracy', async () => {
+    const dir = scratchDir('twinscope-mse-acc-');
+    await trainRun(parseRunSpec({ ...specJson, loss: 'mse', steps: 300, checkpoints: { every: 300 } }), dir);
+    const evals = readMetrics(dir).filter((r) => r.kind === 'eval');
+    const last = evals.at(-1);
+    // Accuracy was recorded as 0 for mse classifiers before (correct predictions were counted for
+    // cross-entropy only); the moons are learnt to well above chance in 300 Adam steps.
+    expect(last?.testAcc).toBeGreaterThan(0.8);
+    expect(last?.trainAcc).toBeGreaterThan(0.8);
+  });
+
   test('a finished run is not retrained and its files are left untouched', async () => {
     const dir = scratchDir('twinscope-done-');
     const spec = parseRunSpec({ ...specJson, steps: 200, checkpoints: { every: 100 } });

@@ -12,7 +12,7 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Batch } from '../../data/types.js';
-import type { ModelGraphSpec } from '../../model/graph.js';
+import { countsCorrect, type ModelGraphSpec } from '../../model/graph.js';
 import { tensorSlot } from '../../model/layout.js';
 import type { Activation } from '../../model/spec.js';
 import { checkParamsBatch, evaluateEach } from '../params-batch.js';
@@ -284,10 +284,9 @@ export async function createTfjsEngine(model: ModelGraphSpec, options: EngineOpt
             const yt = yTensor(y, from, rows);
             const z = forward(p, xTensor(x, from, rows)).at(-1) as Tensor2D;
             const sum = tf.sum(rowLoss(z, yt));
-            const ok =
-              model.loss === 'cross-entropy'
-                ? tf.sum(tf.cast(tf.equal(tf.argMax(z, 1), tf.argMax(yt, 1)), 'int32'))
-                : tf.scalar(0, 'int32');
+            const ok = countsCorrect(model)
+              ? tf.sum(tf.cast(tf.equal(tf.argMax(z, 1), tf.argMax(yt, 1)), 'int32'))
+              : tf.scalar(0, 'int32');
             return [sum, ok];
           }) as [Tensor, Tensor];
           lossSum += (await read(loss))[0] as number;
