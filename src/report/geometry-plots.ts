@@ -363,7 +363,52 @@ function surfaceName(s: SurfaceData, index: number): string {
   return `surface-${run}-${s.meta.directions}-${index}-${s.meta.step}`;
 }
 
+/** A 1-D surface (`line`): loss against x, log-scaled when positive, θ marked at x = 0. */
+function linePlot(s: SurfaceData, index: number): GeometryPlot {
+  const points = s.x.map((x, i) => {
+    const loss = s.loss[0]?.[i] as number;
+    const acc = s.accuracy[0]?.[i] as number;
+    return { x, loss: Number.isFinite(loss) ? loss : null, accuracy: Number.isFinite(acc) ? acc : null };
+  });
+  const positive = points.every((p) => p.loss === null || p.loss > 0);
+  const y = {
+    field: 'loss',
+    type: 'quantitative',
+    title: `${s.meta.split} loss`,
+    ...(positive && { scale: { type: 'log' } }),
+  };
+  const x = { field: 'x', type: 'quantitative', title: 'x (along d₁, filter-normalized)' };
+  const text = `Loss along a random direction: ${s.meta.run} at step ${s.meta.step}`;
+  const subtitle = `θ + x d₁, d₁ random filter-normalized (seed ${String(s.meta.seed ?? 0)}); ${s.meta.examples} ${s.meta.split} examples`;
+  const layer = [
+    {
+      data: { values: points },
+      mark: { type: 'line', point: true },
+      encoding: {
+        x,
+        y,
+        tooltip: [
+          { field: 'x', type: 'quantitative', format: '.3g' },
+          { field: 'loss', type: 'quantitative', format: '.4g' },
+          { field: 'accuracy', type: 'quantitative', format: '.4f' },
+        ],
+      },
+    },
+    {
+      data: { values: points.filter((p) => p.x === 0) },
+      mark: { type: 'point', shape: 'cross', filled: true, color: '#D55E00', size: 90 },
+      encoding: { x, y },
+    },
+  ];
+  return {
+    name: surfaceName(s, index),
+    title: text,
+    spec: { title: { text, subtitle }, width: 320, height: 220, layer } as TopLevelSpec,
+  };
+}
+
 function surfacePlot(s: SurfaceData, index: number): GeometryPlot {
+  if (s.meta.directions === 'line') return linePlot(s, index);
   const ex = edges(s.x);
   const ey = edges(s.y);
   const cells: Datum[] = [];

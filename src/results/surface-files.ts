@@ -24,7 +24,8 @@ export interface SurfaceMeta {
   readonly run: string;
   /** The checkpoint step of θ (the plane's origin). */
   readonly step: number;
-  readonly directions: 'random' | 'pca';
+  /** `line`: a 1-D surface, one row at y = 0. */
+  readonly directions: 'random' | 'pca' | 'line';
   readonly split: 'train' | 'test';
   readonly examples: number;
   /** Any further description of the plane: seed, norms, cosine (random); explained variance (pca). */

@@ -18,7 +18,13 @@ import { firstRows } from '../data/rows.js';
 import type { Batch, Dataset } from '../data/types.js';
 import { engineHvp, hutchinsonTrace, lanczos } from '../measure/hessian.js';
 import { criticalSigma, engineEvaluator, weightSensitivity } from '../measure/sensitivity.js';
-import { pcaSurface, randomPlaneSurface, surfaceAxis } from '../measure/surface.js';
+import {
+  lossLine,
+  pcaSurface,
+  randomDirection,
+  randomPlaneSurface,
+  surfaceAxis,
+} from '../measure/surface.js';
 import { METRICS } from '../results/metrics.js';
 import type { ResultRow } from '../results/rows.js';
 import { type SurfaceData, writeSurface } from '../results/surface-files.js';
@@ -232,7 +238,19 @@ export async function measureRun(
         const axis = s.range && surfaceAxis(s.range[0], s.range[1], s.points);
         let surface: SurfaceData;
         const meta = { run: target.run, step, directions: s.directions, split, examples: set.n };
-        if (s.directions === 'random') {
+        if (s.directions === 'line') {
+          const d = randomDirection(theta, run.layout, 0, { seed: s.seed });
+          const r = await lossLine(evaluate, theta, { direction: d }, axis as number[]);
+          const line = { seed: s.seed, normalization: 'filter', biases: 'zero', stream: 'eval/direction/0' };
+          surface = {
+            meta: { ...meta, ...line, norm: Math.sqrt(d.reduce((acc, v) => acc + v * v, 0)) },
+            x: r.alphas,
+            y: [0],
+            loss: [r.loss],
+            accuracy: [r.accuracy],
+            path: [],
+          };
+        } else if (s.directions === 'random') {
           const r = await randomPlaneSurface(evaluate, theta, run.layout, {
             seed: s.seed,
             x: axis as number[],
@@ -275,7 +293,7 @@ export async function measureRun(
             x: [surface.x[0], surface.x.at(-1)],
             y: [surface.y[0], surface.y.at(-1)],
             examples: set.n,
-            ...(s.directions === 'random' && { seed: s.seed }),
+            ...(s.directions !== 'pca' && { seed: s.seed }),
             file: `${target.relativeDir}/${file}`,
             sha256: digest.sha256,
             bytes: digest.bytes,

@@ -22,8 +22,10 @@
  *   (default 0.1; classifiers only). `correlateAt`: the σ whose mean accuracy and loss the report
  *   rank-correlates with sharpness (default: the middle positive σ of the grid).
  * - `surface`: one surface or a list of them: `directions` `random` (two filter-normalized
- *   Gaussian directions, Li et al. 2018) or `pca` (the top two PCA directions of the run's trajectory
- *   up to the measured step, with the trajectory projected onto the plane); `points` per axis
+ *   Gaussian directions, Li et al. 2018), `pca` (the top two PCA directions of the run's trajectory
+ *   up to the measured step, with the trajectory projected onto the plane) or `line` (1-D: θ + x d₁
+ *   along the first of the `random` plane's directions, so its curve is that plane's y = 0 row);
+ *   `points` per axis
  *   (default 51), `range` (r for [−r, r]², or [lo, hi]; default 1 for random directions, and for PCA
  *   the extent of the trajectory with a margin of 20 %), `examples` and `split` (default: all of the
  *   train split), `seed` of the random directions (default 0).
@@ -50,7 +52,7 @@ export function oneOrList<T extends z.ZodType>(item: T) {
 }
 
 const SurfaceSchema = z.strictObject({
-  directions: z.enum(['random', 'pca']),
+  directions: z.enum(['random', 'pca', 'line']),
   points: z.number().int().min(2).max(401).optional(),
   range: z
     .union([z.number().gt(0), z.tuple([z.number(), z.number()])], {
@@ -121,9 +123,9 @@ export interface SweepSensitivitySpec {
   readonly correlateAt?: number;
 }
 
-/** A 2-D loss surface (defaults filled). */
+/** A 2-D loss surface, or a 1-D line along one random direction (defaults filled). */
 export interface SweepSurfaceSpec {
-  readonly directions: 'random' | 'pca';
+  readonly directions: 'random' | 'pca' | 'line';
   readonly points: number;
   /** [lo, hi] of both axes; undefined for `pca`: the trajectory's extent with a 20 % margin. */
   readonly range?: readonly [number, number];
@@ -214,7 +216,7 @@ export function resolveSweepMeasure(m: z.output<typeof SweepMeasureSchema>): {
         problems.push(`${field}.range: expected [lo, hi] with lo < hi (got [${range.join(', ')}])`);
       }
     }
-    if (s.directions === 'random' && range === undefined) range = [-1, 1];
+    if (s.directions !== 'pca' && range === undefined) range = [-1, 1];
     return {
       directions: s.directions,
       points: s.points ?? 51,

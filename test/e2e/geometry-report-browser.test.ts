@@ -110,6 +110,7 @@ describe.skipIf(!haveChromium)('a measured sweep ends in a report that works off
           surface: [
             { directions: 'random', points: 5, examples: 60 },
             { directions: 'pca', points: 5, examples: 60 },
+            { directions: 'line', points: 7, examples: 60 },
           ],
         },
       }),
@@ -119,7 +120,7 @@ describe.skipIf(!haveChromium)('a measured sweep ends in a report that works off
     const argv = ['node', 'twinscope', 'run', spec, '--out', out, '--workers', '1', '--no-progress'];
     expect(await main(argv, io)).toBe(EXIT_OK);
     const lines = io.out.trim().split('\n');
-    expect(lines).toContain('measured 4 run(s) (4 now): 116 result rows');
+    expect(lines).toContain('measured 4 run(s) (4 now): 120 result rows');
     expect(lines.filter((l) => l.startsWith('spearman  '))).toHaveLength(6);
     expect(lines).toContainEqual(
       expect.stringMatching(/^spearman {2}λ_max vs critical σ \(iid\): ρ = -?\d\.\d{3} \(4 runs, p = /),
@@ -135,13 +136,17 @@ describe.skipIf(!haveChromium)('a measured sweep ends in a report that works off
       'sharpness-vs-critical-sigma',
       ...['0-lr0.2-3', '1-lr1-3', '2-batchSize8-epochs1-37', '3-batchSize32-epochs1-9'].flatMap((r) => {
         const [run, step] = [r.slice(0, r.lastIndexOf('-')), r.slice(r.lastIndexOf('-') + 1)];
-        return [`surface-${run}-random-0-${step}`, `surface-${run}-pca-0-${step}`];
+        return [
+          `surface-${run}-random-0-${step}`,
+          `surface-${run}-pca-0-${step}`,
+          `surface-${run}-line-0-${step}`,
+        ];
       }),
     ]);
     for (const p of page.plots) {
       expect(p.rendered, p.name).toBe('true');
       expect(p.marks, p.name).toBeGreaterThan(0);
-      if (p.name.startsWith('surface-')) expect(p.rects, p.name).toBe(25);
+      if (p.name.startsWith('surface-')) expect(p.rects, p.name).toBe(p.name.includes('-line-') ? 0 : 25);
     }
     expect(page.correlations).toBe(6);
     expect(page.errors).toEqual([]);

@@ -13,7 +13,13 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { firstRows } from '../../src/data/rows.js';
 import { engineHvp, hutchinsonTrace, lanczos } from '../../src/measure/hessian.js';
 import { criticalSigma, engineEvaluator, weightSensitivity } from '../../src/measure/sensitivity.js';
-import { pcaSurface, randomPlaneSurface, surfaceAxis } from '../../src/measure/surface.js';
+import {
+  lossLine,
+  pcaSurface,
+  randomDirection,
+  randomPlaneSurface,
+  surfaceAxis,
+} from '../../src/measure/surface.js';
 import { writeReport } from '../../src/report/html.js';
 import { readMeasurement } from '../../src/results/measurement-files.js';
 import { METRICS } from '../../src/results/metrics.js';
@@ -59,6 +65,7 @@ const measure = {
   surface: [
     { directions: 'random', points: 5, range: 0.5, examples: 80 },
     { directions: 'pca', points: 5, examples: 80 },
+    { directions: 'line', points: 5, range: 0.5, examples: 80 },
   ],
 };
 
@@ -192,7 +199,7 @@ describe('the measure block', () => {
       'measure.sensitivity.sigmas[1]: must be >= 0 (got -1)',
       `measure.sensitivity.noise[1]: expected one of 'iid', 'relative' (got "gaussian")`,
       'measure.surface[0].points: must be >= 2 (got 1)',
-      `measure.surface[1].directions: expected one of 'random', 'pca' (got "hessian")`,
+      `measure.surface[1].directions: expected one of 'random', 'pca', 'line' (got "hessian")`,
     ]);
     expect(e.message.split('\n')[0]).toMatch(/^sweep\.json: /);
     const cross = specError(() =>
@@ -335,7 +342,7 @@ describe('a measured sweep', () => {
           { points: 5 },
         );
         const stored = rows.filter((r) => r.metric === METRICS.surface);
-        expect(stored.map((r) => r.options.directions)).toEqual(['random', 'pca']);
+        expect(stored.map((r) => r.options.directions)).toEqual(['random', 'pca', 'line']);
         const read = stored.map((r) =>
           readSurface(join(dir, r.options.file as string), {
             digest: { sha256: r.options.sha256 as string, bytes: r.options.bytes as number },
@@ -351,6 +358,21 @@ describe('a measured sweep', () => {
           checkpoints.map((c, i) => [c.step, ...(pca.plane.coordinates[i] as [number, number])]),
         );
         expect(read[1]?.meta).toMatchObject({ run: name, step: last.step, directions: 'pca', examples: 80 });
+        // The line is θ + x d₁ along the random plane's first direction: lossLine with that direction,
+        // and (to float32 rounding of the plane's batched evaluation) the plane's y = 0 row.
+        const line = await lossLine(
+          surfaceSet,
+          last.params,
+          { direction: randomDirection(last.params, run.layout, 0, { seed: 0 }) },
+          axis,
+        );
+        expect(read[2]?.x).toEqual(axis);
+        expect(read[2]?.y).toEqual([0]);
+        expect(read[2]?.loss).toEqual([line.loss]);
+        expect(read[2]?.accuracy).toEqual([line.accuracy]);
+        const row0 = random.loss[axis.indexOf(0)] as number[];
+        line.loss.forEach((l, i) => expect(Math.abs(l - (row0[i] as number))).toBeLessThan(1e-5 * (1 + l)));
+        expect(read[2]?.meta).toMatchObject({ directions: 'line', seed: 0, stream: 'eval/direction/0' });
         expect(stored[0]?.value).toBe((await surfaceSet(last.params)).loss);
       } finally {
         await engine.dispose();
@@ -414,8 +436,10 @@ describe('a measured sweep', () => {
       'sharpness-vs-critical-sigma',
       'surface-0-lr0.5-random-0-3',
       'surface-0-lr0.5-pca-0-3',
+      'surface-0-lr0.5-line-0-3',
       'surface-2-batchSize8-lr0.05-epochs1-random-0-37',
       'surface-2-batchSize8-lr0.05-epochs1-pca-0-37',
+      'surface-2-batchSize8-lr0.05-epochs1-line-0-37',
     ]);
     const html = readFileSync(report.html, 'utf8');
     expect(html).toContain('<section id="geometry"><h2>Sharpness and sensitivity</h2>');
@@ -424,5 +448,9 @@ describe('a measured sweep', () => {
     expect(html).toContain('Sweep complete: every run trained (or diverged), measured and embedded.');
     const pca = report.plots.find((p) => p.name === 'surface-0-lr0.5-pca-0-3');
     expect(JSON.stringify(pca?.spec)).toContain('"type":"rect"');
+    // The 1-D surface is drawn as a curve with θ marked, not as a one-row heatmap.
+    const line = JSON.stringify(report.plots.find((p) => p.name === 'surface-0-lr0.5-line-0-3')?.spec);
+    expect(line).toContain('"type":"line"');
+    expect(line).not.toContain('"type":"rect"');
   }, 60_000);
 });
