@@ -13,6 +13,7 @@ import { toolkitVersion } from '../version.js';
 import { registerBenchCommand } from './bench.js';
 import { registerEmbedCommand } from './embed.js';
 import { type CliIo, defaultIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './io.js';
+import { registerMaterializeCommand } from './materialize.js';
 import { EXIT_CODES_HELP, registerReportCommand } from './report.js';
 import { registerRunCommand } from './run.js';
 import { registerRunDirCommands } from './run-dir.js';
@@ -41,6 +42,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   registerBenchCommand(program, io);
   registerReportCommand(program, io);
   registerEmbedCommand(program, io);
+  registerMaterializeCommand(program, io);
   program.addHelpText('after', EXIT_CODES_HELP);
   return program;
 }

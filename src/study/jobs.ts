@@ -11,8 +11,8 @@ import { writeMeasurement } from '../results/measurement-files.js';
 import type { TwinInfo } from '../results/metrics.js';
 import type { ResolvedRunSpec } from '../spec/resolve.js';
 import { type ForkMember, forkRun, trainForkGroup, type WeightPerturbation } from '../train/fork.js';
-import { trainRun } from '../train/run.js';
-import { exportAlignedRun } from './aligned.js';
+import { readRunJson, trainRun } from '../train/run.js';
+import { writeAlignment } from './aligned.js';
 import { measurePair } from './measure-pair.js';
 import { measureRun } from './measure-run.js';
 import type { MeasureSpec } from './spec.js';
@@ -37,7 +37,7 @@ export interface ForkJob {
   readonly members: readonly { dir: string; perturbation?: WeightPerturbation; spec?: ResolvedRunSpec }[];
 }
 
-/** Measure one twin pair into an Arrow results file and its index (and optionally export B aligned to A). */
+/** Measure one twin pair into an Arrow results file and its index (and optionally store B's alignment to A). */
 export interface MeasureJob {
   readonly kind: 'measure';
   readonly root: string;
@@ -45,7 +45,7 @@ export interface MeasureJob {
   readonly twin: TwinInfo;
   readonly measure: MeasureSpec;
   readonly out: string;
-  /** Where to write B aligned to A (one run per method under it); absent: no export. */
+  /** Where to write B's alignment to A (`<method>.json` per method, study/aligned.ts); absent: none. */
   readonly alignedDir?: string;
 }
 
@@ -118,14 +118,17 @@ export async function executeJob(job: StudyJob, onSteps: (n: number) => void = (
   }
   const result = await measurePair(job.root, job.study, job.twin, job.measure);
   if (job.alignedDir) {
+    const sourceDir = join(job.root, job.twin.runB);
+    const { specHash: sourceSpecHash } = readRunJson(sourceDir);
     for (const a of result.aligned) {
-      await exportAlignedRun(
-        join(job.root, job.twin.runB),
-        join(job.root, job.twin.runA),
-        a.perms,
-        a.method,
-        join(job.alignedDir, a.method),
-      );
+      writeAlignment(join(job.alignedDir, `${a.method}.json`), {
+        sourceDir,
+        referenceDir: join(job.root, job.twin.runA),
+        method: a.method,
+        step: a.step,
+        perms: a.perms,
+        sourceSpecHash,
+      });
     }
   }
   mkdirSync(dirname(job.out), { recursive: true });

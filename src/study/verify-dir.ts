@@ -20,12 +20,14 @@ import {
   type StudyStatus,
 } from '../results/study-files.js';
 import { verifyRun } from '../train/inspect.js';
+import { readRunJson } from '../train/run.js';
 import { findRunDirs } from '../train/run-files.js';
 import { InputError } from '../util/errors.js';
 import { checkDigest, isFileDigest } from '../util/file-digest.js';
 import { lockState, withFolderLock } from '../util/folder-lock.js';
 import { formatBelow, readSealedJson } from '../util/sealed-json.js';
 import { findStrayTemps, removeStrayTemps, type StrayTemp } from '../util/stray-temps.js';
+import { readAlignment } from './aligned.js';
 
 /** What {@link verifyDir} found. */
 export interface DirVerifyResult {
@@ -151,11 +153,40 @@ function verifyStudy(dir: string, c: Checker): string {
     c.problem(`measurements/${f}: indexes ${f.replace(/\.json$/, '.arrow')}, which is missing`);
   }
   const runs = c.runs('runs');
-  const aligned = c.runs('aligned');
+  // Alignments (aligned/<twin>/<method>.json); studies written before them hold aligned runs.
+  const aligned = c.runs('aligned') + verifyAlignments(join(dir, 'aligned'), c);
   const embeddingRoot = join(dir, 'embedding');
   const seeds = existsSync(embeddingRoot) ? readdirSync(embeddingRoot).filter((s) => /^s\d+$/.test(s)) : [];
   for (const s of seeds) c.embedding(join('embedding', s));
-  return `study: ${runs} runs, ${pairs} measurement files, ${aligned} aligned runs, ${seeds.length} embeddings`;
+  return `study: ${runs} runs, ${pairs} measurement files, ${aligned} alignments, ${seeds.length} embeddings`;
+}
+
+/**
+ * Check every alignment file under `root` (not inside a run directory): its seal, and that the run
+ * it permutes still has the spec hash it was aligned at. Returns their number.
+ */
+function verifyAlignments(root: string, c: Checker): number {
+  if (!existsSync(root)) return 0;
+  let count = 0;
+  const walk = (folder: string) => {
+    if (existsSync(join(folder, 'run.json'))) return;
+    for (const entry of readdirSync(folder, { withFileTypes: true })) {
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith('.json')) {
+        count++;
+        c.check(() => {
+          const a = readAlignment(path);
+          const source = readRunJson(a.sourceDir);
+          if (source.specHash !== a.sourceSpecHash) {
+            throw new Error(`${path}: stale: ${a.sourceDir} was re-trained since it was aligned`);
+          }
+        });
+      }
+    }
+  };
+  walk(root);
+  return count;
 }
 
 /**

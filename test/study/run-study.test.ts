@@ -1,14 +1,16 @@
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { EXIT_FAILURE } from '../../src/cli/io.js';
+import { EXIT_FAILURE, EXIT_OK } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { writeMeasurement } from '../../src/results/measurement-files.js';
 import { METRICS } from '../../src/results/metrics.js';
 import { type ResultRow, readResults } from '../../src/results/rows.js';
-import { readCheckpoints } from '../../src/store/index.js';
+import { readCheckpoints, readMetrics } from '../../src/store/index.js';
+import { readAlignment } from '../../src/study/aligned.js';
 import { runStudy, type StudyResult } from '../../src/study/run-study.js';
 import { parseStudySpec } from '../../src/study/spec.js';
+import { verifyDir } from '../../src/study/verify-dir.js';
 import { verifyRun } from '../../src/train/inspect.js';
 import { readRunJson } from '../../src/train/run.js';
 import { capture } from '../helpers/cli-io.js';
@@ -161,13 +163,15 @@ describe('runStudy (tiny study, one process)', () => {
     expect(sortRows(again.rows)).toEqual(sortRows(result.rows));
   });
 
-  test('aligned exports are valid runs; weight matching does not increase L2 (init baseline)', () => {
+  test('alignments are stored as permutations; a materialized one is B permuted, at the aligned L2 from A', async () => {
     for (const twin of result.plan.twins) {
       for (const method of ['weight', 'activation']) {
-        const out = join(dir, 'aligned', twin.runB, method);
-        const v = verifyRun(out);
-        expect(v.problems).toEqual([]);
-        expect(v.ok).toBe(true);
+        const a = readAlignment(join(dir, 'aligned', twin.runB, `${method}.json`));
+        expect(a.sourceDir).toBe(join(dir, 'runs', twin.runB));
+        expect(a.referenceDir).toBe(join(dir, 'runs', twin.runA));
+        expect(a.method).toBe(method);
+        expect(a.step).toBe(45);
+        expect(a.perms.map((p) => p.length)).toEqual([16, 16]);
       }
     }
     const init = 's0/init-r0';
@@ -179,12 +183,31 @@ describe('runStudy (tiny study, one process)', () => {
     expect(aligned[0]?.step).toBe(45);
     expect(aligned[0]?.value).toBeLessThanOrEqual(l2);
     expect(aligned[0]?.value).toBeGreaterThan(0);
-    // The exported run's last checkpoint is B permuted: its distance to A is the aligned L2.
+    // Materialized, the alignment is a valid run whose last checkpoint is B permuted: its distance
+    // to A is the aligned L2, and its metrics are B's.
+    const out = scratchDir('twinscope-materialized-');
+    const io = capture();
+    const file = join(dir, 'aligned', init, 'weight.json');
+    expect(await main(['node', 'twinscope', 'materialize', file, '--out', out], io)).toBe(EXIT_OK);
+    expect(io.out).toMatch(/aligned by weight, \d+ checkpoints/);
+    const v = verifyRun(out);
+    expect(v.problems).toEqual([]);
     const a = readCheckpoints(join(dir, 'runs', 's0/parent')).at(-1)?.params as Float32Array;
-    const b = readCheckpoints(join(dir, 'aligned', init, 'weight')).at(-1)?.params as Float32Array;
+    const b = readCheckpoints(out).at(-1)?.params as Float32Array;
     let s = 0;
     for (let i = 0; i < a.length; i++) s += ((a[i] as number) - (b[i] as number)) ** 2;
     expect(Math.sqrt(s)).toBeCloseTo(aligned[0]?.value as number, 4);
+    expect(readMetrics(out)).toEqual(readMetrics(join(dir, 'runs', init)));
+    // verify checks every alignment file; a changed one is named.
+    const count = result.plan.twins.length * 2;
+    expect(verifyDir(dir).summary).toContain(`, ${count} alignments,`);
+    const copy = scratchDir('twinscope-aligned-copy-');
+    cpSync(dir, copy, { recursive: true });
+    const changed = join(copy, 'aligned', init, 'weight.json');
+    writeFileSync(changed, readFileSync(changed, 'utf8').replace('"step": 45', '"step": 44'));
+    expect(verifyDir(copy).problems).toEqual([
+      expect.stringMatching(/^aligned\/s0\/init-r0\/weight\.json: content does not match its checksum/),
+    ]);
   });
 
   test('Lyapunov rows for σ > 0 twins, one over all steps', () => {

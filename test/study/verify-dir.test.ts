@@ -65,7 +65,7 @@ describe('verify on a study', () => {
   test('a fresh study verifies, counting what it checked', () => {
     const r = verifyDir(pristine);
     expect(r).toMatchObject({ ok: true, kind: 'study', problems: [], strayTemps: [] });
-    expect(r.summary).toBe('study: 7 runs, 4 measurement files, 0 aligned runs, 1 embeddings');
+    expect(r.summary).toBe('study: 7 runs, 4 measurement files, 0 alignments, 1 embeddings');
   });
 
   test('64 flipped bytes in results.arrow: verify names it, the report refuses it, a re-run rewrites it', async () => {
@@ -204,7 +204,7 @@ describe('verify on a study', () => {
     io = capture();
     expect(await main(['node', 'twinscope', 'verify', dir, '--repair'], io)).toBe(0);
     expect(io.out).toBe(
-      `removed ${join(dir, 'measurements', 'x.arrow.tmp-999997')} (7 bytes)\n${dir}: ok (study: 7 runs, 4 measurement files, 0 aligned runs, 1 embeddings)\n`,
+      `removed ${join(dir, 'measurements', 'x.arrow.tmp-999997')} (7 bytes)\n${dir}: ok (study: 7 runs, 4 measurement files, 0 alignments, 1 embeddings)\n`,
     );
     io = capture();
     expect(await main(['node', 'twinscope', 'verify', join(dir, 'measurements')], io)).toBe(2);
