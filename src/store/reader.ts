@@ -302,9 +302,26 @@ function sha256Problems(
 export function checkFileChecksum(dir: string, name: string, expected: ExpectedFile): void {
   const file = path.join(dir, name);
   if (!fs.existsSync(file)) throw new StoreError(`${file}: file is missing`, name);
+  const key = `${file}\0${expected.sha256}`;
+  const identity = fileIdentity(file);
+  if (verifiedFiles.get(key) === identity) return;
   const [problem] = sha256Problems(file, name, expected, false);
   // The problem starts with the file's name; the error names its path.
   if (problem) throw new StoreError(`${file}${problem.slice(name.length)}`, name);
+  verifiedFiles.set(key, identity);
+}
+
+/**
+ * Files whose checksum {@link checkFileChecksum} has matched in this process, by path and expected
+ * sha256, with the file's identity then: a file read again unchanged (same inode, size, and
+ * modification and change times to the nanosecond) is not hashed again. A fork job reads its
+ * parent's checkpoints once per twin, a measurement both runs of every pair. `verify` always hashes.
+ */
+const verifiedFiles = new Map<string, string>();
+
+function fileIdentity(file: string): string {
+  const st = fs.statSync(file, { bigint: true });
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
 /**

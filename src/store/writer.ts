@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type Schema, tableToIPC } from 'apache-arrow';
+import { MetadataVersion, type Schema } from 'apache-arrow';
+import { FileBlock, Footer } from 'apache-arrow/ipc/metadata/file';
 import type { ParameterLayout } from '../model/layout.js';
 import { writeAll, writeFileAtomic } from '../util/atomic-file.js';
 import {
@@ -155,14 +156,13 @@ export class RunWriter {
     for (const name of names) {
       const opened = openStoreFile(path.join(this.dir, name));
       if (opened.scan.torn) throw new StoreError(opened.scan.torn.message, name);
-      const table = decodeBatches(opened);
-      const bytes = opened.scan.format === 'file' ? fs.readFileSync(opened.file) : tableToIPC(table, 'file');
-      if (opened.scan.format !== 'file') writeFileAtomic(opened.file, [bytes]);
-      out[name] = {
-        sha256: createHash('sha256').update(bytes).digest('hex'),
-        rows: table.numRows,
-        bytes: bytes.length,
-      };
+      const rows = opened.scan.batches.reduce((n, b) => n + b.rows, 0);
+      if (opened.scan.format === 'file') {
+        const bytes = fs.readFileSync(opened.file);
+        out[name] = { sha256: createHash('sha256').update(bytes).digest('hex'), rows, bytes: bytes.length };
+      } else {
+        out[name] = { ...writeFileAtomic(opened.file, streamToFile(opened)), rows };
+      }
       const check = scanFile(opened.file);
       if (check.format !== 'file')
         throw new StoreError(`${name}: finalize did not produce an Arrow IPC file`, name);
@@ -180,6 +180,36 @@ export class RunWriter {
     this.mFd = undefined;
     this.dFd = undefined;
   }
+}
+
+/** `ARROW1` and two bytes of padding: the start of an Arrow IPC file. */
+const FILE_MAGIC_PADDED = new Uint8Array([0x41, 0x52, 0x52, 0x4f, 0x57, 0x31, 0, 0]);
+/** The end-of-stream marker: a continuation marker and a zero metadata length. */
+const END_OF_STREAM = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+
+/**
+ * The Arrow IPC file holding the record batches of the stream file `opened`, as byte chunks: the
+ * magic, the stream's messages byte for byte (schema message first, as C++ and pyarrow write
+ * files), the end-of-stream marker, and the footer with the schema and every batch's block. The
+ * batches are copied, not decoded and re-encoded: finalizing costs a copy of the file.
+ */
+function streamToFile(opened: OpenedFile): Uint8Array[] {
+  const { scan, file, schema } = opened;
+  const shift = FILE_MAGIC_PADDED.length;
+  const blocks = scan.batches.map(
+    (b) => new FileBlock(b.end - b.bodyLength - b.offset, b.bodyLength, b.offset + shift),
+  );
+  const footer = Footer.encode(new Footer(schema, MetadataVersion.V5, blocks, []));
+  const length = new Uint8Array(4);
+  new DataView(length.buffer).setInt32(0, footer.length, true);
+  return [
+    FILE_MAGIC_PADDED,
+    readRange(file, 0, scan.dataEnd),
+    END_OF_STREAM,
+    footer,
+    length,
+    FILE_MAGIC_PADDED.subarray(0, 6),
+  ];
 }
 
 /** Options of {@link openRunWriter}. */

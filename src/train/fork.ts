@@ -12,7 +12,7 @@ import { createLockstepEngine, type LockstepEngine } from '../engine/ort/lockste
 import { Rng } from '../rng/rng.js';
 import type { ResolvedRunSpec } from '../spec/resolve.js';
 import { planRun } from '../spec/run-plan.js';
-import type { Checkpoint } from '../store/index.js';
+import { CHECKPOINTS_FILE, type Checkpoint, iterateCheckpoints } from '../store/index.js';
 import { batchForStep } from './loop.js';
 import {
   applyPerturbation,
@@ -34,7 +34,7 @@ import {
   type TrainRunOptions,
   trainRun,
 } from './run.js';
-import { readRunCheckpoints } from './run-files.js';
+import { checkRunFiles } from './run-files.js';
 
 /** A weight perturbation applied at the fork step. */
 export interface WeightPerturbation extends PerturbationScope {
@@ -94,7 +94,15 @@ export interface ForkLineage {
  */
 function forkPoint(parentDir: string, forkStep: number): { parent: RunJson; cp?: Checkpoint } {
   const parent = readRunJson(parentDir);
-  const cp = readRunCheckpoints(parentDir).find((c) => c.step === forkStep);
+  // Decode checkpoints one at a time up to the fork step, not the whole file.
+  checkRunFiles(parentDir, [CHECKPOINTS_FILE]);
+  let cp: Checkpoint | undefined;
+  for (const c of iterateCheckpoints(parentDir)) {
+    if (c.step === forkStep) {
+      cp = c;
+      break;
+    }
+  }
   if (!cp && parent.status === 'diverged') return { parent };
   if (!cp) {
     throw new Error(

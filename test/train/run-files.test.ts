@@ -3,7 +3,17 @@
  * byte in checkpoints.arrow stops every reader (checkpoints for measurements, embeddings and forks;
  * inspect; export) with an error naming the file, while `verify` lists it as a problem.
  */
-import { copyFileSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  cpSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { exportParquet } from '../../src/export/parquet.js';
@@ -57,6 +67,23 @@ describe('run files are checked against run.json on read', () => {
     await expect(embedRuns([good, bad], { method: 'pca', components: 2 })).rejects.toThrow(
       /checkpoints\.arrow: sha256/,
     );
+  });
+
+  test('a file checked once is not hashed again while unchanged, and a byte flipped in place after the check is still found', () => {
+    const dir = join(root, 'flip-later');
+    cpSync(good, dir, { recursive: true });
+    const file = join(dir, 'checkpoints.arrow');
+    expect(() => readRunCheckpoints(dir)).not.toThrow();
+    expect(() => readRunCheckpoints(dir)).not.toThrow(); // the cached check
+    // The same size, the same inode: only the byte and the file's times change.
+    const fd = openSync(file, 'r+');
+    const at = Math.floor(statSync(file).size / 2);
+    const one = Buffer.alloc(1);
+    readSync(fd, one, 0, 1, at);
+    one[0] = (one[0] as number) ^ 0x01;
+    writeSync(fd, one, 0, 1, at);
+    closeSync(fd);
+    expect(() => readRunCheckpoints(dir)).toThrow(/checkpoints\.arrow: sha256 [0-9a-f]{64} does not match/);
   });
 
   test('metrics.arrow is checked too', () => {
