@@ -104,6 +104,13 @@ export const METRICS = {
    */
   hessianTrace: 'hessian_trace',
   /**
+   * Adam/AdamW runs only: λ_max(P⁻¹H), the top eigenvalue of the training-loss Hessian preconditioned
+   * by the optimizer's state at the checkpoint (Cohen et al. 2022; docs/methods.md §12.2), split
+   * `train`. Options: threshold ((2 + 2β₁)/((1 − β₁)η) at the checkpoint's η), lr, examples, steps,
+   * residual, converged, seed.
+   */
+  preconditionedSharpness: 'preconditioned_sharpness',
+  /**
    * Loss / accuracy of θ + ε over noise draws at one σ, on `split`; one row per statistic. Options:
    * sigma, noise ('iid' or 'relative'), draws, stat ('mean', 'std', 'min', 'max'), examples, seed,
    * streams ('per-sigma'). Accuracy rows only for classifiers.

@@ -16,7 +16,14 @@
 import { join } from 'node:path';
 import { firstRows } from '../data/rows.js';
 import type { Batch, Dataset } from '../data/types.js';
-import { engineHvp, hutchinsonTrace, lanczos } from '../measure/hessian.js';
+import {
+  adamPreconditioner,
+  engineHvp,
+  hutchinsonTrace,
+  lanczos,
+  preconditionedHvp,
+  stabilityThreshold,
+} from '../measure/hessian.js';
 import { criticalSigma, engineEvaluator, weightSensitivity } from '../measure/sensitivity.js';
 import {
   lossLine,
@@ -28,6 +35,8 @@ import {
 import { METRICS } from '../results/metrics.js';
 import type { ResultRow } from '../results/rows.js';
 import { type SurfaceData, writeSurface } from '../results/surface-files.js';
+import { planRun } from '../spec/run-plan.js';
+import type { Checkpoint } from '../store/index.js';
 import { createEngine, type RunJson, readRunJson, runContextParts } from '../train/run.js';
 import { readRunCheckpoints } from '../train/run-files.js';
 import type { FileDigest } from '../util/file-digest.js';
@@ -161,6 +170,31 @@ export async function measureRun(
             });
           });
         });
+        const cp = byStep.get(step) as Checkpoint;
+        if (run.spec.optimizer.kind !== 'sgd' && cp.opt.step >= 1 && cp.opt.slots.length >= 2) {
+          // Adam's own edge of stability: λ_max(P⁻¹H) against (2 + 2β₁)/((1 − β₁)η).
+          await attempt(METRICS.preconditionedSharpness, 'train', async () => {
+            const plan = planRun(run.spec, data.train.n);
+            const lrStep = Math.min(step, plan.totalSteps - 1);
+            const lr = plan.lr(lrStep, Math.floor(lrStep / plan.stepsPerEpoch));
+            const pre = preconditionedHvp(hvp, adamPreconditioner(cp.opt, run.spec.optimizer));
+            const top = await lanczos(pre, theta.length, { k: 1, steps: s.steps, seed: s.seed });
+            rows.push({
+              ...base,
+              metric: METRICS.preconditionedSharpness,
+              value: top.values[0] as number,
+              options: {
+                threshold: stabilityThreshold(run.spec.optimizer, lr),
+                lr,
+                examples: n,
+                steps: top.steps,
+                residual: top.residuals[0] as number,
+                converged: top.converged,
+                seed: s.seed,
+              },
+            });
+          });
+        }
         if (s.probes > 0) {
           await attempt(METRICS.hessianTrace, 'train', async () => {
             const trace = await hutchinsonTrace(hvp, theta.length, { probes: s.probes, seed: s.seed });

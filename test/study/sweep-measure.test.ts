@@ -11,6 +11,7 @@ import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { firstRows } from '../../src/data/rows.js';
+import { measureSharpness } from '../../src/measure/diagnostics.js';
 import { engineHvp, hutchinsonTrace, lanczos } from '../../src/measure/hessian.js';
 import { criticalSigma, engineEvaluator, weightSensitivity } from '../../src/measure/sensitivity.js';
 import {
@@ -27,6 +28,7 @@ import { type ResultRow, readResults } from '../../src/results/rows.js';
 import { readStatus } from '../../src/results/study-files.js';
 import { readSurface } from '../../src/results/surface-files.js';
 import { SpecError } from '../../src/spec/errors.js';
+import type { Checkpoint } from '../../src/store/index.js';
 import { runSweep, type SweepResult } from '../../src/study/run-sweep.js';
 import { expandGrid } from '../../src/study/sweep-grid.js';
 import { parseSweepSpec } from '../../src/study/sweep-spec.js';
@@ -452,5 +454,40 @@ describe('a measured sweep', () => {
     const line = JSON.stringify(report.plots.find((p) => p.name === 'surface-0-lr0.5-line-0-3')?.spec);
     expect(line).toContain('"type":"line"');
     expect(line).not.toContain('"type":"rect"');
+  }, 60_000);
+});
+
+describe('Adam runs', () => {
+  test("a sweep measures Adam's preconditioned sharpness λ_max(P⁻¹H) against its threshold", async () => {
+    const dir = join(root, 'adam');
+    const sweep = parseSweepSpec({
+      name: 'adam',
+      sweep: { base: { ...base, optimizer: { kind: 'adam', lr: 0.01 } }, grid: [{ seed: [1] }] },
+      measure: { sharpness: { examples: 150, probes: 0 } },
+    });
+    const result = await runSweep(sweep, dir, {}, { workers: 1 });
+    const row = result.rows.find((r) => r.metric === METRICS.preconditionedSharpness);
+    expect(row).toBeDefined();
+    // The same quantity as `twinscope sharpness` computes at that checkpoint (measureSharpness).
+    const runDir = join(dir, 'runs', row?.runA as string);
+    const run = readRunJson(runDir);
+    const last = readRunCheckpoints(runDir).at(-1) as Checkpoint;
+    expect(row?.step).toBe(last.step);
+    const { data, model } = runContextParts(run.spec);
+    const engine = await createEngine(run.spec, model);
+    try {
+      const m = await measureSharpness(engine, firstRows(data.train, 150), last, run.spec.optimizer, 0.01);
+      expect(m.thresholdOf).toBe('preconditioned');
+      expect(row?.options.threshold).toBe(m.threshold);
+      expect(m.threshold).toBeCloseTo((2 + 2 * 0.9) / (0.1 * 0.01), 6);
+      const value = row?.value as number;
+      expect(value).toBeGreaterThan(0);
+      expect(Math.abs(value - (m.preconditioned as number))).toBeLessThan(1e-4 * value);
+      // Not the plain sharpness: Adam's preconditioner rescales the Hessian.
+      const plain = result.rows.find((r) => r.metric === METRICS.sharpness)?.value as number;
+      expect(Math.abs(value - plain)).toBeGreaterThan(1e-3 * value);
+    } finally {
+      await engine.dispose();
+    }
   }, 60_000);
 });
