@@ -361,6 +361,38 @@ export {
   surfaceAxis,
 } from './measure/surface.js';
 
+// Models from anywhere as ONNX: import (weights become graph inputs, activations extra outputs,
+// one onnxruntime session per architecture), export of a run's checkpoint as a standard ONNX
+// model, and the comparison of two models (distances, interpolation barriers, CKA).
+export { OnnxModelError } from './onnx/proto.js';
+export {
+  checkSameArchitecture,
+  type HiddenOutput,
+  type ImportedArchitecture,
+  type ImportedModel,
+  type ImportOptions,
+  importOnnx,
+  importOnnxFile,
+} from './onnx/import-model.js';
+export { type HiddenValues, type ImportedEval, ImportedSession } from './onnx/session.js';
+export {
+  type ExportOptions,
+  exportModelOnnx,
+  exportRunOnnx,
+  parseRunTarget,
+  type RunCheckpointModel,
+  readRunCheckpointModel,
+} from './onnx/export-model.js';
+export { type LoadedModel, loadModelRef } from './onnx/sources.js';
+export {
+  type BarrierPair,
+  type CompareData,
+  type CompareOptions,
+  type CompareResult,
+  compareModels,
+  type SplitCurve,
+} from './onnx/compare.js';
+
 // Results on disk: result rows, metric names, embeddings, sweep groups, study.json and status.json.
 export { type ResultRow, readResults } from './results/rows.js';
 export { METRICS, type PerturbationKind, type TwinInfo } from './results/metrics.js';
@@ -395,8 +427,9 @@ export {
   writeSurface,
 } from './results/surface-files.js';
 
-// Execution: what a pool of worker processes reports back.
+// Execution: what a pool of worker processes reports back; where a distributed queue is.
 export type { PoolResult } from './exec/pool.js';
+export { parseQueueUrl, type QueueTarget } from './exec/queue.js';
 
 // Studies and sweeps: specs, plans, running them, pair measurements, embeddings.
 export {
@@ -412,6 +445,7 @@ export {
 export { derivedSeed, type ForkGroup, type PlannedRun, planStudy, type StudyPlan } from './study/plan.js';
 export {
   ControlError,
+  type QueueRunOptions,
   runStudy,
   type StudyEvents,
   type StudyOptions,

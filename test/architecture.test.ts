@@ -23,6 +23,7 @@ const STAGES: readonly (readonly string[])[] = [
   ['store'],
   ['train'],
   ['measure'],
+  ['onnx'],
   ['results'],
   ['exec'],
   ['study'],

@@ -11,6 +11,7 @@ import { Command, CommanderError } from 'commander';
 import { InputError } from '../util/errors.js';
 import { toolkitVersion } from '../version.js';
 import { registerBenchCommand } from './bench.js';
+import { registerCompareCommand } from './compare.js';
 import { registerEmbedCommand } from './embed.js';
 import { type CliIo, defaultIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './io.js';
 import { registerMaterializeCommand } from './materialize.js';
@@ -18,7 +19,9 @@ import { EXIT_CODES_HELP, registerReportCommand } from './report.js';
 import { registerRunCommand } from './run.js';
 import { registerRunDirCommands } from './run-dir.js';
 import { registerSharpnessCommand } from './sharpness.js';
+import { registerStatusCommand } from './status.js';
 import { registerTrainCommand } from './train.js';
+import { registerWorkerCommand } from './worker.js';
 
 /**
  * The commander program with every command registered. It never calls process.exit: errors and
@@ -42,7 +45,10 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   registerBenchCommand(program, io);
   registerReportCommand(program, io);
   registerEmbedCommand(program, io);
+  registerCompareCommand(program, io);
   registerMaterializeCommand(program, io);
+  registerWorkerCommand(program, io);
+  registerStatusCommand(program, io);
   program.addHelpText('after', EXIT_CODES_HELP);
   return program;
 }

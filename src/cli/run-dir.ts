@@ -3,6 +3,7 @@
  *   twinscope verify DIR [--json] [--repair] check every file of a run, study, sweep or embedding
  *   twinscope inspect DIR [--json]           spec summary, checkpoints, final metrics, sizes
  *   twinscope export DIR --format parquet    the Arrow tables as Parquet (for DuckDB and friends)
+ *   twinscope export DIR[@STEP] --format onnx --out FILE   a checkpoint as a standard ONNX model
  */
 import { type Command, Option } from 'commander';
 import type { CliIo } from './io.js';
@@ -56,16 +57,37 @@ export function registerRunDirCommands(program: Command, io: CliIo): void {
 
   program
     .command('export')
-    .description('write the run tables in another format (Parquet, readable by DuckDB without twinscope)')
-    .argument('<dir>', 'run directory')
-    .addOption(new Option('--format <format>', 'output format').choices(['parquet']).default('parquet'))
-    .option('--to <dir>', 'output folder (default: the run directory)')
+    .description(
+      'write the run tables as Parquet (readable by DuckDB without twinscope), or a checkpoint as a standard ONNX model',
+    )
+    .argument('<dir>', 'run directory; with --format onnx optionally DIR@STEP (default: the last checkpoint)')
+    .addOption(
+      new Option('--format <format>', 'output format').choices(['parquet', 'onnx']).default('parquet'),
+    )
+    .option('--to <dir>', 'parquet: output folder (default: the run directory)')
+    .option('--out <file>', 'onnx: the model file to write')
     .addHelpText(
       'after',
-      '\nExamples:\n  twinscope export runs/moons --format parquet\n' +
-        '  twinscope export runs/moons --to /tmp/moons-parquet && duckdb -c "SELECT * FROM \'/tmp/moons-parquet/metrics.parquet\'"\n',
+      '\nONNX: opset 17, weights as initializers named after the layout (dense0.weight, ...), input `input`\n' +
+        '[N, inputDim], output `logits` [N, outputDim]; loads in onnxruntime or any ONNX tool unchanged.\n' +
+        '\nExamples:\n  twinscope export runs/moons --format parquet\n' +
+        '  twinscope export runs/moons --to /tmp/moons-parquet && duckdb -c "SELECT * FROM \'/tmp/moons-parquet/metrics.parquet\'"\n' +
+        '  twinscope export runs/mnist@500 --format onnx --out mnist-500.onnx\n',
     )
-    .action(async (dir: string, options: { format: string; to?: string }) => {
+    .action(async (dir: string, options: { format: string; to?: string; out?: string }) => {
+      if (options.format === 'onnx') {
+        if (!options.out) throw new UsageError('--format onnx needs --out FILE (the model file to write)');
+        if (options.to)
+          throw new UsageError('--to is for --format parquet; use --out FILE with --format onnx');
+        const { exportRunOnnx, parseRunTarget } = await import('../onnx/export-model.js');
+        const { writeFileAtomic } = await import('../util/atomic-file.js');
+        const target = parseRunTarget(dir);
+        const { bytes, step } = exportRunOnnx(target.dir, target.step);
+        writeFileAtomic(options.out, [bytes]);
+        io.stdout(`${options.out} (${target.dir} at step ${step}, ${bytes.length} bytes)\n`);
+        return;
+      }
+      if (options.out) throw new UsageError('--out is for --format onnx; use --to DIR with --format parquet');
       const { readRunJson } = await import('../train/run.js');
       const run = readRunJson(dir);
       // A diverged run is finalized too: its files hold the checkpoints kept before the divergence.

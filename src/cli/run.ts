@@ -5,7 +5,35 @@
  * change the exit code.
  */
 import type { Command } from 'commander';
-import { asUsageError, type CliIo, parsePositiveInt } from './io.js';
+import type { QueueRunOptions } from '../study/run-study.js';
+import { asUsageError, type CliIo, parsePositiveInt, UsageError } from './io.js';
+
+/** The options of `run`. */
+interface RunOptions {
+  readonly out: string;
+  readonly workers?: number;
+  readonly progress: boolean;
+  readonly report: boolean;
+  readonly queue?: string;
+  readonly detach?: boolean;
+}
+
+/** The queue of --queue (a bad URL is a usage error), or undefined for the local pool. */
+async function queueOption(options: RunOptions): Promise<QueueRunOptions | undefined> {
+  if (!options.queue) return undefined;
+  const { parseQueueUrl } = await import('../exec/queue.js');
+  return { target: parseQueueUrl(options.queue), ...(options.detach && { detach: true }) };
+}
+
+/** After --detach: what was done and how to collect. */
+function printDetached(path: string, options: RunOptions, io: CliIo): void {
+  io.stdout(
+    `enqueued: the workers (twinscope worker --queue …) run the jobs; see twinscope status ${options.out} --queue …
+` +
+      `collect the results with the same command without --detach: twinscope run ${path} --out ${options.out} --queue …
+`,
+  );
+}
 
 export function registerRunCommand(program: Command, io: CliIo): void {
   program
@@ -18,83 +46,93 @@ export function registerRunCommand(program: Command, io: CliIo): void {
     .option('--workers <n>', 'worker processes (default: cores / threadsPerWorker)', parsePositiveInt)
     .option('--no-progress', 'no progress bar')
     .option('--no-report', 'do not write the HTML report and its figures (DIR/report/) at the end')
+    .option(
+      '--queue <url>',
+      'run the jobs through a Redis queue (redis://[:password@]host:port[/db]) on `twinscope worker`s instead of the local pool',
+    )
+    .option(
+      '--detach',
+      'with --queue: return once the jobs are enqueued; the same command later collects the results',
+    )
     .addHelpText(
       'after',
       '\nAt the end it draws every figure and writes DIR/report/index.html (see twinscope report), and prints its path last.\n' +
         '\nExamples:\n  twinscope run pipelines/butterfly-moons.json --out studies/butterfly-moons\n' +
         '  twinscope run pipelines/butterfly-mnist.json --out studies/mnist --workers 2\n' +
         '  twinscope run pipelines/butterfly-moons.json --out studies/butterfly-moons --no-progress --no-report\n' +
-        '  twinscope run pipelines/hyper-ribbon-mnist.json --out studies/hyper-ribbon   # a sweep + InPCA\n',
+        '  twinscope run pipelines/hyper-ribbon-mnist.json --out studies/hyper-ribbon   # a sweep + InPCA\n' +
+        '  twinscope run pipelines/butterfly-moons.json --out /shared/moons --queue redis://:secret@10.0.0.5:6379\n' +
+        '\nWith --queue the jobs go to `twinscope worker --queue URL` processes on any machine that sees DIR at the\n' +
+        'same path (see docs/distributed.md); this command waits with the same progress display and writes the\n' +
+        'results and report as a local run does.\n',
     )
-    .action(
-      async (
-        path: string,
-        options: { out: string; workers?: number; progress: boolean; report: boolean },
-      ) => {
-        const workers = options.workers;
-        const { isSweepJson } = await import('../study/sweep-spec.js');
-        const { readSpecJson } = await import('../spec/spec-file.js');
-        if (isSweepJson(asUsageError(() => readSpecJson(path)))) {
-          await runSweepCommand(path, options.out, workers, options, io);
-          return;
-        }
-        const { loadStudySpec } = await import('../study/spec.js');
-        const study = asUsageError(() => loadStudySpec(path));
-        const { runStudy, ControlError } = await import('../study/run-study.js');
-        const { createStudyProgress } = await import('./progress.js');
-        const progress = createStudyProgress(io, options.progress);
-        let result: Awaited<ReturnType<typeof runStudy>>;
+    .action(async (path: string, options: RunOptions) => {
+      const workers = options.workers;
+      if (options.detach && !options.queue) throw new UsageError('--detach needs --queue');
+      const queue = await queueOption(options);
+      const { isSweepJson } = await import('../study/sweep-spec.js');
+      const { readSpecJson } = await import('../spec/spec-file.js');
+      if (isSweepJson(asUsageError(() => readSpecJson(path)))) {
+        await runSweepCommand(path, options.out, workers, options, queue, io);
+        return;
+      }
+      const { loadStudySpec } = await import('../study/spec.js');
+      const study = asUsageError(() => loadStudySpec(path));
+      const { runStudy, ControlError } = await import('../study/run-study.js');
+      const { createStudyProgress } = await import('./progress.js');
+      const progress = createStudyProgress(io, options.progress);
+      let result: Awaited<ReturnType<typeof runStudy>>;
+      try {
+        result = await runStudy(
+          study,
+          options.out,
+          {
+            onRound: (r) => progress.round(r.label, r.runSteps, r.jobs, r.workers),
+            onSteps: (n) => progress.steps(n),
+            onJob: (id, outcome, message) => progress.job(id, outcome, message),
+            ...(options.progress && { onLog: (m: string) => io.stderr(`  ${m}\n`) }),
+          },
+          { ...(workers !== undefined && { workers }), ...(queue && { queue }) },
+        );
+      } finally {
+        progress.stop();
+      }
+      if (result.detached) return printDetached(path, options, io);
+      const { join } = await import('node:path');
+      const { cumulativeExplained } = await import('../results/embedding.js');
+      io.stdout(`${study.name}: ${result.plan.twins.length} pairs, ${result.rows.length} result rows\n`);
+      io.stdout(`results  ${join(options.out, 'results.arrow')}\n`);
+      printDiverged(result.diverged, io);
+      for (const e of result.embeddings) {
+        if (!e.embedding) continue;
+        const k = Math.min(2, e.embedding.components);
+        const share = cumulativeExplained(e.embedding)[k - 1] ?? 0;
+        const what = e.embedding.method === 'pca' ? 'variance' : 'stress';
+        io.stdout(
+          `embedding s${e.seed}: ${e.runs.length} runs, ${e.embedding.points.length} checkpoints, ` +
+            `${e.embedding.method} top ${k}: ${(100 * share).toFixed(1)}% ${what} (${join(e.dir, 'embedding.json')})\n`,
+        );
+      }
+      // The report also covers a failed study (it marks what failed), so it is written before the
+      // failure is raised; a report error is raised after the study's own failure, if any.
+      let reportError: unknown;
+      if (options.report) {
+        const { reportStudy } = await import('./report.js');
         try {
-          result = await runStudy(
-            study,
-            options.out,
-            {
-              onRound: (r) => progress.round(r.label, r.runSteps, r.jobs, r.workers),
-              onSteps: (n) => progress.steps(n),
-              onJob: (id, outcome, message) => progress.job(id, outcome, message),
-              ...(options.progress && { onLog: (m: string) => io.stderr(`  ${m}\n`) }),
-            },
-            workers === undefined ? {} : { workers },
-          );
-        } finally {
-          progress.stop();
+          await reportStudy(options.out, io);
+        } catch (e) {
+          reportError = e;
         }
-        const { join } = await import('node:path');
-        const { cumulativeExplained } = await import('../results/embedding.js');
-        io.stdout(`${study.name}: ${result.plan.twins.length} pairs, ${result.rows.length} result rows\n`);
-        io.stdout(`results  ${join(options.out, 'results.arrow')}\n`);
-        printDiverged(result.diverged, io);
-        for (const e of result.embeddings) {
-          if (!e.embedding) continue;
-          const k = Math.min(2, e.embedding.components);
-          const share = cumulativeExplained(e.embedding)[k - 1] ?? 0;
-          const what = e.embedding.method === 'pca' ? 'variance' : 'stress';
-          io.stdout(
-            `embedding s${e.seed}: ${e.runs.length} runs, ${e.embedding.points.length} checkpoints, ` +
-              `${e.embedding.method} top ${k}: ${(100 * share).toFixed(1)}% ${what} (${join(e.dir, 'embedding.json')})\n`,
-          );
-        }
-        // The report also covers a failed study (it marks what failed), so it is written before the
-        // failure is raised; a report error is raised after the study's own failure, if any.
-        let reportError: unknown;
-        if (options.report) {
-          const { reportStudy } = await import('./report.js');
-          try {
-            await reportStudy(options.out, io);
-          } catch (e) {
-            reportError = e;
-          }
-        }
-        if (result.failed.length > 0 || result.blocked.length > 0) {
-          const lines = result.failed.map((f) => `  ${f.id}: ${f.message}`);
-          if (result.blocked.length > 0)
-            lines.push(`  ${result.blocked.length} job(s) not run (a dependency failed)`);
-          throw new Error(`${result.failed.length} job(s) failed:\n${lines.join('\n')}\nre-run to retry`);
-        }
-        if (result.controlFailures.length > 0) throw new ControlError(result.controlFailures);
-        if (reportError !== undefined) throw reportError;
-      },
-    );
+      }
+      if (result.failed.length > 0 || result.blocked.length > 0) {
+        const lines = result.failed.map((f) => `  ${f.id}: ${f.message}`);
+        if (result.blocked.length > 0)
+          lines.push(`  ${result.blocked.length} job(s) not run (a dependency failed)`);
+        throw new Error(`${result.failed.length} job(s) failed:\n${lines.join('\n')}\nre-run to retry`);
+      }
+      if (result.controlFailures.length > 0) throw new ControlError(result.controlFailures);
+      if (reportError !== undefined) throw reportError;
+    });
 }
 
 /**
@@ -105,7 +143,8 @@ async function runSweepCommand(
   path: string,
   out: string,
   workers: number | undefined,
-  options: { progress: boolean; report: boolean },
+  options: RunOptions,
+  queue: QueueRunOptions | undefined,
   io: CliIo,
 ): Promise<void> {
   const showProgress = options.progress;
@@ -126,11 +165,12 @@ async function runSweepCommand(
         onJob: (id, outcome, message) => progress.job(id, outcome, message),
         ...(showProgress && { onLog: (m: string) => io.stderr(`  ${m}\n`) }),
       },
-      workers === undefined ? {} : { workers },
+      { ...(workers !== undefined && { workers }), ...(queue && { queue }) },
     );
   } finally {
     progress.stop();
   }
+  if (result.detached) return printDetached(path, options, io);
   const { join } = await import('node:path');
   const e = result.embedding;
   const embedded = e ? e.points.length : result.groups.reduce((n, g) => n + g.embedding.points.length, 0);

@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { compiledScript, type PoolJob, type PoolOptions, type PoolResult, runPool } from '../exec/pool.js';
+import { type QueueOptions, type QueueResult, runQueue } from '../exec/queue.js';
 import { trainingProbe } from '../measure/diagnostics.js';
 import { writeMeasurement } from '../results/measurement-files.js';
 import type { TwinInfo } from '../results/metrics.js';
@@ -135,13 +136,31 @@ export async function executeJob(job: StudyJob, onSteps: (n: number) => void = (
   writeMeasurement(job.out, result.rows, { runA: job.twin.runA, runB: job.twin.runB });
 }
 
-/** Run a graph of study jobs in the local pool: in this process with one worker, else in study worker processes. */
+/**
+ * Where a study's jobs go instead of the local pool: a BullMQ queue in Redis (exec/queue.ts), whose
+ * workers (`twinscope worker`) write into the study folder `dir`.
+ */
+export type StudyQueue = Omit<QueueOptions<StudyJob>, 'onSteps' | 'onFinished'>;
+
+/**
+ * Run a graph of study jobs in the local pool (in this process with one worker, else in study
+ * worker processes), or with `queue` through the distributed queue (the jobs' paths must lie inside
+ * `queue.dir`).
+ */
 export function runStudyJobs(
   jobs: readonly PoolJob<StudyJob>[],
-  options: Omit<PoolOptions<StudyJob>, 'execute' | 'workerScript'>,
-): Promise<PoolResult> {
+  options: Omit<PoolOptions<StudyJob>, 'execute' | 'workerScript'> & { readonly queue?: StudyQueue },
+): Promise<PoolResult & Partial<Pick<QueueResult, 'added' | 'detached'>>> {
+  const { queue, ...pool } = options;
+  if (queue) {
+    return runQueue(jobs, {
+      ...queue,
+      ...(pool.onSteps && { onSteps: pool.onSteps }),
+      ...(pool.onFinished && { onFinished: pool.onFinished }),
+    });
+  }
   return runPool(jobs, {
-    ...options,
+    ...pool,
     execute: executeJob,
     workerScript: () => compiledScript('study/worker.js'),
   });

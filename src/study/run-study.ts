@@ -25,9 +25,10 @@
  */
 import { rmSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadDataset } from '../data/load.js';
 import type { PoolResult } from '../exec/pool.js';
+import { type QueueTarget, queueWorkerCount } from '../exec/queue.js';
 import { readMeasurement } from '../results/measurement-files.js';
 import { type ResultRow, writeResults } from '../results/rows.js';
 import { type DivergedRun, type StudyJson, writeStatus, writeStudyJson } from '../results/study-files.js';
@@ -36,9 +37,11 @@ import { removeStrayTemps } from '../util/stray-temps.js';
 import { divergedRuns } from './completeness.js';
 import { controlFailures, lyapunovRows } from './derived-rows.js';
 import { embedStudy, type StudyEmbedding } from './embed-study.js';
-import { runStudyJobs } from './jobs.js';
+import { runStudyJobs, type StudyQueue } from './jobs.js';
 import { searchOnset } from './onset.js';
 import { planStudy, type StudyPlan } from './plan.js';
+import { recordQueuedJobs } from './queue-file.js';
+import { toQueuedJob } from './queued-jobs.js';
 import type { ResolvedStudySpec } from './spec.js';
 import { studyJobs } from './study-jobs.js';
 
@@ -56,6 +59,31 @@ export interface StudyEvents {
 export interface StudyOptions {
   /** Worker processes (default: the spec's, else cores / threadsPerWorker). */
   readonly workers?: number;
+  /** Run the jobs through a distributed queue (`twinscope worker`s) instead of the local pool. */
+  readonly queue?: QueueRunOptions;
+}
+
+/** How a study or sweep runs through the distributed queue (`run --queue`). */
+export interface QueueRunOptions {
+  /** The queue's Redis (a parsed redis:// URL: `parseQueueUrl`). */
+  readonly target: QueueTarget;
+  /** Return right after enqueueing (no results are written; the same call later collects them). */
+  readonly detach?: boolean;
+  /** Attempts per job before it fails for good (default 3). */
+  readonly attempts?: number;
+  /** Delay before a job's first retry in ms, doubled at each retry (default 5000). */
+  readonly backoffMs?: number;
+}
+
+/** The queue options of the jobs of the study (or sweep) folder `dir`: paths relative to it, ids recorded in DIR/queue.json. */
+export function studyQueue(queue: QueueRunOptions, dir: string): StudyQueue {
+  const abs = resolve(dir);
+  return {
+    ...queue,
+    dir: abs,
+    toQueued: (job) => toQueuedJob(job, abs),
+    onEnqueued: ({ ids }) => recordQueuedJobs(abs, ids),
+  };
 }
 
 /** The outcome of a study. */
@@ -72,6 +100,8 @@ export interface StudyResult {
   readonly controlFailures: string[];
   /** Runs that diverged (not failures: their pairs are measured up to the divergence). */
   readonly diverged: DivergedRun[];
+  /** True when the jobs were enqueued and the call returned without waiting (`queue.detach`): nothing else is set. */
+  readonly detached?: boolean;
 }
 
 /** The σ = 0 control failed: the twins differ by more than the perturbation. */
@@ -124,16 +154,29 @@ async function runLockedStudy(
   const failed: PoolResult['failed'] = [];
   const blocked: string[] = [];
   const rowsOf = new Map<string, ResultRow[]>();
+  const queue = options.queue && studyQueue(options.queue, dir);
+  let detached = false;
 
   /** Execute a plan (skipping finished jobs) and read its measurement rows. */
   const execute = async (plan: StudyPlan, label: string) => {
     const { jobs, runSteps, outputs } = studyJobs(study, plan, dir);
-    events.onRound?.({ label, jobs: jobs.length, runSteps, workers });
+    const running = queue ? await queueWorkerCount(queue.target) : workers;
+    events.onRound?.({
+      label: queue ? `${label} (queue)` : label,
+      jobs: jobs.length,
+      runSteps,
+      workers: running,
+    });
     const result = await runStudyJobs(jobs, {
       workers,
       ...(events.onSteps && { onSteps: events.onSteps }),
       onFinished: (job, outcome, message) => events.onJob?.(job.id, outcome, message),
+      ...(queue && { queue }),
     });
+    if (result.detached) {
+      detached = true;
+      return;
+    }
     for (const f of result.failed) if (!failed.some((x) => x.id === f.id)) failed.push(f);
     for (const b of result.blocked) if (!blocked.includes(b)) blocked.push(b);
     for (const [name, path] of outputs) {
@@ -144,10 +187,16 @@ async function runLockedStudy(
 
   // status.json describes a finished study: gone while it runs. Files a killed writer left go too.
   rmSync(join(dir, 'status.json'), { force: true });
-  removeStrayTemps(dir);
+  // Through a queue, workers elsewhere may be writing temp files now: leave them (run directories
+  // are cleaned by the worker that resumes them, under their own locks).
+  if (!queue) removeStrayTemps(dir);
   let plan = planStudy(study, nTrain);
   writeStudy(dir, study, plan);
   await execute(plan, 'grid');
+  if (detached) {
+    const none = { rows: [], embeddings: [], failed: [], blocked: [], controlFailures: [], diverged: [] };
+    return { dir, plan, ...none, detached: true };
+  }
   const onsetRows: ResultRow[] = [];
   if (study.onset) {
     const searched = await searchOnset(

@@ -41,6 +41,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { loadDataset } from '../data/load.js';
 import type { PoolJob, PoolResult } from '../exec/pool.js';
+import { queueWorkerCount } from '../exec/queue.js';
 import type { RunEmbedding } from '../results/embedding.js';
 import { type EmbeddedGroup, writeGroupSummary } from '../results/groups.js';
 import { measurementRecorded, readMeasurement } from '../results/measurement-files.js';
@@ -58,7 +59,7 @@ import { divergedRuns, runComplete } from './completeness.js';
 import { EmbedInputError } from './embed-runs.js';
 import { embedKeyed } from './embed-study.js';
 import { runStudyJobs, type StudyJob } from './jobs.js';
-import type { StudyEvents } from './run-study.js';
+import { type QueueRunOptions, type StudyEvents, studyQueue } from './run-study.js';
 import type { SweepPoint } from './sweep-grid.js';
 import type { ResolvedSweepSpec } from './sweep-spec.js';
 
@@ -66,6 +67,8 @@ import type { ResolvedSweepSpec } from './sweep-spec.js';
 export interface SweepOptions {
   /** Worker processes (default: the spec's, else the number of cores). */
   readonly workers?: number;
+  /** Run the jobs through a distributed queue (`twinscope worker`s) instead of the local pool. */
+  readonly queue?: QueueRunOptions;
 }
 
 /** The outcome of a sweep. */
@@ -91,6 +94,8 @@ export interface SweepResult {
   readonly rows: ResultRow[];
   /** Runs measured by this call (0 when every measurement was already recorded). */
   readonly measured: number;
+  /** True when the jobs were enqueued and the call returned without waiting (`queue.detach`). */
+  readonly detached?: boolean;
 }
 
 /** The measurement file of `point` (measurements/KEY.arrow), keyed by the run's spec and the measure block. */
@@ -182,7 +187,8 @@ async function runLockedSweep(
 ): Promise<SweepResult> {
   const workers = options.workers ?? sweep.workers ?? Math.max(1, cpus().length);
   const runDir = (p: SweepPoint) => join(dir, 'runs', p.name);
-  removeStrayTemps(dir);
+  // Through a queue, workers elsewhere may be writing temp files now: leave them (see run-study.ts).
+  if (!options.queue) removeStrayTemps(dir);
   writeSweepJson(dir, {
     name: sweep.name,
     base: sweep.base,
@@ -227,10 +233,18 @@ async function runLockedSweep(
     });
   }
   const pending = todo.length + outputs.filter((o) => !measurementRecorded(o)).length;
-  events.onRound?.({ label: sweep.name, jobs: pending, runSteps, workers });
+  const queue = options.queue && studyQueue(options.queue, dir);
+  const running = queue ? await queueWorkerCount(queue.target) : workers;
+  events.onRound?.({
+    label: queue ? `${sweep.name} (queue)` : sweep.name,
+    jobs: pending,
+    runSteps,
+    workers: running,
+  });
   let trained = 0;
   let measured = 0;
   const pool = await runStudyJobs(jobs, {
+    ...(queue && { queue }),
     workers: Math.min(workers, Math.max(1, pending)),
     ...(events.onSteps && { onSteps: events.onSteps }),
     onFinished: (job, outcome, message) => {
@@ -240,6 +254,10 @@ async function runLockedSweep(
     },
   });
   const runDirs = sweep.points.map(runDir);
+  if (pool.detached) {
+    const none = { trained, failed: [], diverged: [], blocked: [], rows: [], measured, groups: [] };
+    return { dir, runDirs, ...none, detached: true };
+  }
   // What went wrong, for reports (the same shape as a study's status.json).
   const failed: PoolResult['failed'] = [...pool.failed];
   const blocked = [...pool.blocked];
