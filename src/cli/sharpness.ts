@@ -6,7 +6,6 @@
  */
 import { existsSync } from 'node:fs';
 import { type Command, Option } from 'commander';
-import type { Checkpoint } from '../store/index.js';
 import type { CliIo } from './io.js';
 import { parsePositiveInt, UsageError } from './io.js';
 
@@ -120,27 +119,12 @@ async function sharpnessAtCheckpoint(
   options: SharpnessCliOptions,
 ): Promise<CheckpointSharpness> {
   const { readRunJson, runContextParts, createEngine } = await import('../train/run.js');
-  const { checkRunFiles } = await import('../train/run-files.js');
-  const { CHECKPOINTS_FILE, iterateCheckpoints } = await import('../store/index.js');
+  const { findRunCheckpoint, missingCheckpoint } = await import('../train/run-files.js');
   const { planRun } = await import('../spec/run-plan.js');
   const { measureSharpness, trainSubset } = await import('../measure/diagnostics.js');
   const run = readRunJson(dir);
-  checkRunFiles(dir, [CHECKPOINTS_FILE]);
-  const steps: number[] = [];
-  let cp: Checkpoint | undefined;
-  for (const c of iterateCheckpoints(dir, run.layout)) {
-    steps.push(c.step);
-    if (step === undefined || c.step === step) cp = c;
-    if (step !== undefined && c.step === step) break;
-  }
-  if (!cp) {
-    const have = steps.length === 0 ? 'it has none' : `it has ${steps.join(', ')}`;
-    throw new UsageError(
-      step === undefined
-        ? `${dir}: no checkpoint (${have})`
-        : `${dir}@${step}: no checkpoint at step ${step} (${have})`,
-    );
-  }
+  const { cp, steps } = findRunCheckpoint(dir, run.layout, step);
+  if (!cp) throw new UsageError(missingCheckpoint(dir, step, steps));
   const { spec } = run;
   const { data, model } = runContextParts(spec);
   const plan = planRun(spec, data.train.n);

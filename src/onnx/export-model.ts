@@ -12,9 +12,9 @@ import { Graph, type Tensor } from '../engine/ir/graph.js';
 import { emitOnnx } from '../engine/onnx/emit.js';
 import type { ModelGraphSpec } from '../model/graph.js';
 import { modelGraphSpec } from '../model/graph.js';
-import { CHECKPOINTS_FILE, type Checkpoint, iterateCheckpoints } from '../store/index.js';
+import type { Checkpoint } from '../store/index.js';
 import { readRunJson } from '../train/run.js';
-import { checkRunFiles } from '../train/run-files.js';
+import { findRunCheckpoint, missingCheckpoint } from '../train/run-files.js';
 import { toolkitVersion } from '../version.js';
 import { decodeModel, encodeModel, floatTensor, OnnxModelError, type ValueInfoProto } from './proto.js';
 
@@ -109,22 +109,8 @@ export function parseRunTarget(target: string): { dir: string; step?: number } {
  */
 export function readRunCheckpointModel(dir: string, step?: number): RunCheckpointModel {
   const run = readRunJson(dir);
-  checkRunFiles(dir, [CHECKPOINTS_FILE]);
-  const steps: number[] = [];
-  let cp: Checkpoint | undefined;
-  for (const c of iterateCheckpoints(dir, run.layout)) {
-    steps.push(c.step);
-    if (step === undefined || c.step === step) cp = c;
-    if (step !== undefined && c.step === step) break;
-  }
-  if (!cp) {
-    const have = steps.length === 0 ? 'it has none' : `it has ${steps.join(', ')}`;
-    throw new OnnxModelError(
-      step === undefined
-        ? `${dir}: no checkpoint (${have})`
-        : `${dir}@${step}: no checkpoint at step ${step} (${have})`,
-    );
-  }
+  const { cp, steps } = findRunCheckpoint(dir, run.layout, step);
+  if (!cp) throw new OnnxModelError(missingCheckpoint(dir, step, steps));
   const first = run.layout.tensors[0];
   const last = run.layout.tensors.filter((t) => t.role === 'weight').at(-1);
   if (!first || !last || first.shape.length !== 2) {

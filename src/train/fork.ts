@@ -12,7 +12,7 @@ import { createLockstepEngine, type LockstepEngine } from '../engine/ort/lockste
 import { Rng } from '../rng/rng.js';
 import type { ResolvedRunSpec } from '../spec/resolve.js';
 import { planRun } from '../spec/run-plan.js';
-import { CHECKPOINTS_FILE, type Checkpoint, iterateCheckpoints } from '../store/index.js';
+import type { Checkpoint } from '../store/index.js';
 import { batchForStep } from './loop.js';
 import {
   applyPerturbation,
@@ -34,7 +34,7 @@ import {
   type TrainRunOptions,
   trainRun,
 } from './run.js';
-import { checkRunFiles } from './run-files.js';
+import { findRunCheckpoint } from './run-files.js';
 
 /** A weight perturbation applied at the fork step. */
 export interface WeightPerturbation extends PerturbationScope {
@@ -95,14 +95,7 @@ export interface ForkLineage {
 function forkPoint(parentDir: string, forkStep: number): { parent: RunJson; cp?: Checkpoint } {
   const parent = readRunJson(parentDir);
   // Decode checkpoints one at a time up to the fork step, not the whole file.
-  checkRunFiles(parentDir, [CHECKPOINTS_FILE]);
-  let cp: Checkpoint | undefined;
-  for (const c of iterateCheckpoints(parentDir)) {
-    if (c.step === forkStep) {
-      cp = c;
-      break;
-    }
-  }
+  const { cp } = findRunCheckpoint(parentDir, undefined, forkStep);
   if (!cp && parent.status === 'diverged') return { parent };
   if (!cp) {
     throw new Error(

@@ -12,6 +12,7 @@ import {
   CHECKPOINTS_FILE,
   type Checkpoint,
   checkFileChecksum,
+  iterateCheckpoints,
   METRICS_FILE,
   readCheckpoints,
 } from '../store/index.js';
@@ -38,6 +39,35 @@ export function checkRunFiles(
 export function readRunCheckpoints(dir: string, layout?: ParameterLayout): Checkpoint[] {
   checkRunFiles(dir, [CHECKPOINTS_FILE]);
   return readCheckpoints(dir, layout);
+}
+
+/**
+ * The checkpoint of run `dir` at `step` (default: its last), after {@link checkRunFiles} on
+ * checkpoints.arrow, decoding one checkpoint at a time and stopping at `step`; `cp` is undefined
+ * when there is none, and `steps` lists the steps read (all of them then).
+ */
+export function findRunCheckpoint(
+  dir: string,
+  layout: ParameterLayout | undefined,
+  step?: number,
+): { cp: Checkpoint | undefined; steps: number[] } {
+  checkRunFiles(dir, [CHECKPOINTS_FILE]);
+  const steps: number[] = [];
+  let cp: Checkpoint | undefined;
+  for (const c of iterateCheckpoints(dir, layout)) {
+    steps.push(c.step);
+    if (step === undefined || c.step === step) cp = c;
+    if (step !== undefined && c.step === step) break;
+  }
+  return { cp, steps };
+}
+
+/** Why {@link findRunCheckpoint} found nothing: `DIR: no checkpoint (…)` or `DIR@STEP: no checkpoint at step STEP (it has …)`. */
+export function missingCheckpoint(dir: string, step: number | undefined, steps: readonly number[]): string {
+  const have = steps.length === 0 ? 'it has none' : `it has ${steps.join(', ')}`;
+  return step === undefined
+    ? `${dir}: no checkpoint (${have})`
+    : `${dir}@${step}: no checkpoint at step ${step} (${have})`;
 }
 
 /** The run directories under `root` (any depth; a folder with a run.json is one), as paths relative to it. */
