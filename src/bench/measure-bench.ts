@@ -21,15 +21,27 @@
  *    report sweeps and ms per sweep; `linearAssignmentMs` times one 512 × 512 assignment alone so
  *    that the rest of a sweep (building the C matrices) can be read off.
  *
+ * 4. `activation-matching`: {@link activationMatching} (Pearson) of the two networks' hidden
+ *    activations on the CKA examples. Reference: the same with `backend: 'js'`; agreement is the
+ *    number of permutation entries that differ (0: the same permutations).
+ *
+ * Baselines (issue 16): every CKA, weight-matching and activation-matching case also times, once, the
+ * previous implementation in the same run (`baseline`: plain-JS float64 products, `backend: 'js'`,
+ * and for weight matching the Hungarian solver) and reports `speedupVsBaseline` = baseline ms ÷ ms
+ * with the baseline's result compared to the new one (`baselineAgreement`). `cka-linear dense0` also
+ * times both Gram forms (GEMM and plain JS) as `gram`.
+ *
  * Timing: `warmup` untimed runs then the median of `repeats` timed runs for the twinscope side; the
- * references run once (they are slow and deterministic in cost). `speedup` = reference ms ÷ ms.
+ * references and baselines run once (they are slow and deterministic in cost). `speedup` =
+ * reference ms ÷ ms. The GEMM kernels run at the benchmark's thread count.
  */
 
 import type { Engine } from '../engine/types.js';
-import { applyPermutations, weightMatching } from '../measure/align.js';
+import { activationMatching, applyPermutations, weightMatching } from '../measure/align.js';
 import { linearAssignment } from '../measure/assignment.js';
 import { alphaGrid, interpolate, interpolationCurve } from '../measure/barrier.js';
 import { cka, type Matrix } from '../measure/cka.js';
+import { gemmThreads, setGemmThreads } from '../measure/gemm.js';
 import type { ModelGraphSpec } from '../model/graph.js';
 import { Rng } from '../rng/rng.js';
 import { median } from '../util/stats.js';
@@ -120,12 +132,15 @@ export async function runMeasureBenchmark(options: MeasureBenchOptions = {}): Pr
   const { createOrtEngine } = await import('../engine/ort/engine.js');
   const engine = await createOrtEngine(spec, { optimizer: { kind: 'sgd', lr: 0.01 }, threads });
   const cases: MeasureBenchCase[] = [];
+  const previousGemmThreads = gemmThreads();
+  setGemmThreads(threads);
   try {
     const model = modelName(widths);
     cases.push(await barrierCase(engine, spec, a, b, x, y, sizes, model, warmup, repeats, log));
     cases.push(...(await ckaCases(engine, a, b, x, sizes.ckaExamples, warmup, repeats, log)));
     cases.push(weightMatchingCase(spec, a, b, model, warmup, repeats, log));
   } finally {
+    setGemmThreads(previousGemmThreads);
     await engine.dispose();
   }
   return {
@@ -225,13 +240,29 @@ async function ckaCases(
       const t0 = performance.now();
       const ref = cka(mx, my, { debiased, linearForm: 'gram' });
       const refMs = performance.now() - t0;
+      const t1 = performance.now();
+      const before = cka(mx, my, { debiased, backend: 'js' });
+      const beforeMs = performance.now() - t1;
+      let gram: Record<string, number> | undefined;
+      if (!debiased && layer === actA.keys().next().value) {
+        log(`${name}: Gram form, GEMM and plain JS`);
+        const t2 = performance.now();
+        const gramJs = cka(mx, my, { linearForm: 'gram', backend: 'js' });
+        const gramJsMs = performance.now() - t2;
+        gram = {
+          gemmMs: refMs,
+          jsMs: gramJsMs,
+          speedup: gramJsMs / refMs,
+          agreement: Math.abs(ref - gramJs),
+        };
+      }
       cases.push({
         name,
-        what: `cka(linear${debiased ? ', debiased' : ''}) feature-space form, n = ${n}, ${cols} x ${my.cols} units`,
+        what: `cka(linear${debiased ? ', debiased' : ''}) feature-space form on the GEMM, n = ${n}, ${cols} x ${my.cols} units`,
         ms,
         reference: {
           name: 'gram-form',
-          what: `cka(..., { linearForm: 'gram'${debiased ? ', debiased: true' : ''} }): two n x n Gram matrices`,
+          what: `cka(..., { linearForm: 'gram'${debiased ? ', debiased: true' : ''} }): two n x n Gram matrices (GEMM)`,
           ms: refMs,
         },
         speedup: refMs / ms,
@@ -239,9 +270,43 @@ async function ckaCases(
         agreementOf: '|CKA feature form - CKA Gram form|',
         value,
         referenceValue: ref,
+        baseline: {
+          what: "cka(..., { backend: 'js' }): the feature form with plain-JS float64 cross-products",
+          ms: beforeMs,
+        },
+        speedupVsBaseline: beforeMs / ms,
+        baselineAgreement: Math.abs(value - before),
+        ...(gram ? { gram } : {}),
       });
     }
   }
+  log(`activation-matching: n = ${n}, GEMM and plain JS`);
+  let perms: Int32Array[] = [];
+  const amMs = medianMs(warmup, repeats, () => {
+    perms = activationMatching(actA, actB, n);
+  });
+  const t3 = performance.now();
+  const refPerms = activationMatching(actA, actB, n, { backend: 'js' });
+  const amRefMs = performance.now() - t3;
+  let differ = 0;
+  perms.forEach((p, l) => {
+    p.forEach((v, i) => {
+      if (v !== refPerms[l]?.[i]) differ++;
+    });
+  });
+  cases.push({
+    name: 'activation-matching',
+    what: `activationMatching (Pearson) of the hidden activations, n = ${n}, cross-moments on the GEMM`,
+    ms: amMs,
+    reference: {
+      name: 'js-cross-moments',
+      what: "activationMatching(..., { backend: 'js' }): plain-JS float64 cross-moments",
+      ms: amRefMs,
+    },
+    speedup: amRefMs / amMs,
+    agreement: differ,
+    agreementOf: 'permutation entries that differ from the plain-JS result (0: identical)',
+  });
   return cases;
 }
 
@@ -272,12 +337,26 @@ function weightMatchingCase(
   let maxDiff = 0;
   for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(ref.aligned[i]! - a[i]!));
 
-  // One assignment of the widest hidden layer's size, alone.
+  log('weight-matching: the previous implementation (plain-JS products, Hungarian solver)');
+  const t1 = performance.now();
+  const before = weightMatching(a, b, layout, { seed: 0, backend: 'js' });
+  const beforeMs = performance.now() - t1;
+  let differ = 0;
+  result.perms.forEach((p, l) => {
+    p.forEach((v, i) => {
+      if (v !== before.perms[l]?.[i]) differ++;
+    });
+  });
+
+  // One assignment of the widest hidden layer's size, alone, with each solver.
   const w = Math.max(...hidden);
   const cost = Rng.fromSeed(5)
     .stream('cost')
     .fillNormal(new Float64Array(w * w));
   const lapMs = medianMs(1, 3, () => linearAssignment({ rows: w, cols: w, data: cost }, { maximize: true }));
+  const hungarianMs = medianMs(0, 1, () =>
+    linearAssignment({ rows: w, cols: w, data: cost }, { maximize: true, solver: 'hungarian' }),
+  );
   return {
     name: 'weight-matching',
     what: `weightMatching(A, B) of two independent He inits of ${model}, seed 0`,
@@ -297,7 +376,17 @@ function weightMatchingCase(
     referenceConverged: ref.converged,
     referenceMsPerSweep: refMs / ref.sweeps,
     linearAssignmentMs: lapMs,
+    hungarianMs,
     linearAssignmentSize: w,
+    baseline: {
+      what: "weightMatching(A, B, { backend: 'js' }): plain-JS float64 similarity products, Hungarian assignment",
+      ms: beforeMs,
+      sweeps: before.sweeps,
+      converged: before.converged,
+    },
+    speedupVsBaseline: beforeMs / ms,
+    baselineAgreement: differ,
+    baselineAgreementOf: 'permutation entries that differ from the baseline (0: identical)',
     hiddenLayers: hidden.length,
   };
 }

@@ -9,9 +9,11 @@
  * tensor is `W'[i, …] = W[perm[i], …]` along every axis the permutation acts on. This is exactly
  * the assignment `linearAssignment` returns for C[i, j] = similarity(A unit i, B unit j).
  */
+
 import type { ParameterLayout, TensorSlot } from '../model/layout.js';
 import { Rng } from '../rng/rng.js';
 import { linearAssignment } from './assignment.js';
+import { gemm } from './gemm.js';
 
 /** One named permutation and the tensor axes it acts on. */
 export interface PermutationGroup {
@@ -161,6 +163,14 @@ export interface WeightMatchingOptions {
   readonly seed: number;
   /** Most sweeps over all permutations. Default 100. */
   readonly maxSweeps?: number;
+  /**
+   * How the similarity matrices are built and solved: 'gemm' (default) with float64 products on
+   * onnxruntime ({@link gemm}), the terms that never change between sweeps computed once, and the
+   * Jonker–Volgenant assignment; 'js' with the original plain-JS float64 loops and the Hungarian
+   * solver (the reference). The matrices are equal up to float64 rounding, so the permutations are
+   * the same unless two assignments tie to rounding.
+   */
+  readonly backend?: 'gemm' | 'js';
 }
 
 /** The permutations {@link weightMatching} found, and B aligned with them. */
@@ -183,7 +193,9 @@ export interface WeightMatchingResult {
  * biases included, and takes the maximizing assignment. A new permutation is kept only if it
  * raises the objective by more than float64 noise (1e-12 relative), so ties never cycle; the
  * descent stops after a sweep that changes nothing, or after `maxSweeps` sweeps.
- * Starts from identity permutations.
+ * Starts from identity permutations. The products are float64 GEMMs on onnxruntime (`backend`);
+ * terms whose other axis is never permuted (the input axis of the first layer, the output axis of
+ * the last, the biases) are computed once, not per sweep.
  */
 export function weightMatching(
   a: Float32Array,
@@ -200,7 +212,7 @@ export function weightMatching(
   }
   const spec = mlpPermutationSpec(layout);
   const slots = new Map(layout.tensors.map((t) => [t.name, t]));
-  const f64 = (v: Float32Array, s: TensorSlot) => Float64Array.from(v.subarray(s.offset, s.offset + s.size));
+  const f64 = (v: Float32Array, s: TensorSlot) => new Float64Array(v.subarray(s.offset, s.offset + s.size));
   const tensA = new Map(layout.tensors.map((s) => [s.name, f64(a, s)]));
   const tensB = new Map(layout.tensors.map((s) => [s.name, f64(b, s)]));
   const perms: Int32Array[] = spec.perms.map((g) => {
@@ -208,6 +220,13 @@ export function weightMatching(
     for (let i = 0; i < g.size; i++) p[i] = i;
     return p;
   });
+  const backend = options.backend ?? 'gemm';
+  if (backend !== 'gemm' && backend !== 'js') throw new Error(`unknown weightMatching backend '${backend}'`);
+  const similarity =
+    backend === 'gemm'
+      ? gemmSimilarity(spec, slots, tensA, tensB)
+      : (pi: number, perms: readonly Int32Array[]) => jsSimilarity(spec, slots, tensA, tensB, pi, perms);
+  const solver = backend === 'gemm' ? 'jv' : 'hungarian';
   const k = spec.perms.length;
   const order = Rng.fromSeed(options.seed).stream('align');
   let sweeps = 0;
@@ -216,23 +235,10 @@ export function weightMatching(
     sweeps++;
     let changed = false;
     for (const pi of order.permutation(k)) {
-      const g = spec.perms[pi] as PermutationGroup;
-      const n = g.size;
-      const C = new Float64Array(n * n);
-      for (const { tensor, axis } of g.axes) {
-        const slot = slots.get(tensor) as TensorSlot;
-        const tA = tensA.get(tensor) as Float64Array;
-        const tB = tensB.get(tensor) as Float64Array;
-        // B with every axis but `axis` permuted.
-        const axisPerms = (spec.axes.get(tensor) as (number | null)[]).map((q, ax) =>
-          q === null || ax === axis ? null : (perms[q] as Int32Array),
-        );
-        const tBp = new Float64Array(tB.length);
-        permuteTensor(tB, tBp, slot.shape, axisPerms);
-        accumulateAxisGram(C, tA, tBp, slot.shape, axis, n);
-      }
+      const n = (spec.perms[pi] as PermutationGroup).size;
+      const C = similarity(pi, perms);
       const old = perms[pi] as Int32Array;
-      const next = linearAssignment({ rows: n, cols: n, data: C }, { maximize: true });
+      const next = linearAssignment({ rows: n, cols: n, data: C }, { maximize: true, solver });
       let oldL = 0;
       let newL = 0;
       let scale = 0;
@@ -254,6 +260,106 @@ export function weightMatching(
     }
   }
   return { perms, sweeps, converged, aligned: applyPermutations(b, layout, perms) };
+}
+
+/**
+ * The similarity matrix of permutation `pi` in plain JS (the reference): C = Σ over the tensor axes
+ * P_pi acts on of W_A · (W_B with its other axes permuted)ᵀ.
+ */
+function jsSimilarity(
+  spec: PermutationSpec,
+  slots: ReadonlyMap<string, TensorSlot>,
+  tensA: ReadonlyMap<string, Float64Array>,
+  tensB: ReadonlyMap<string, Float64Array>,
+  pi: number,
+  perms: readonly Int32Array[],
+): Float64Array {
+  const g = spec.perms[pi] as PermutationGroup;
+  const n = g.size;
+  const C = new Float64Array(n * n);
+  for (const { tensor, axis } of g.axes) {
+    const slot = slots.get(tensor) as TensorSlot;
+    const tA = tensA.get(tensor) as Float64Array;
+    const tB = tensB.get(tensor) as Float64Array;
+    // B with every axis but `axis` permuted.
+    const axisPerms = (spec.axes.get(tensor) as (number | null)[]).map((q, ax) =>
+      q === null || ax === axis ? null : (perms[q] as Int32Array),
+    );
+    const tBp = new Float64Array(tB.length);
+    permuteTensor(tB, tBp, slot.shape, axisPerms);
+    accumulateAxisGram(C, tA, tBp, slot.shape, axis, n);
+  }
+  return C;
+}
+
+/**
+ * The same similarity matrices with float64 GEMMs: a term whose other axis is never permuted (the
+ * input axis of `dense0.weight`, the output axis of the last layer's weight, every bias) does not
+ * change between sweeps and is summed once per permutation into `fixed`; each remaining term is one
+ * product W_A · π(W_B)ᵀ (or W_Aᵀ · π(W_B)) per visit, with B's other axis permuted into a reused
+ * buffer.
+ */
+function gemmSimilarity(
+  spec: PermutationSpec,
+  slots: ReadonlyMap<string, TensorSlot>,
+  tensA: ReadonlyMap<string, Float64Array>,
+  tensB: ReadonlyMap<string, Float64Array>,
+): (pi: number, perms: readonly Int32Array[]) => Float64Array {
+  interface Term {
+    readonly slot: TensorSlot;
+    readonly axis: number;
+    /** The permutation acting on the other axis. */
+    readonly other: number;
+    readonly a: Float64Array;
+    readonly b: Float64Array;
+    readonly scratch: Float64Array;
+  }
+  const fixed: Float64Array[] = [];
+  const varying: Term[][] = [];
+  spec.perms.forEach((g) => {
+    const n = g.size;
+    const C = new Float64Array(n * n);
+    const terms: Term[] = [];
+    for (const { tensor, axis } of g.axes) {
+      const slot = slots.get(tensor) as TensorSlot;
+      const a = tensA.get(tensor) as Float64Array;
+      const b = tensB.get(tensor) as Float64Array;
+      if (slot.shape.length === 1) {
+        accumulateAxisGram(C, a, b, slot.shape, axis, n);
+        continue;
+      }
+      const other = (spec.axes.get(tensor) as (number | null)[])[1 - axis] ?? null;
+      if (other === null) {
+        addInto(C, axisProduct(a, b, slot.shape, axis));
+      } else {
+        terms.push({ slot, axis, other, a, b, scratch: new Float64Array(b.length) });
+      }
+    }
+    fixed.push(C);
+    varying.push(terms);
+  });
+  return (pi, perms) => {
+    const C = (fixed[pi] as Float64Array).slice();
+    for (const t of varying[pi] as Term[]) {
+      const axisPerms =
+        t.axis === 0 ? [null, perms[t.other] as Int32Array] : [perms[t.other] as Int32Array, null];
+      permuteTensor(t.b, t.scratch, t.slot.shape, axisPerms);
+      addInto(C, axisProduct(t.a, t.scratch, t.slot.shape, t.axis));
+    }
+    return C;
+  };
+}
+
+/** Σ over the other axis of A[i along axis] · B[j along axis] for a 2-D [rows, cols] pair (GEMM). */
+function axisProduct(A: Float64Array, B: Float64Array, shape: readonly number[], axis: number): Float64Array {
+  const [rows, cols] = shape as [number, number];
+  return axis === 0
+    ? gemm(A, B, { m: rows, k: cols, n: rows, transB: true }) // A · Bᵀ
+    : gemm(A, B, { m: cols, k: rows, n: cols, transA: true }); // Aᵀ · B
+}
+
+function addInto(C: Float64Array, D: Float64Array): void {
+  for (let i = 0; i < C.length; i++) C[i] = (C[i] as number) + (D[i] as number);
 }
 
 /** C[i, j] += Σ over the other axes of A[i along axis] · B[j along axis] (1-D or 2-D tensors). */
@@ -302,6 +408,12 @@ function accumulateAxisGram(
 export interface ActivationMatchingOptions {
   /** `correlation` (Pearson, default) or `inner` (raw inner products) of unit activations. */
   readonly method?: 'correlation' | 'inner';
+  /**
+   * How the cross-moments Σ_x a_i(x) b_j(x) are summed: 'gemm' (default) as one float64 GEMM on
+   * onnxruntime ({@link gemm}); 'js' with the original plain-JS loop (the reference). Equal up to
+   * float64 rounding. Both solve with the Hungarian algorithm (dead units tie exactly).
+   */
+  readonly backend?: 'gemm' | 'js';
 }
 
 /**
@@ -319,6 +431,9 @@ export function activationMatching(
   options: ActivationMatchingOptions = {},
 ): Int32Array[] {
   const method = options.method ?? 'correlation';
+  const backend = options.backend ?? 'gemm';
+  if (backend !== 'gemm' && backend !== 'js')
+    throw new Error(`unknown activationMatching backend '${backend}'`);
   if (!Number.isInteger(n) || n < 1) throw new Error(`n must be a positive integer, got ${n}`);
   const layers = [...actsA.keys()]
     .map((name) => {
@@ -344,8 +459,10 @@ export function activationMatching(
       );
     }
     const w = A.length / n;
-    const C = crossMoments(A, B, n, w, method);
-    return linearAssignment({ rows: w, cols: w, data: C }, { maximize: true });
+    const C = crossMoments(A, B, n, w, method, backend);
+    // The Hungarian solver on both paths: dead ReLU units make whole rows of C tie exactly, and the
+    // two solvers break such ties differently.
+    return linearAssignment({ rows: w, cols: w, data: C }, { maximize: true, solver: 'hungarian' });
   });
 }
 
@@ -356,9 +473,10 @@ function crossMoments(
   n: number,
   w: number,
   method: 'correlation' | 'inner',
+  backend: 'gemm' | 'js',
 ): Float64Array {
-  const a = Float64Array.from(A);
-  const b = Float64Array.from(B);
+  const a = new Float64Array(A);
+  const b = new Float64Array(B);
   const sdA = new Float64Array(w).fill(1);
   const sdB = new Float64Array(w).fill(1);
   if (method === 'correlation') {
@@ -388,8 +506,14 @@ function crossMoments(
       for (let i = 0; i < w; i++) sd[i] = constant[i] ? 0 : Math.sqrt(ss[i] as number);
     }
   }
-  const C = new Float64Array(w * w);
-  accumulateAxisGram(C, a, b, [n, w], 1, w); // C[i, j] = Σ_x a[x, i] b[x, j]
+  // C[i, j] = Σ_x a[x, i] b[x, j]
+  let C: Float64Array;
+  if (backend === 'gemm') {
+    C = gemm(a, b, { m: w, k: n, n: w, transA: true });
+  } else {
+    C = new Float64Array(w * w);
+    accumulateAxisGram(C, a, b, [n, w], 1, w);
+  }
   if (method === 'correlation') {
     // Constant units (zero spread, relative to their scale) correlate 0 with everything.
     for (let i = 0; i < w; i++) {

@@ -34,7 +34,13 @@
  *   contribute nothing; the result is finite and equals that of the representation with the
  *   column removed.
  * - Non-finite input values are an error.
+ *
+ * Products (linear kernel): by default the feature-form cross-products and the linear Gram matrices
+ * are float64 GEMMs on onnxruntime (`src/measure/gemm.ts`; docs/methods.md §8 says why float64);
+ * `backend: 'js'` keeps the original plain-JS loops as the reference. Centring, the debiased
+ * pieces and every sum stay in JS float64.
  */
+import { gemm, scratchFloat64 } from './gemm.js';
 
 /** Row-major matrix: `rows` examples × `cols` features. */
 export interface Matrix {
@@ -61,6 +67,12 @@ export interface CkaOptions {
    * Gram form; 'feature' / 'gram' force one (for testing or benchmarking).
    */
   linearForm?: 'auto' | 'feature' | 'gram';
+  /**
+   * Linear kernel only: how the cross-products (feature form) or the Gram matrices (Gram form) are
+   * computed. 'gemm' (default): float64 products on onnxruntime's GEMM ({@link gemm}); 'js': the
+   * original plain-JS float64 loops (the reference). Equal up to float64 rounding.
+   */
+  backend?: 'gemm' | 'js';
 }
 
 /** Options of {@link minibatchCka}: those of {@link cka} but `debiased` (minibatch CKA is always unbiased). */
@@ -189,12 +201,15 @@ function hsicTerms(x: Matrix, y: Matrix, options: CkaOptions, debiased: boolean)
     throw new Error(`cka: unknown linearForm '${form}'`);
   const useFeature =
     kernel === 'linear' && (form === 'feature' || (form === 'auto' && n > x.cols && n > y.cols));
+  const backend = options.backend ?? 'gemm';
+  if (backend !== 'gemm' && backend !== 'js') throw new Error(`cka: unknown backend '${String(backend)}'`);
+  const gram = backend === 'gemm' ? linearGramGemm : linearGram;
   let t: HsicTerms;
   if (useFeature) {
-    t = featureTerms(x, y, debiased);
+    t = backend === 'gemm' ? featureTermsGemm(x, y, debiased) : featureTerms(x, y, debiased);
   } else {
-    const k = kernel === 'linear' ? linearGram(x) : rbfGram(x, options);
-    const l = kernel === 'linear' ? linearGram(y) : rbfGram(y, options);
+    const k = kernel === 'linear' ? gram(x) : rbfGram(x, options);
+    const l = kernel === 'linear' ? gram(y) : rbfGram(y, options);
     t = debiased ? unbiasedGramTerms(k, l, n) : biasedGramTerms(k, l, n);
   }
   if (constX) t = { xy: 0, xx: 0, yy: t.yy };
@@ -373,6 +388,89 @@ function featureTerms(x: Matrix, y: Matrix, debiased: boolean): HsicTerms {
   };
 }
 
+/**
+ * Column-centred float64 copy in the input's row-major layout (the GEMM path): the same means as
+ * {@link centreColumns} (sums in row order, one correction pass); exactly constant columns become
+ * exact zeros.
+ */
+function centreColumnsRowMajor(m: Matrix, scratch: string): Float64Array {
+  const { rows, cols, data } = m;
+  const sum = new Float64Array(cols);
+  const constant = new Uint8Array(cols).fill(1);
+  for (let i = 0; i < rows; i++) {
+    const o = i * cols;
+    for (let a = 0; a < cols; a++) {
+      const v = data[o + a]!;
+      sum[a] = sum[a]! + v;
+      if (v !== data[a]) constant[a] = 0;
+    }
+  }
+  const mean = new Float64Array(cols);
+  for (let a = 0; a < cols; a++) mean[a] = sum[a]! / rows;
+  const r = new Float64Array(cols);
+  for (let i = 0; i < rows; i++) {
+    const o = i * cols;
+    for (let a = 0; a < cols; a++) r[a] = r[a]! + (data[o + a]! - mean[a]!);
+  }
+  for (let a = 0; a < cols; a++) mean[a] = mean[a]! + r[a]! / rows;
+  const out = scratchFloat64(scratch, rows * cols);
+  for (let i = 0; i < rows; i++) {
+    const o = i * cols;
+    for (let a = 0; a < cols; a++) out[o + a] = constant[a] ? 0 : data[o + a]! - mean[a]!;
+  }
+  return out;
+}
+
+/** Row squared norms s_i, column sums u and K̃1 = X(Xᵀ1) − s of a row-major n×p matrix. */
+function rowMajorPieces(
+  c: Float64Array,
+  n: number,
+  p: number,
+): { s: Float64Array; u: Float64Array; r: Float64Array } {
+  const s = new Float64Array(n);
+  const u = new Float64Array(p);
+  for (let i = 0; i < n; i++) {
+    const o = i * p;
+    let t = 0;
+    for (let a = 0; a < p; a++) {
+      const v = c[o + a]!;
+      t += v * v;
+      u[a] = u[a]! + v;
+    }
+    s[i] = t;
+  }
+  const r = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const o = i * p;
+    let t = 0;
+    for (let a = 0; a < p; a++) t += c[o + a]! * u[a]!;
+    r[i] = t - s[i]!;
+  }
+  return { s, u, r };
+}
+
+/** {@link featureTerms} with the three cross-products XᵀX, YᵀY, XᵀY as float64 GEMMs. */
+function featureTermsGemm(x: Matrix, y: Matrix, debiased: boolean): HsicTerms {
+  const n = x.rows;
+  const p = x.cols;
+  const q = y.cols;
+  const xc = centreColumnsRowMajor(x, 'cka.x');
+  const yc = centreColumnsRowMajor(y, 'cka.y');
+  const gxx = sumSquares(gemm(xc, xc, { m: p, k: n, n: p, transA: true }));
+  const gyy = sumSquares(gemm(yc, yc, { m: q, k: n, n: q, transA: true }));
+  const gxy = sumSquares(gemm(xc, yc, { m: p, k: n, n: q, transA: true }));
+  if (!debiased) return { xy: gxy, xx: gxx, yy: gyy };
+  const { s: sx, u: ux, r: rx } = rowMajorPieces(xc, n, p);
+  const { s: sy, u: uy, r: ry } = rowMajorPieces(yc, n, q);
+  const sumKx = sumSquares(ux) - sumOf(sx);
+  const sumKy = sumSquares(uy) - sumOf(sy);
+  return {
+    xy: hsic1(gxy - dot(sx, sy), sumKx, sumKy, dot(rx, ry), n),
+    xx: hsic1(gxx - dot(sx, sx), sumKx, sumKx, dot(rx, rx), n),
+    yy: hsic1(gyy - dot(sy, sy), sumKy, sumKy, dot(ry, ry), n),
+  };
+}
+
 function sumOf(v: Float64Array): number {
   let s = 0;
   for (let i = 0; i < v.length; i++) s += v[i]!;
@@ -412,6 +510,25 @@ function linearGram(m: Matrix): Float64Array {
       for (let a = 0; a < p; a++) s += x[oi + a]! * x[oj + a]!;
       k[i * n + j] = s;
       k[j * n + i] = s;
+    }
+  }
+  return k;
+}
+
+/** K = XXᵀ (n×n, float64) as one float64 GEMM, mirrored so that it is exactly symmetric. */
+function linearGramGemm(m: Matrix): Float64Array {
+  const { rows: n, cols: p } = m;
+  const x = toFloat64(m);
+  const k = gemm(x, x, { m: n, k: p, n, transB: true });
+  // Mirror the upper triangle in 64 × 64 tiles (a plain column walk over n² entries misses cache).
+  const T = 64;
+  for (let i0 = 0; i0 < n; i0 += T) {
+    for (let j0 = i0; j0 < n; j0 += T) {
+      const iEnd = Math.min(i0 + T, n);
+      const jEnd = Math.min(j0 + T, n);
+      for (let i = i0; i < iEnd; i++) {
+        for (let j = Math.max(j0, i + 1); j < jEnd; j++) k[j * n + i] = k[i * n + j]!;
+      }
     }
   }
   return k;

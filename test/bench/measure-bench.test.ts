@@ -19,6 +19,7 @@ describe('bench measure', () => {
       'cka-debiased dense0',
       'cka-linear dense1',
       'cka-debiased dense1',
+      'activation-matching',
       'weight-matching',
     ]);
     for (const c of result.cases) {
@@ -39,7 +40,23 @@ describe('bench measure', () => {
     ]) {
       expect(of(name).agreement, name).toBeLessThan(1e-6);
     }
+    // The GEMM kernels against the previous plain-JS ones, in the same run (issue 16).
+    for (const name of [
+      'cka-linear dense0',
+      'cka-debiased dense0',
+      'cka-linear dense1',
+      'cka-debiased dense1',
+    ]) {
+      expect(of(name).baselineAgreement as number, name).toBeLessThan(1e-12);
+      expect(of(name).speedupVsBaseline as number, name).toBeGreaterThan(0);
+    }
+    const gram = of('cka-linear dense0').gram as { agreement: number; jsMs: number };
+    expect(gram.agreement).toBeLessThan(1e-12);
+    expect(gram.jsMs).toBeGreaterThan(0);
+    expect(of('activation-matching').agreement).toBe(0); // the same permutations
     const wm = of('weight-matching');
+    expect(wm.baselineAgreement).toBe(0); // the same permutations as the previous implementation
+    expect((wm.baseline as { sweeps: number }).sweeps).toBe(wm.sweeps);
     expect(wm.agreement).toBe(0); // the permuted copy is recovered exactly
     expect(wm.sweeps as number).toBeGreaterThanOrEqual(1);
     expect(wm.msPerSweep as number).toBeGreaterThan(0);
