@@ -2,8 +2,9 @@
  * `twinscope materialize ALIGNMENT.json --out DIR`: write a twin aligned to its reference as a run
  * directory, from the alignment a study stored (`DIR/aligned/<twin>/<method>.json`, study/aligned.ts).
  */
+import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { CliIo } from './io.js';
+import { type CliIo, UsageError } from './io.js';
 
 export function registerMaterializeCommand(program: Command, io: CliIo): void {
   program
@@ -19,6 +20,9 @@ export function registerMaterializeCommand(program: Command, io: CliIo): void {
       '\nExample:\n  twinscope materialize studies/mnist/aligned/s0/t0/gaussian-1e-3-r0/weight.json --out /tmp/b-aligned\n',
     )
     .action(async (file: string, options: { out: string }) => {
+      if (!existsSync(file) || !statSync(file).isFile()) {
+        throw new UsageError(`${file}: no such alignment file (expected STUDY/aligned/<twin>/<method>.json)`);
+      }
       const { materializeAlignment } = await import('../study/aligned.js');
       const run = await materializeAlignment(file, options.out);
       const method = String((run.lineage as Record<string, unknown>).alignment);

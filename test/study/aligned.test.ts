@@ -4,9 +4,11 @@
  * re-trained since the alignment are refused, naming the file (verify on a study with alignments:
  * test/study/run-study.test.ts).
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
+import { EXIT_USAGE } from '../../src/cli/io.js';
+import { main } from '../../src/cli/main.js';
 import { applyPermutations } from '../../src/measure/align.js';
 import { Rng } from '../../src/rng/rng.js';
 import { parseRunSpec } from '../../src/spec/run-spec.js';
@@ -14,6 +16,7 @@ import { readCheckpoints } from '../../src/store/index.js';
 import { materializeAlignment, readAlignment, writeAlignment } from '../../src/study/aligned.js';
 import { readRunJson, trainRun } from '../../src/train/run.js';
 import { IntegrityError } from '../../src/util/errors.js';
+import { capture } from '../helpers/cli-io.js';
 import { scratchDir } from '../helpers/scratch.js';
 import { tinyBase } from '../helpers/study.js';
 
@@ -89,5 +92,14 @@ describe('alignment files', () => {
     await expect(materializeAlignment(stale, join(root, 'never'))).rejects.toThrow(
       /stale\.json: the run .* has spec hash .*, but the alignment was found for 0000000000000000… \(re-run the study to align it again\)/,
     );
+  });
+
+  test('a missing alignment file is bad input: exit 2, naming it, nothing written', async () => {
+    const io = capture();
+    const missing = join(root, 'aligned', 'b', 'nope.json');
+    const out = join(root, 'not-written');
+    expect(await main(['node', 'twinscope', 'materialize', missing, '--out', out], io)).toBe(EXIT_USAGE);
+    expect(io.err).toContain(`${missing}: no such alignment file`);
+    expect(existsSync(out)).toBe(false);
   });
 });
