@@ -53,6 +53,8 @@ const IGNORED_KEYS = new Set([
   'time',
   'wall',
   'elapsed',
+  'breakdown', // status.json: time and bytes per phase of the run that wrote it, not a result
+  'checksum', // the seal of a sealed JSON file: its fields are compared one by one instead
 ]);
 
 function ignoredKey(key) {

@@ -67,7 +67,7 @@ export {
   stepsPerEpoch,
 } from './data/batching.js';
 
-// Models: specs, dense layers, parameter layouts, initialization.
+// Models: specs, dense layers, layer graphs (conv nets, ResNets), parameter layouts, initialization.
 export {
   type Activation,
   type DenseLayer,
@@ -77,15 +77,37 @@ export {
   type ModelSpec,
 } from './model/spec.js';
 export {
+  type CnnSpec,
+  cnnNet,
+  type ImageShape,
+  imageShape,
+  type Net,
+  type NetNode,
+  type NetNodeBase,
+  type NormKind,
+  type ResnetSpec,
+  resnetNet,
+} from './model/net.js';
+export {
   initStd,
+  isTrainable,
   layoutOf,
+  netLayoutOf,
   type ParameterLayout,
+  type TensorRole,
   type TensorSlot,
   tensorSlot,
   tensorView,
+  trainableEntries,
 } from './model/layout.js';
 export { initParams } from './model/init.js';
-export { type LossKind, type ModelGraphSpec, modelGraphSpec } from './model/graph.js';
+export {
+  hasNormBuffers,
+  hiddenOutputs,
+  type LossKind,
+  type ModelGraphSpec,
+  modelGraphSpec,
+} from './model/graph.js';
 
 // Engines: the contract, the ONNX Runtime engine (single runs and lock-step groups), the tfjs
 // reference engine; the graph IR, its autodiff and ONNX emission for custom graphs.
@@ -104,7 +126,14 @@ export { createOrtEngine } from './engine/ort/engine.js';
 export { createLockstepEngine, type LockstepEngine } from './engine/ort/lockstep.js';
 export { createTfjsEngine } from './engine/tfjs/engine.js';
 export { measureGemmPeak } from './engine/ort/gemm.js';
-export { type AttrValue, type DType, Graph, type Node, type Tensor } from './engine/ir/graph.js';
+export {
+  type AttrValue,
+  type ConvOptions,
+  type DType,
+  Graph,
+  type Node,
+  type Tensor,
+} from './engine/ir/graph.js';
 export { gradients } from './engine/ir/autodiff.js';
 export { emitOnnx, type FloatType } from './engine/onnx/emit.js';
 
@@ -142,6 +171,7 @@ export {
   type DiagnosticRow,
   type ExpectedFile,
   type FileSummary,
+  type FinalizeOptions,
   FORMAT_VERSION,
   iterateCheckpoints,
   type LayoutMeta,
@@ -234,6 +264,7 @@ export {
   type InterpolationCurve,
   interpolationCurve,
   linearlyConnected,
+  type NormHandling,
 } from './measure/barrier.js';
 export {
   type AssignmentOptions,
@@ -245,13 +276,18 @@ export {
   activationMatching,
   type ActivationMatchingOptions,
   applyPermutations,
+  buildPermutationSpec,
+  type HiddenPermutation,
   mlpPermutationSpec,
+  type PermutationAxis,
   type PermutationGroup,
   type PermutationSpec,
   weightMatching,
   type WeightMatchingOptions,
   type WeightMatchingResult,
 } from './measure/align.js';
+// Permutation specs of CNNs and ResNets: channel groups, residual streams merged (union-find).
+export { netPermutationSpec, permutationSpecFor } from './measure/net-permutation-spec.js';
 export {
   angularCka,
   cka,
@@ -321,6 +357,7 @@ export {
   criticalSigma,
   engineEvaluator,
   findCriticalSigma,
+  type FrozenRange,
   type LossAccuracy,
   type NoiseKind,
   type NoiseStreams,
@@ -385,13 +422,70 @@ export {
 } from './onnx/export-model.js';
 export { type LoadedModel, loadModelRef } from './onnx/sources.js';
 export {
+  type AlignedComparison,
+  type AlignMethod,
   type BarrierPair,
+  type CompareAlignment,
   type CompareData,
   type CompareOptions,
   type CompareResult,
   compareModels,
   type SplitCurve,
 } from './onnx/compare.js';
+// Permutation specs of imported graphs: inferred (channels, residual streams), read from JSON, checked.
+export {
+  type CheckSpecOptions,
+  checkPermutationSpec,
+  inferPermutationSpec,
+  type PermutationSpecJson,
+  parsePermutationSpec,
+  permutationSpecJson,
+  readPermutationSpecFile,
+} from './onnx/permutation-spec.js';
+// Normalization statistics at any weight vector of an imported model: BatchNorm running statistics
+// recomputed as PyTorch does (momentum=None), copied, or REPAIR (Jordan et al. 2022).
+export {
+  type AffineLayer,
+  type BatchNormNode,
+  type ChannelMoments,
+  NORM_MODES,
+  type NormMode,
+  NormStats,
+  type NormStatsOptions,
+  normalizationLayers,
+  type RepairEndpoint,
+} from './onnx/norm-stats.js';
+// Merging imported models: the merge rules on flat weight vectors (linear, SLERP, task arithmetic,
+// TIES, DARE, greedy soup), and `twinscope merge` (alignment to a reference, normalization
+// statistics, scores, the merged model as standard ONNX).
+export {
+  type DareOptions,
+  dareDrop,
+  dareMerge,
+  greedySoup,
+  linearMerge,
+  SLERP_COLINEAR,
+  type SoupStep,
+  slerpMerge,
+  slerpTensor,
+  type TaskVectorOptions,
+  type TiesOptions,
+  taskArithmetic,
+  tiesMerge,
+  trimTopK,
+} from './onnx/merge-methods.js';
+export {
+  checkMergeOptions,
+  MERGE_METHODS,
+  type MergeAlignment,
+  type MergeMethod,
+  type MergeOptions,
+  type MergeResult,
+  type ModelScore,
+  mergedOnnx,
+  mergeModels,
+  type SplitScore,
+} from './onnx/merge.js';
 
 // Results on disk: result rows, metric names, embeddings, sweep groups, study.json and status.json.
 export { type ResultRow, readResults } from './results/rows.js';
@@ -418,7 +512,13 @@ export {
   type SweepGroup,
   writeGroupSummary,
 } from './results/groups.js';
-export type { DivergedRun, StudyJson, StudyStatus } from './results/study-files.js';
+export type {
+  DivergedRun,
+  PhaseTotals,
+  StudyBreakdown,
+  StudyJson,
+  StudyStatus,
+} from './results/study-files.js';
 export {
   readSurface,
   type SurfaceData,
@@ -452,6 +552,7 @@ export {
   type StudyResult,
 } from './study/run-study.js';
 export { measurePair, type PairMeasurement } from './study/measure-pair.js';
+export { Breakdown, PhaseClock, type PhaseTimes } from './study/breakdown.js';
 export {
   loadSweepSpec,
   parseSweepSpec,
@@ -531,6 +632,15 @@ export {
   type ViewerScripts,
   writeReport,
 } from './report/html.js';
+// The HTML report of a comparison (`twinscope compare --out DIR`): drawn from a CompareResult.
+export {
+  type ComparePlot,
+  type CompareReportResult,
+  comparePlots,
+  formatCompareNumber,
+  renderCompareHtml,
+  writeCompareReport,
+} from './report/compare-report.js';
 
 // Export: a run's trajectory store as Parquet.
 export { type ExportedFile, exportParquet, type ExportResult } from './export/parquet.js';

@@ -1,11 +1,13 @@
 /**
  * Lock-step benchmark: separate vs lock-step training of R runs of MLP 2-64-64-2 at batch 32 (SGD,
- * ORT). For each R, "separate" makes R `engine.trainStep` calls per step (one per run, as R
+ * ORT), or (`model: 'cnn'`) of the CNN 16-32 with BatchNorm and a 64-wide dense head on 1×28×28
+ * images at batch 64 (R runs as grouped convolutions). For each R, "separate" makes R `engine.trainStep` calls per step (one per run, as R
  * independent runs would), "lock-step" one `LockstepEngine.trainStep` call that updates all R runs.
  * Each mode gets `warmupSteps` untimed steps and then per-step timings as in the step benchmark
  * (train-bench.ts; median); run-steps per second is R divided by the median time of one step of all
  * R runs.
  */
+import { modelGraphSpec } from '../model/graph.js';
 import { median } from '../util/stats.js';
 import { checkPositiveInt } from './checks.js';
 import { mlpSpec, modelName, randomBatch, randomParams } from './inputs.js';
@@ -16,6 +18,15 @@ export const LOCKSTEP_BENCH_RUNS: readonly number[] = [1, 8, 32];
 
 /** The model and batch of the lock-step comparison: the overhead-bound tiny MLP. */
 export const LOCKSTEP_BENCH_CASE = { widths: [2, 64, 64, 2], batch: 32 } as const;
+
+/** The conv-net case of the lock-step comparison (`model: 'cnn'`). */
+const LOCKSTEP_CNN_CASE = {
+  name: 'cnn-16-32-64-bn',
+  spec: { kind: 'cnn', channels: [16, 32], dense: [64], norm: 'batch' },
+  inputDim: 784,
+  outputDim: 10,
+  batch: 64,
+} as const;
 
 /** Seed of the shared batch; run r starts from the parameters of seed `PARAMS_SEED + r`. */
 const BATCH_SEED = 0;
@@ -35,6 +46,8 @@ export interface LockstepBenchOptions {
   readonly warmupSteps?: number;
   /** Progress messages. Default: none. */
   readonly log?: (message: string) => void;
+  /** Which model: the tiny MLP (default) or the CNN ({@link LOCKSTEP_CNN_CASE}). */
+  readonly model?: 'mlp' | 'cnn';
 }
 
 /** One run count R of the lock-step comparison, both modes measured in the same process run. */
@@ -72,15 +85,26 @@ export async function runLockstepBenchmark(options: LockstepBenchOptions = {}): 
   const warmupSteps = options.warmupSteps ?? 5;
   const log = options.log ?? (() => {});
   for (const r of runsList) checkPositiveInt('runs entry', r);
-  const { widths, batch: batchSize } = LOCKSTEP_BENCH_CASE;
-  const spec = mlpSpec(widths);
+  const cnn = options.model === 'cnn';
+  const { widths } = LOCKSTEP_BENCH_CASE;
+  const batchSize = cnn ? LOCKSTEP_CNN_CASE.batch : LOCKSTEP_BENCH_CASE.batch;
+  const c = LOCKSTEP_CNN_CASE;
+  const spec = cnn
+    ? modelGraphSpec(
+        { ...c.spec, channels: [...c.spec.channels], dense: [...c.spec.dense] },
+        c.inputDim,
+        c.outputDim,
+        'cross-entropy',
+      )
+    : mlpSpec(widths);
+  const name = cnn ? c.name : modelName(widths);
   const engineOptions = benchEngineOptions(threads);
   const { createOrtEngine } = await import('../engine/ort/engine.js');
   const { createLockstepEngine } = await import('../engine/ort/lockstep.js');
   const batch = randomBatch(spec, batchSize, BATCH_SEED);
   const cases: LockstepBenchCase[] = [];
   for (const runs of runsList) {
-    log(`ort lock-step: ${modelName(widths)} batch ${batchSize}, R = ${runs}`);
+    log(`ort lock-step: ${name} batch ${batchSize}, R = ${runs}`);
     const single = await createOrtEngine(spec, engineOptions);
     const lock = await createLockstepEngine(spec, { ...engineOptions, runs });
     try {
@@ -125,7 +149,7 @@ export async function runLockstepBenchmark(options: LockstepBenchOptions = {}): 
     }
   }
   return {
-    model: modelName(widths),
+    model: name,
     batch: batchSize,
     engine: 'ort',
     threads,

@@ -1,9 +1,11 @@
 /**
  * The PyTorch side of the step benchmark: bench/torch_step.py times the same SGD step in a Python
  * child process, when some interpreter can import torch (see {@link findPython}), and prints its
- * cases as JSON.
+ * cases as JSON. Conv nets go to it as their model specs (the script builds them with torch.nn
+ * layers) with the FLOP count of the TypeScript harness, so both sides report the same GFLOP/s.
  */
 import { fileURLToPath } from 'node:url';
+import type { CnnSpec, ResnetSpec } from '../model/net.js';
 import { execFileText, findPython } from './python.js';
 
 const TORCH_SCRIPT = fileURLToPath(new URL('../../bench/torch_step.py', import.meta.url));
@@ -24,10 +26,22 @@ export interface TorchStepResult {
   readonly cases: readonly { readonly case: TorchStepCase; readonly timedSteps: number }[];
 }
 
+/** A conv net for torch_step.py: its model spec, image shape, classes, batch and FLOPs per step. */
+interface TorchNetCase {
+  readonly model: string;
+  readonly spec: CnnSpec | ResnetSpec;
+  readonly image: readonly [number, number, number];
+  readonly classes: number;
+  readonly batch: number;
+  readonly flops: number;
+}
+
 /** Settings of the torch run, with the same meaning as the step benchmark's options. */
 export interface TorchStepOptions {
   /** The MLPs (layer widths, input to output) and batch sizes to time. */
   readonly cases: readonly { readonly widths: readonly number[]; readonly batch: number }[];
+  /** The conv nets to time. Default none. */
+  readonly nets?: readonly TorchNetCase[];
   readonly threads: number;
   readonly steps: number | undefined;
   readonly minSeconds: number;
@@ -56,6 +70,8 @@ export async function runTorch(options: TorchStepOptions): Promise<{ skipped: st
     String(options.warmupSteps),
     '--cases',
     options.cases.map((c) => `${c.widths.join('-')}@${c.batch}`).join(','),
+    '--nets',
+    JSON.stringify(options.nets ?? []),
   ];
   if (steps !== undefined) args.push('--steps', String(steps));
   const stdout = await execFileText(probe.python, args, 30 * 60_000);

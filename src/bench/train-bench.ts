@@ -1,7 +1,10 @@
 /**
  * Training-step benchmark: how long one SGD step (forward, softmax cross-entropy, backward, update)
  * takes on each engine, for two MLPs that bracket twinscope's workloads: a compute-bound one
- * (784-256-256-10, batch 128) and an overhead-bound one (2-64-64-2, batch 32).
+ * (784-256-256-10, batch 128) and an overhead-bound one (2-64-64-2, batch 32); and for the conv
+ * nets of the Fashion-MNIST studies ({@link NET_BENCH_CASES}: the CNN of
+ * pipelines/butterfly-fashion-cnn.json and the ResNet-8 of pipelines/instability-fashion-resnet.json,
+ * on 1 × 28 × 28 images, batch 128, BatchNorm in train mode).
  *
  * FLOPs per step of an MLP with dense layers of sizes (in_l, out_l):
  *
@@ -10,16 +13,22 @@
  * the forward matmuls cost 2·batch·in·out each, the backward ones 2·batch·in·out for the weight
  * gradient plus 2·batch·in·out for the input gradient, except for the first layer, whose input
  * gradient is never computed. Biases, activations, the softmax and the update are not counted;
- * `gflops` is this count divided by the measured time.
+ * `gflops` is this count divided by the measured time. Conv nets ({@link netStepFlops}) count their
+ * convolutions and dense layers the same way: a conv's forward pass is 2 · batch · out · in · k² ·
+ * H'·W' (H' × W' its output), its backward pass twice that (input and weight gradients), but no input
+ * gradient for the first conv; norms, pooling, ReLUs and the residual additions are not counted.
  *
  * Time per step: `warmupSteps` untimed steps, then each step is timed on its own and the median is
  * reported. Without `steps`, as many steps are timed as fit in `minSeconds` (at least 10); with
- * `steps`, exactly that many (step-timing.ts). The torch engine is bench/torch_step.py, run with the
+ * `steps`, exactly that many (step-timing.ts). The tfjs engine's conv-net steps take tens of seconds
+ * to minutes on its pure-JS cpu backend, so without `steps` it times {@link TFJS_NET_STEPS} of them
+ * with no warm-up. The torch engine is bench/torch_step.py, run with the
  * same settings in a Python child process (torch-step.ts). With ort, the run ends with the lock-step
  * comparison of lockstep-bench.ts; formatTrainBench (train-bench-format.ts) prints a result as text.
  */
 import type { Engine, EngineOptions } from '../engine/types.js';
-import type { ModelGraphSpec } from '../model/graph.js';
+import { type ModelGraphSpec, modelGraphSpec } from '../model/graph.js';
+import type { CnnSpec, Net, ResnetSpec } from '../model/net.js';
 import { median } from '../util/stats.js';
 import { checkPositiveInt, messageOf } from './checks.js';
 import { mlpSpec, modelName, randomBatch, randomParams } from './inputs.js';
@@ -33,6 +42,11 @@ export const BENCH_ENGINES = ['ort', 'tfjs', 'torch'] as const;
 /** One of {@link BENCH_ENGINES}. */
 export type BenchEngine = (typeof BENCH_ENGINES)[number];
 
+/** The model families of the benchmark: the MLPs, the CNN and the ResNet. */
+const BENCH_MODELS = ['mlp', 'cnn', 'resnet'] as const;
+/** One of the model families of the benchmark: `mlp`, `cnn`, `resnet`. */
+export type BenchModel = 'mlp' | 'cnn' | 'resnet';
+
 /** Options of {@link runTrainBenchmark}. */
 export interface TrainBenchOptions {
   /** Intra-op threads for every engine (ORT session, torch.set_num_threads, GEMM peak). Default 1. */
@@ -41,6 +55,8 @@ export interface TrainBenchOptions {
   readonly steps?: number;
   /** Engines to run, in this order. Default: all of {@link BENCH_ENGINES}. */
   readonly engines?: readonly BenchEngine[];
+  /** Model families to time (`mlp`, `cnn`, `resnet`). Default: all three. */
+  readonly models?: readonly ('mlp' | 'cnn' | 'resnet')[];
   /** Minimum timed duration per case when `steps` is not given. Default 1 s. */
   readonly minSeconds?: number;
   /** Untimed steps before timing. Default 5. */
@@ -108,9 +124,38 @@ export const TRAIN_BENCH_CASES: readonly { readonly widths: readonly number[]; r
   { widths: [2, 64, 64, 2], batch: 32 },
 ];
 
+/** A benchmarked conv net: its name, model spec (1 × 28 × 28 images, 10 classes) and batch size. */
+export interface NetBenchCase {
+  /** `cnn-…` or `resnet…`, as the MLPs are `mlp-…`. */
+  readonly model: string;
+  readonly spec: CnnSpec | ResnetSpec;
+  readonly batch: number;
+}
+
+/** The image shape and class count of the conv-net cases (Fashion-MNIST's). */
+const NET_BENCH_IMAGE = [1, 28, 28] as const;
+const NET_BENCH_CLASSES = 10;
+
+/** The benchmarked conv nets: the models of the Fashion-MNIST studies at their batch size. */
+export const NET_BENCH_CASES: readonly NetBenchCase[] = [
+  {
+    model: 'cnn-16-32-d64-bn',
+    spec: { kind: 'cnn', channels: [16, 32], dense: [64], norm: 'batch', pool: 'max' },
+    batch: 128,
+  },
+  { model: 'resnet8-bn', spec: { kind: 'resnet', depth: 8, width: 1, norm: 'batch' }, batch: 128 },
+];
+
+/**
+ * Conv-net steps the tfjs engine times when `steps` is not given, after no warm-up: on its pure-JS
+ * cpu backend one step of the CNN takes tens of seconds, of the ResNet minutes.
+ */
+const TFJS_NET_STEPS = 1;
+
 /** The FLOP count of one step ({@link trainStepFlops}) in words, reported with every result. */
 const FLOPS_FORMULA =
-  '6 * batch * sum(in * out) - 2 * batch * in0 * out0 over dense layers (forward 2x, backward 4x, no input gradient for the first layer)';
+  '6 * batch * sum(in * out) - 2 * batch * in0 * out0 over dense layers (forward 2x, backward 4x, no input gradient for the first layer); ' +
+  "conv nets: 6 * batch * out * in * k^2 * H' * W' per conv (4x for the first: no input gradient) plus 6 * batch * in * out per dense layer";
 
 /** Seeds of the timed step's parameters and batch (see inputs.ts). */
 const PARAMS_SEED = 1;
@@ -123,11 +168,42 @@ export function trainStepFlops(widths: readonly number[], batch: number): number
   return 6 * batch * macs - 2 * batch * widths[0]! * widths[1]!;
 }
 
+/** The model of a conv-net case, for softmax cross-entropy over 10 classes. */
+export function netBenchModel(c: NetBenchCase): ModelGraphSpec {
+  const [channels, height, width] = NET_BENCH_IMAGE;
+  return modelGraphSpec(
+    { ...c.spec, image: NET_BENCH_IMAGE },
+    channels * height * width,
+    NET_BENCH_CLASSES,
+    'cross-entropy',
+  );
+}
+
+/**
+ * FLOPs of one training step of a conv net (see the module comment): per conv 2 · batch · out · in ·
+ * k² · H'·W' forward and twice that backward (once for the first conv, whose input needs no
+ * gradient); per dense layer 2 · batch · in · out forward and twice that backward.
+ */
+export function netStepFlops(net: Net, batch: number): number {
+  let flops = 0;
+  for (const node of net.nodes) {
+    if (node.op === 'conv') {
+      const [out, h, w] = node.shape as [number, number, number];
+      const forward = 2 * batch * out * node.inChannels * node.kernel * node.kernel * h * w;
+      flops += forward * (node.input === 0 ? 2 : 3);
+    } else if (node.op === 'dense') {
+      flops += 2 * batch * node.inputs * node.outputs * (node.input === 0 ? 2 : 3);
+    }
+  }
+  return flops;
+}
+
 /** Run the benchmark. Throws only on bad options; engine failures are reported in `notes`/`failures`. */
 export async function runTrainBenchmark(options: TrainBenchOptions = {}): Promise<TrainBenchResult> {
   const threads = options.threads ?? 1;
   const steps = options.steps;
   const engines = options.engines ?? BENCH_ENGINES;
+  const models = options.models ?? BENCH_MODELS;
   const lockstepRuns = options.lockstepRuns ?? LOCKSTEP_BENCH_RUNS;
   for (const r of lockstepRuns) checkPositiveInt('lockstepRuns entry', r);
   const minSeconds = options.minSeconds ?? 1;
@@ -143,6 +219,12 @@ export async function runTrainBenchmark(options: TrainBenchOptions = {}): Promis
     if (!BENCH_ENGINES.includes(e))
       throw new Error(`unknown engine '${e}' (expected ${BENCH_ENGINES.join(', ')})`);
   }
+  for (const m of models) {
+    if (!BENCH_MODELS.includes(m))
+      throw new Error(`unknown model '${m}' (expected ${BENCH_MODELS.join(', ')})`);
+  }
+  const mlpCases = models.includes('mlp') ? TRAIN_BENCH_CASES : [];
+  const netCases = NET_BENCH_CASES.filter((c) => models.includes(c.spec.kind));
 
   const cases: TrainBenchCase[] = [];
   const backends: Partial<Record<BenchEngine, string>> = {};
@@ -164,7 +246,15 @@ export async function runTrainBenchmark(options: TrainBenchOptions = {}): Promis
     try {
       if (engine === 'torch') {
         const torch = await runTorch({
-          cases: TRAIN_BENCH_CASES,
+          cases: mlpCases,
+          nets: netCases.map((c) => ({
+            model: c.model,
+            spec: c.spec,
+            image: NET_BENCH_IMAGE,
+            classes: NET_BENCH_CLASSES,
+            batch: c.batch,
+            flops: netStepFlops(netBenchModel(c).net as Net, c.batch),
+          })),
           threads,
           steps,
           minSeconds,
@@ -182,23 +272,45 @@ export async function runTrainBenchmark(options: TrainBenchOptions = {}): Promis
         }
         continue;
       }
-      for (const { widths, batch } of TRAIN_BENCH_CASES) {
-        const model = modelName(widths);
+      const timed = [
+        ...mlpCases.map(({ widths, batch }) => ({
+          model: modelName(widths),
+          spec: mlpSpec(widths),
+          batch,
+          flops: trainStepFlops(widths, batch),
+          net: false,
+        })),
+        ...netCases.map((c) => {
+          const spec = netBenchModel(c);
+          return {
+            model: c.model,
+            spec,
+            batch: c.batch,
+            flops: netStepFlops(spec.net as Net, c.batch),
+            net: true,
+          };
+        }),
+      ];
+      for (const { model, spec, batch, flops, net } of timed) {
         log(`${engine}: ${model} batch ${batch}`);
-        const spec = mlpSpec(widths);
         const instance = await benchEngine(engine, spec, benchEngineOptions(threads));
         try {
           backends[engine] = instance.backend;
-          const times = await timeSteps(instance, spec, batch, steps, minSeconds, warmupSteps);
-          const msPerStep = median(times);
-          cases.push({
-            model,
+          // tfjs's cpu backend takes tens of seconds per conv-net step: one step, no warm-up by default.
+          const slow = engine === 'tfjs' && net;
+          const times = await timeSteps(
+            instance,
+            spec,
             batch,
-            engine,
-            threads,
-            msPerStep,
-            gflops: trainStepFlops(widths, batch) / (msPerStep * 1e6),
-          });
+            slow ? (steps ?? TFJS_NET_STEPS) : steps,
+            minSeconds,
+            slow && steps === undefined ? 0 : warmupSteps,
+          );
+          const msPerStep = median(times);
+          cases.push({ model, batch, engine, threads, msPerStep, gflops: flops / (msPerStep * 1e6) });
+          log(
+            `${engine}: ${model} batch ${batch}: ${msPerStep.toFixed(3)} ms/step (median of ${times.length})`,
+          );
           timedSteps[`${engine} ${model}@${batch}`] = times.length;
         } finally {
           await instance.dispose();
@@ -272,10 +384,10 @@ async function timeSteps(
   return timeLoop(() => engine.trainStep(state, batch, BENCH_LR), steps, minSeconds, warmupSteps);
 }
 
-/** Per (model, batch) of {@link TRAIN_BENCH_CASES}: ort's speedups and each engine's fraction of the GEMM peak. */
+/** Per (model, batch) that was timed, in order: ort's speedups and each engine's fraction of the GEMM peak. */
 function ratiosOf(cases: readonly TrainBenchCase[], peak: number | null): TrainBenchRatio[] {
-  return TRAIN_BENCH_CASES.map(({ widths, batch }) => {
-    const model = modelName(widths);
+  const keys = [...new Map(cases.map((c) => [`${c.model}@${c.batch}`, c] as const)).values()];
+  return keys.map(({ model, batch }) => {
     const of = (engine: BenchEngine) =>
       cases.find((c) => c.model === model && c.batch === batch && c.engine === engine);
     const ort = of('ort');

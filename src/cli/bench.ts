@@ -1,21 +1,26 @@
 /**
  * `twinscope bench …`: benchmarks that print JSON.
  *
- *   twinscope bench train [--json] [--threads N] [--steps N] [--engines ort,tfjs,torch] [--lockstep-runs 1,8,32]
+ *   twinscope bench train [--json] [--threads N] [--steps N] [--engines ort,tfjs,torch] [--models mlp,cnn,resnet] [--lockstep-runs 1,8,32]
  *   twinscope bench measure [--json] [--threads N] [--quick]
  *   twinscope bench surface [--threads N] [--quick] [--hidden W,W] [--points N] [--examples N] [--sample N]
+ *   twinscope bench study SPEC [--workers N] [--no-report]
+ *   twinscope bench lockstep [--model mlp|cnn] [--runs 1,8,32] [--threads N] [--steps N]
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import type { BenchEngine } from '../bench/train-bench.js';
+import type { BenchEngine, BenchModel } from '../bench/train-bench.js';
+import { registerBenchLockstepCommand } from './bench-lockstep.js';
 import { type CliIo, parsePositiveInt } from './io.js';
 
 const ENGINES: readonly BenchEngine[] = ['ort', 'tfjs', 'torch'];
+const MODELS: readonly BenchModel[] = ['mlp', 'cnn', 'resnet'];
 
 interface TrainOptions {
   json?: boolean;
   threads: number;
   steps?: number;
   engines: BenchEngine[];
+  models: BenchModel[];
   lockstepRuns: number[];
 }
 
@@ -25,8 +30,9 @@ export function registerBenchCommand(program: Command, io: CliIo): void {
   bench
     .command('train')
     .description(
-      'time one SGD training step (MLP 784-256-256-10 batch 128, MLP 2-64-64-2 batch 32) per engine, ' +
-        'with GFLOP/s against the GEMM peak, and separate vs lock-step training of R runs (ORT)',
+      'time one SGD training step (MLP 784-256-256-10 batch 128, MLP 2-64-64-2 batch 32, CNN 16-32 with ' +
+        'BatchNorm and ResNet-8 on 1x28x28 images batch 128) per engine, with GFLOP/s against the GEMM ' +
+        'peak, and separate vs lock-step training of R runs (ORT)',
     )
     .option('--json', 'print the result as JSON on stdout (progress goes to stderr)')
     .option('--threads <n>', 'intra-op threads for every engine', parsePositiveInt, 1)
@@ -39,6 +45,15 @@ export function registerBenchCommand(program: Command, io: CliIo): void {
       new Option('--engines <list>', `comma-separated engines out of ${ENGINES.join(',')}`)
         .argParser(parseEngines)
         .default([...ENGINES], ENGINES.join(',')),
+    )
+    .addOption(
+      new Option(
+        '--models <list>',
+        `comma-separated model families out of ${MODELS.join(',')} (tfjs's cpu backend takes ~40 s per CNN ` +
+          'step and ~7 min per ResNet step: --engines ort,torch or --models mlp skips them)',
+      )
+        .argParser(parseModels)
+        .default([...MODELS], MODELS.join(',')),
     )
     .addOption(
       new Option(
@@ -56,6 +71,7 @@ export function registerBenchCommand(program: Command, io: CliIo): void {
         threads: options.threads,
         steps: options.steps,
         engines: options.engines,
+        models: options.models,
         lockstepRuns: options.lockstepRuns,
         log: (message) => io.stderr(`${message}\n`),
       });
@@ -70,6 +86,56 @@ export function registerBenchCommand(program: Command, io: CliIo): void {
   registerBenchMeasureCommand(bench, io);
   registerBenchEmbedCommand(bench, io);
   registerBenchSurfaceCommand(bench, io);
+  registerBenchStudyCommand(bench, io);
+  registerBenchLockstepCommand(bench, io);
+}
+
+interface StudyBenchOptions {
+  workers?: number;
+  report: boolean;
+}
+
+function registerBenchStudyCommand(bench: Command, io: CliIo): void {
+  bench
+    .command('study')
+    .description(
+      'run a study, sweep or pipeline spec in a temporary folder (removed after) as twinscope run does, ' +
+        'and print its time breakdown (wall and CPU time, bytes written, per phase) as JSON on stdout',
+    )
+    .argument('<spec>', 'study or sweep spec JSON file (see pipelines/)')
+    .option('--workers <n>', 'worker processes (default: as twinscope run)', parsePositiveInt)
+    .option('--no-report', 'do not write (nor time) the HTML report')
+    .addHelpText(
+      'after',
+      '\nThe JSON is status.json\'s "breakdown" (docs/formats.md) with the spec\'s path; progress goes to stderr.\n' +
+        '\nExamples:\n  twinscope bench study pipelines/butterfly-moons.json\n' +
+        '  twinscope bench study pipelines/sloppy-linear.json --workers 1 --no-report\n',
+    )
+    .action(async (spec: string, options: StudyBenchOptions) => {
+      const { mkdtempSync, rmSync } = await import('node:fs');
+      const { tmpdir } = await import('node:os');
+      const { join } = await import('node:path');
+      const { runSpec } = await import('./run.js');
+      const out = mkdtempSync(join(tmpdir(), 'twinscope-bench-study-'));
+      try {
+        // The study's own lines (results, report path) are not printed: stdout is the JSON alone.
+        const quiet: CliIo = { stdout: () => {}, stderr: (text) => io.stderr(text) };
+        const breakdown = await runSpec(
+          spec,
+          {
+            out,
+            progress: false,
+            report: options.report,
+            table: false,
+            ...(options.workers !== undefined && { workers: options.workers }),
+          },
+          quiet,
+        );
+        io.stdout(`${JSON.stringify({ spec, ...breakdown }, null, 2)}\n`);
+      } finally {
+        rmSync(out, { recursive: true, force: true });
+      }
+    });
 }
 
 interface SurfaceOptions {
@@ -204,4 +270,19 @@ export function parseEngines(value: string): BenchEngine[] {
     }
   }
   return [...new Set(names)] as BenchEngine[];
+}
+
+/** `--models`: comma-separated model families of `bench train`. */
+function parseModels(value: string): BenchModel[] {
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (names.length === 0) throw new InvalidArgumentError('expected at least one model family');
+  for (const name of names) {
+    if (!(MODELS as readonly string[]).includes(name)) {
+      throw new InvalidArgumentError(`unknown model family '${name}' (expected ${MODELS.join(', ')})`);
+    }
+  }
+  return [...new Set(names)] as BenchModel[];
 }

@@ -10,7 +10,8 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { DatasetSpec } from '../data/types.js';
-import type { CompareResult, SplitCurve } from '../onnx/compare.js';
+import type { AlignedComparison, AlignMethod, CompareResult, SplitCurve } from '../onnx/compare.js';
+import { NORM_MODES, type NormMode } from '../onnx/norm-stats.js';
 import type { ResultRow } from '../results/rows.js';
 import { type CliIo, parsePositiveInt, UsageError } from './io.js';
 
@@ -21,8 +22,31 @@ interface CompareCliOptions {
   examples?: number;
   ckaExamples: number;
   threads: number;
+  bn: NormMode;
+  bnExamples?: number;
+  bnBatch: number;
+  align: AlignMethod[];
+  permSpec?: string;
+  alignExamples: number;
   json?: boolean;
   out?: string;
+  report: boolean;
+}
+
+/** `--bn`: one of the normalization modes. */
+export function parseNormMode(value: string): NormMode {
+  if (!(NORM_MODES as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`expected one of ${NORM_MODES.join(', ')}, got '${value}'`);
+  }
+  return value as NormMode;
+}
+
+/** `--bn-batch`: an integer ≥ 2 (a batch of one has no variance). */
+export function parseNormBatch(value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || n < 2)
+    throw new InvalidArgumentError(`expected an integer ≥ 2, got '${value}'`);
+  return n;
 }
 
 /** Datasets `--data` accepts by name, with the spec each stands for. */
@@ -32,12 +56,22 @@ const NAMED_DATA: Readonly<Record<string, DatasetSpec>> = {
   moons: { name: 'moons', n: 1000 },
 };
 
-/** The note printed and stored while no permutation spec exists for imported graphs. */
-const ALIGNMENT_NOTE =
-  'not measured: no permutation spec is inferred from ONNX graphs yet (issue 15, part B adds alignment)';
+/** `--align`: a comma-separated list of `weight` and `activation`, or `none`. */
+function parseAlignMethods(value: string): AlignMethod[] {
+  if (value.trim() === 'none') return [];
+  const methods = value.split(',').map((m) => m.trim());
+  for (const m of methods) {
+    if (m !== 'weight' && m !== 'activation') {
+      throw new InvalidArgumentError(
+        `expected weight, activation, both comma-separated, or none; got '${m}'`,
+      );
+    }
+  }
+  return [...new Set(methods)] as AlignMethod[];
+}
 
 /** A non-negative integer option. */
-function parseNonNegativeInt(value: string): number {
+export function parseNonNegativeInt(value: string): number {
   if (!/^\s*\d+\s*$/.test(value))
     throw new InvalidArgumentError(`expected a non-negative integer, got '${value}'`);
   return Number(value);
@@ -69,23 +103,51 @@ export function registerCompareCommand(program: Command, io: CliIo): void {
     )
     .option('--cka-examples <n>', 'examples for CKA (the first of the test split)', parsePositiveInt, 500)
     .option('--threads <n>', 'onnxruntime intra-op threads', parsePositiveInt, 1)
+    .option(
+      '--bn <mode>',
+      'BatchNorm statistics at each point: recompute (on the train split), copy (interpolated like the other weights), or repair (REPAIR; also repairs dense layers of nets without BatchNorm)',
+      parseNormMode,
+      'recompute',
+    )
+    .option(
+      '--bn-examples <n>',
+      'train examples of the statistics pass (default: those of the curve, --examples)',
+      parsePositiveInt,
+    )
+    .option('--bn-batch <n>', 'examples per batch of the recompute pass', parseNormBatch, 128)
+    .option(
+      '--align <methods>',
+      'align B to A before measuring again: weight, activation, weight,activation, or none',
+      parseAlignMethods,
+      ['weight', 'activation'],
+    )
+    .option(
+      '--perm-spec <file>',
+      'permutation spec JSON for alignment (default: inferred from the graph; docs/merging.md, "Permutation specs")',
+    )
+    .option('--align-examples <n>', 'train examples of activation matching', parsePositiveInt, 1000)
     .option('--json', 'print the result as JSON')
     .option(
       '--out <dir>',
-      'write compare.arrow (long-form rows), its index compare.json and summary.json here',
+      'write compare.arrow (long-form rows), its index compare.json, summary.json and the HTML report (report/index.html, report/plots/) here',
     )
+    .option('--no-report', 'with --out: do not write the HTML report and its figures (DIR/report/)')
     .addHelpText(
       'after',
       '\nFlat features are reshaped to the model input shape when the counts agree (784 -> 1x28x28).\n' +
         'The model output is read as logits: loss is softmax cross-entropy, error is 1 - accuracy.\n' +
         'JSON keys: l2, normalizedL2, cosine, l2PerTensor, alphas, curves {train, test}, barrierLoss and\n' +
         'barrierError (linear convention, test split; train when there is none), barriers (both splits,\n' +
-        'both conventions), cka {layer: value}, alignedL2 / alignedBarrierLoss / alignedBarrierError\n' +
-        '(null until alignment of imported graphs exists; see alignmentNote).\n' +
+        'both conventions), cka {layer: value}, alignedL2 / alignedBarrierLoss / alignedBarrierError (after\n' +
+        'weight matching, else activation matching; null without a permutation spec: see alignmentNote),\n' +
+        'aligned {weight, activation} (each: l2, curves, barriers), normalization (the --bn mode;\n' +
+        'null for a graph without BatchNorm unless --bn repair).\n' +
         'Exit code 2 for models of different architectures, unsupported ONNX files, or data that does not fit.\n' +
         '\nExamples:\n  twinscope compare fixtures/onnx/mlp-s0.onnx fixtures/onnx/mlp-s1.onnx --data mnist\n' +
         '  twinscope compare runs/a@500 runs/b@500 --data spec.json --json\n' +
-        '  twinscope compare a.onnx b.onnx --data mnist --examples 2000 --out cmp/\n',
+        '  twinscope compare a.onnx b.onnx --data mnist --examples 2000 --out cmp/\n' +
+        '\nWith --out it also writes DIR/report/index.html (curves, barriers, distances, CKA; figures as SVG,\n' +
+        'PNG and Vega-Lite JSON under DIR/report/plots/) and prints its path last: report   DIR/report/index.html\n',
     )
     .action(async (a: string, b: string, options: CompareCliOptions) => {
       if (options.out && statSync(options.out, { throwIfNoEntry: false })?.isDirectory() === false) {
@@ -97,24 +159,41 @@ export function registerCompareCommand(program: Command, io: CliIo): void {
       const B = loadModelRef(b);
       const { checkSameArchitecture } = await import('../onnx/import-model.js');
       checkSameArchitecture(A.model, B.model);
+      let permutationSpec: import('../measure/align.js').PermutationSpec | undefined;
+      if (options.permSpec) {
+        const { checkPermutationSpec, readPermutationSpecFile } = await import('../onnx/permutation-spec.js');
+        permutationSpec = readPermutationSpecFile(options.permSpec, A.model);
+        await checkPermutationSpec(A.model, permutationSpec); // refused before any heavy work
+      }
       const data = await loadCompareData(options.data, options.dataSeed);
       const result = await compareModels(A.model, B.model, data, {
         alphas: options.alphas,
         ...(options.examples !== undefined && { examples: options.examples }),
         ckaExamples: options.ckaExamples,
         threads: options.threads,
+        normalization: options.bn,
+        ...(options.bnExamples !== undefined && { normExamples: options.bnExamples }),
+        normBatch: options.bnBatch,
+        align: options.align,
+        ...(permutationSpec && { permutationSpec }),
+        alignExamples: options.alignExamples,
       });
       const summary = summaryJson(result, A.step, B.step);
+      let report: string | null = null;
       if (options.out) {
-        const written = await writeCompare(options.out, result, A.step, summary);
-        if (!options.json) io.stderr(`${written.join('\n')}\n`);
+        const written = await writeCompare(options.out, result, A.step, summary, options.report);
+        report = written.report;
+        if (!options.json) io.stderr(`${written.files.join('\n')}\n`);
       }
       io.stdout(options.json ? `${JSON.stringify(summary, null, 2)}\n` : formatCompare(result));
+      // As `twinscope run` does, the report's path comes last (on stderr with --json: stdout is the JSON).
+      if (report && options.json) io.stderr(`report   ${report}\n`);
+      else if (report) io.stdout(`report   ${report}\n`);
     });
 }
 
-/** The dataset of `--data`: a name, or a JSON file holding a data spec or a run spec. */
-async function loadCompareData(data: string, seed: number) {
+/** The dataset of `--data`: a name, or a JSON file holding a data spec or a run spec (also `merge`'s). */
+export async function loadCompareData(data: string, seed: number) {
   const { loadDataset } = await import('../data/load.js');
   const named = NAMED_DATA[data];
   let spec: DatasetSpec;
@@ -182,10 +261,46 @@ function summaryJson(result: CompareResult, stepA: number | null, stepB: number 
     ckaExamples: result.ckaExamples,
     ckaSplit: result.ckaSplit,
     normalization: result.normalization,
-    alignedL2: null,
-    alignedBarrierLoss: null,
-    alignedBarrierError: null,
-    alignmentNote: ALIGNMENT_NOTE,
+    normExamples: result.normExamples,
+    ...alignedJson(result, h.split),
+  };
+}
+
+/** The aligned keys of the summary: the headline (weight matching, else activation) and each method. */
+function alignedJson(result: CompareResult, split: 'train' | 'test') {
+  const al = result.alignment;
+  const head = al ? (al.weight ?? al.activation) : null;
+  const curveOf = (c: AlignedComparison) => (split === 'test' && c.test ? c.test : c.train);
+  const method = (c: AlignedComparison | null) =>
+    c && {
+      l2: c.l2,
+      normalizedL2: c.normalizedL2,
+      barrierLoss: curveOf(c).barrierLoss.linear,
+      barrierError: curveOf(c).barrierError.linear,
+      curves: {
+        train: { examples: c.train.examples, loss: c.train.loss, error: c.train.error },
+        test: c.test && { examples: c.test.examples, loss: c.test.loss, error: c.test.error },
+      },
+      barriers: {
+        train: { loss: c.train.barrierLoss, error: c.train.barrierError },
+        test: c.test && { loss: c.test.barrierLoss, error: c.test.barrierError },
+      },
+      ...(c.sweeps !== undefined && { sweeps: c.sweeps, converged: c.converged }),
+      ...(c.examples !== undefined && { examples: c.examples }),
+    };
+  return {
+    alignedL2: head ? head.l2 : null,
+    alignedBarrierLoss: head ? curveOf(head).barrierLoss.linear : null,
+    alignedBarrierError: head ? curveOf(head).barrierError.linear : null,
+    alignedMethod: head ? head.method : null,
+    aligned: al && {
+      spec: al.spec,
+      groups: al.groups,
+      units: al.units,
+      weight: method(al.weight),
+      activation: method(al.activation),
+    },
+    alignmentNote: result.alignmentNote,
   };
 }
 
@@ -205,7 +320,13 @@ function compareRows(result: CompareResult, step: number | null): ResultRow[] {
     { ...base, metric: 'normalized_l2', layer: null, split: null, value: result.normalizedL2, options: {} },
     { ...base, metric: 'cosine', layer: null, split: null, value: result.cosine, options: {} },
   ];
-  const normalization = result.normalization === null ? {} : { normalization: result.normalization };
+  const normalization =
+    result.normalization === null
+      ? {}
+      : {
+          normalization: result.normalization,
+          ...(result.normExamples !== null && { normExamples: result.normExamples }),
+        };
   for (const [split, curve] of [
     ['train', result.train],
     ['test', result.test],
@@ -235,27 +356,7 @@ function compareRows(result: CompareResult, step: number | null): ResultRow[] {
         options: { alpha, ...common },
       });
     });
-    for (const [metric, pair] of [
-      ['loss_barrier', curve.barrierLoss],
-      ['error_barrier', curve.barrierError],
-    ] as const) {
-      rows.push({
-        ...base,
-        metric,
-        layer: null,
-        split,
-        value: pair.linear,
-        options: { convention: 'linear', alphaStar: pair.alphaStar, ...common },
-      });
-      rows.push({
-        ...base,
-        metric,
-        layer: null,
-        split,
-        value: pair.midpointMean,
-        options: { convention: 'midpoint-mean', ...common },
-      });
-    }
+    rows.push(...barrierRows(base, split, curve, ['loss_barrier', 'error_barrier'], common));
   }
   for (const [layer, value] of Object.entries(result.cka)) {
     rows.push({
@@ -267,30 +368,138 @@ function compareRows(result: CompareResult, step: number | null): ResultRow[] {
       options: { kernel: 'linear', debiased: false, examples: result.ckaExamples, data: result.data },
     });
   }
+  rows.push(...alignedRows(result, base, normalization));
   return rows;
 }
 
-/** Write `--out`: under DIR's folder lock (a second writer exits 2), every file atomically. */
+/** A curve's loss and error barrier rows under both conventions (linear with its α*, midpoint-mean). */
+function barrierRows(
+  base: Pick<ResultRow, 'study' | 'runA' | 'runB' | 'step'>,
+  split: 'train' | 'test',
+  curve: Pick<SplitCurve, 'barrierLoss' | 'barrierError'>,
+  metrics: readonly [string, string],
+  common: Record<string, unknown>,
+): ResultRow[] {
+  return (
+    [
+      [metrics[0], curve.barrierLoss],
+      [metrics[1], curve.barrierError],
+    ] as const
+  ).flatMap(([metric, pair]) => [
+    {
+      ...base,
+      metric,
+      layer: null,
+      split,
+      value: pair.linear,
+      options: { convention: 'linear', alphaStar: pair.alphaStar, ...common },
+    },
+    {
+      ...base,
+      metric,
+      layer: null,
+      split,
+      value: pair.midpointMean,
+      options: { convention: 'midpoint-mean', ...common },
+    },
+  ]);
+}
+
+/**
+ * The rows of each alignment method: `aligned_l2`, the aligned curve (`aligned_interp_loss`,
+ * `aligned_interp_error`) and its barriers (`aligned_loss_barrier`, `aligned_error_barrier`, both
+ * conventions), every row's options naming the method (and weight matching's sweeps, activation
+ * matching's examples) and the spec's origin.
+ */
+function alignedRows(
+  result: CompareResult,
+  base: Pick<ResultRow, 'study' | 'runA' | 'runB' | 'step'>,
+  normalization: Record<string, unknown>,
+): ResultRow[] {
+  const al = result.alignment;
+  if (!al) return [];
+  const rows: ResultRow[] = [];
+  for (const c of [al.weight, al.activation]) {
+    if (!c) continue;
+    const tag = {
+      method: c.method,
+      spec: al.spec,
+      ...(c.sweeps !== undefined && { sweeps: c.sweeps, converged: c.converged }),
+      ...(c.examples !== undefined && { alignExamples: c.examples }),
+    };
+    rows.push({ ...base, metric: 'aligned_l2', layer: null, split: null, value: c.l2, options: tag });
+    for (const [split, curve] of [
+      ['train', c.train],
+      ['test', c.test],
+    ] as const) {
+      if (!curve) continue;
+      const common = {
+        ...tag,
+        alphas: result.alphas.length,
+        examples: curve.examples,
+        data: result.data,
+        ...normalization,
+      };
+      result.alphas.forEach((alpha, i) => {
+        for (const [metric, values] of [
+          ['aligned_interp_loss', curve.loss],
+          ['aligned_interp_error', curve.error],
+        ] as const) {
+          rows.push({
+            ...base,
+            metric,
+            layer: null,
+            split,
+            value: values[i] as number,
+            options: { alpha, ...common },
+          });
+        }
+      });
+      rows.push(
+        ...barrierRows(base, split, curve, ['aligned_loss_barrier', 'aligned_error_barrier'], common),
+      );
+    }
+  }
+  return rows;
+}
+
+/**
+ * Write `--out`: under DIR's folder lock (a second writer exits 2), every file atomically; then,
+ * unless `--no-report`, the HTML report drawn from the same result (src/report/compare-report.ts).
+ * Returns the data files and the report's index.html (null when not written).
+ */
 async function writeCompare(
   dir: string,
   result: CompareResult,
   step: number | null,
   summary: ReturnType<typeof summaryJson>,
-): Promise<string[]> {
+  withReport: boolean,
+): Promise<{ files: string[]; report: string | null }> {
   const { writeMeasurement } = await import('../results/measurement-files.js');
   const { withFolderLock } = await import('../util/folder-lock.js');
   const { writeJsonAtomic } = await import('../util/atomic-file.js');
+  const { writeCompareReport } = await import('../report/compare-report.js');
   const arrow = join(dir, 'compare.arrow');
   const json = join(dir, 'summary.json');
-  await withFolderLock(dir, async () => {
+  const report = await withFolderLock(dir, async () => {
     writeMeasurement(arrow, compareRows(result, step), { runA: result.a, runB: result.b });
     writeJsonAtomic(json, summary);
+    return withReport ? (await writeCompareReport(dir, result)).html : null;
   });
-  return [arrow, join(dir, 'compare.json'), json];
+  return { files: [arrow, join(dir, 'compare.json'), json], report };
 }
 
 const num = (v: number, digits = 6) => (Number.isNaN(v) ? 'NaN' : String(Number(v.toPrecision(digits))));
 const pad = (s: string, n: number) => s.padEnd(n);
+
+/** What the table says about normalization statistics. */
+function normalizationLine(r: CompareResult): string {
+  if (r.normalization === 'copy') return '(BatchNorm statistics copied: interpolated like the other weights)';
+  if (r.normalization === 'recompute') {
+    return `(BatchNorm statistics recomputed at every point on ${r.normExamples} train examples)`;
+  }
+  return `(REPAIR at every point: channel statistics set from the endpoints' on ${r.normExamples} train examples)`;
+}
 
 /** The table printed on stdout. */
 function formatCompare(r: CompareResult): string {
@@ -327,17 +536,37 @@ function formatCompare(r: CompareResult): string {
       `${pad(split, 8)}${pad(num(c.barrierLoss.linear, 5), 13)}${pad(num(c.barrierLoss.midpointMean, 5), 15)}${pad(num(c.barrierError.linear, 4), 14)}${num(c.barrierError.midpointMean, 4)}`,
     );
   }
-  if (r.normalization) {
-    lines.push(
-      '(normalization statistics interpolated like the other weights; BatchNorm-aware evaluation comes later)',
-    );
-  }
+  if (r.normalization) lines.push(normalizationLine(r));
   const layers = Object.entries(r.cka);
   if (layers.length > 0) {
     lines.push('', `linear CKA on ${r.ckaExamples} ${r.ckaSplit} examples`);
     const w = Math.max(...layers.map(([n]) => n.length)) + 2;
     for (const [name, v] of layers) lines.push(`  ${pad(name, w)}${num(v, 5)}`);
   }
-  lines.push('', `aligned: ${ALIGNMENT_NOTE}`);
+  lines.push('', ...alignedLines(r));
   return `${lines.join('\n')}\n`;
+}
+
+/** The table's alignment lines: per method, aligned L2 and barriers; or the note. */
+function alignedLines(r: CompareResult): string[] {
+  const al = r.alignment;
+  if (!al) return [`aligned: ${r.alignmentNote ?? 'not measured'}`];
+  const lines = [
+    `aligned B to A (${al.spec === 'file' ? 'permutation spec from --perm-spec' : 'permutation spec inferred from the graph'}: ${al.groups} groups, ${al.units} units)`,
+    `${pad('method', 12)}${pad('l2', 12)}${pad('split', 7)}${pad('loss barrier', 14)}error barrier (linear)`,
+  ];
+  for (const c of [al.weight, al.activation]) {
+    if (!c) continue;
+    const curve = c.test ?? c.train;
+    const what =
+      c.sweeps !== undefined
+        ? ` (${c.sweeps} sweeps)`
+        : c.examples !== undefined
+          ? ` (${c.examples} examples)`
+          : '';
+    lines.push(
+      `${pad(c.method, 12)}${pad(num(c.l2), 12)}${pad(c.test ? 'test' : 'train', 7)}${pad(num(curve.barrierLoss.linear, 5), 14)}${num(curve.barrierError.linear, 4)}${what}`,
+    );
+  }
+  return lines;
 }

@@ -15,6 +15,7 @@ import { registerCompareCommand } from './compare.js';
 import { registerEmbedCommand } from './embed.js';
 import { type CliIo, defaultIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './io.js';
 import { registerMaterializeCommand } from './materialize.js';
+import { registerMergeCommand } from './merge.js';
 import { EXIT_CODES_HELP, registerReportCommand } from './report.js';
 import { registerRunCommand } from './run.js';
 import { registerRunDirCommands } from './run-dir.js';
@@ -46,6 +47,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   registerReportCommand(program, io);
   registerEmbedCommand(program, io);
   registerCompareCommand(program, io);
+  registerMergeCommand(program, io);
   registerMaterializeCommand(program, io);
   registerWorkerCommand(program, io);
   registerStatusCommand(program, io);

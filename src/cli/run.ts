@@ -5,6 +5,8 @@
  * change the exit code.
  */
 import type { Command } from 'commander';
+import type { StudyBreakdown } from '../results/study-files.js';
+import type { Breakdown } from '../study/breakdown.js';
 import type { QueueRunOptions } from '../study/run-study.js';
 import { asUsageError, type CliIo, parsePositiveInt, UsageError } from './io.js';
 
@@ -67,77 +69,120 @@ export function registerRunCommand(program: Command, io: CliIo): void {
         'results and report as a local run does.\n',
     )
     .action(async (path: string, options: RunOptions) => {
-      const workers = options.workers;
-      if (options.detach && !options.queue) throw new UsageError('--detach needs --queue');
-      const queue = await queueOption(options);
-      const { isSweepJson } = await import('../study/sweep-spec.js');
-      const { readSpecJson } = await import('../spec/spec-file.js');
-      if (isSweepJson(asUsageError(() => readSpecJson(path)))) {
-        await runSweepCommand(path, options.out, workers, options, queue, io);
-        return;
-      }
-      const { loadStudySpec } = await import('../study/spec.js');
-      const study = asUsageError(() => loadStudySpec(path));
-      const { runStudy, ControlError } = await import('../study/run-study.js');
-      const { createStudyProgress } = await import('./progress.js');
-      const progress = createStudyProgress(io, options.progress);
-      let result: Awaited<ReturnType<typeof runStudy>>;
-      try {
-        result = await runStudy(
-          study,
-          options.out,
-          {
-            onRound: (r) => progress.round(r.label, r.runSteps, r.jobs, r.workers),
-            onSteps: (n) => progress.steps(n),
-            onJob: (id, outcome, message) => progress.job(id, outcome, message),
-            ...(options.progress && { onLog: (m: string) => io.stderr(`  ${m}\n`) }),
-          },
-          { ...(workers !== undefined && { workers }), ...(queue && { queue }) },
-        );
-      } finally {
-        progress.stop();
-      }
-      if (result.detached) return printDetached(path, options, io);
-      const { join } = await import('node:path');
-      const { cumulativeExplained } = await import('../results/embedding.js');
-      io.stdout(`${study.name}: ${result.plan.twins.length} pairs, ${result.rows.length} result rows\n`);
-      io.stdout(`results  ${join(options.out, 'results.arrow')}\n`);
-      printDiverged(result.diverged, io);
-      for (const e of result.embeddings) {
-        if (!e.embedding) continue;
-        const k = Math.min(2, e.embedding.components);
-        const share = cumulativeExplained(e.embedding)[k - 1] ?? 0;
-        const what = e.embedding.method === 'pca' ? 'variance' : 'stress';
-        io.stdout(
-          `embedding s${e.seed}: ${e.runs.length} runs, ${e.embedding.points.length} checkpoints, ` +
-            `${e.embedding.method} top ${k}: ${(100 * share).toFixed(1)}% ${what} (${join(e.dir, 'embedding.json')})\n`,
-        );
-      }
-      // The report also covers a failed study (it marks what failed), so it is written before the
-      // failure is raised; a report error is raised after the study's own failure, if any.
-      let reportError: unknown;
-      if (options.report) {
-        const { reportStudy } = await import('./report.js');
-        try {
-          await reportStudy(options.out, io);
-        } catch (e) {
-          reportError = e;
-        }
-      }
-      if (result.failed.length > 0 || result.blocked.length > 0) {
-        const lines = result.failed.map((f) => `  ${f.id}: ${f.message}`);
-        if (result.blocked.length > 0)
-          lines.push(`  ${result.blocked.length} job(s) not run (a dependency failed)`);
-        throw new Error(`${result.failed.length} job(s) failed:\n${lines.join('\n')}\nre-run to retry`);
-      }
-      if (result.controlFailures.length > 0) throw new ControlError(result.controlFailures);
-      if (reportError !== undefined) throw reportError;
+      await runSpec(path, options, io);
     });
 }
 
 /**
+ * What `twinscope run` does with a study or sweep spec: run it, print its lines, write the report,
+ * and store and print the time breakdown (stderr; `table: false` prints none). Resolves to the
+ * breakdown (undefined when detached); throws as the command fails (failed jobs, σ = 0 control).
+ * `twinscope bench study` calls it too.
+ */
+export async function runSpec(
+  path: string,
+  options: RunOptions & { readonly table?: boolean },
+  io: CliIo,
+): Promise<StudyBreakdown | undefined> {
+  const workers = options.workers;
+  if (options.detach && !options.queue) throw new UsageError('--detach needs --queue');
+  const queue = await queueOption(options);
+  const { isSweepJson } = await import('../study/sweep-spec.js');
+  const { readSpecJson } = await import('../spec/spec-file.js');
+  const { Breakdown } = await import('../study/breakdown.js');
+  const breakdown = new Breakdown();
+  // After the report (timed as the phase `report`): status.json gets the whole breakdown, stderr its table.
+  const finish = async () => {
+    const times = breakdown.toJson();
+    const { updateStatusBreakdown } = await import('../results/study-files.js');
+    updateStatusBreakdown(options.out, times);
+    if (options.table !== false) {
+      const { formatBreakdown } = await import('./breakdown-lines.js');
+      for (const line of formatBreakdown(times)) io.stderr(`${line}\n`);
+    }
+    return times;
+  };
+  const report = async () => {
+    const { join } = await import('node:path');
+    const { reportStudy } = await import('./report.js');
+    await breakdown.clock.timeWriting('report', [join(options.out, 'report')], () =>
+      reportStudy(options.out, io),
+    );
+  };
+  if (isSweepJson(asUsageError(() => readSpecJson(path)))) {
+    const sweep = await runSweepCommand(path, options.out, workers, options, queue, io, breakdown, report);
+    if (sweep.detached) return undefined;
+    const times = await finish();
+    if (sweep.failure) throw sweep.failure;
+    return times;
+  }
+  const { loadStudySpec } = await import('../study/spec.js');
+  const study = asUsageError(() => loadStudySpec(path));
+  const { runStudy, ControlError } = await import('../study/run-study.js');
+  const { createStudyProgress } = await import('./progress.js');
+  const progress = createStudyProgress(io, options.progress);
+  let result: Awaited<ReturnType<typeof runStudy>>;
+  try {
+    result = await runStudy(
+      study,
+      options.out,
+      {
+        onRound: (r) => progress.round(r.label, r.runSteps, r.jobs, r.workers),
+        onSteps: (n) => progress.steps(n),
+        onJob: (id, outcome, message) => progress.job(id, outcome, message),
+        ...(options.progress && { onLog: (m: string) => io.stderr(`  ${m}\n`) }),
+      },
+      { ...(workers !== undefined && { workers }), ...(queue && { queue }), breakdown },
+    );
+  } finally {
+    progress.stop();
+  }
+  if (result.detached) {
+    printDetached(path, options, io);
+    return undefined;
+  }
+  const { join } = await import('node:path');
+  const { cumulativeExplained } = await import('../results/embedding.js');
+  io.stdout(`${study.name}: ${result.plan.twins.length} pairs, ${result.rows.length} result rows\n`);
+  io.stdout(`results  ${join(options.out, 'results.arrow')}\n`);
+  printDiverged(result.diverged, io);
+  for (const e of result.embeddings) {
+    if (!e.embedding) continue;
+    const k = Math.min(2, e.embedding.components);
+    const share = cumulativeExplained(e.embedding)[k - 1] ?? 0;
+    const what = e.embedding.method === 'pca' ? 'variance' : 'stress';
+    io.stdout(
+      `embedding s${e.seed}: ${e.runs.length} runs, ${e.embedding.points.length} checkpoints, ` +
+        `${e.embedding.method} top ${k}: ${(100 * share).toFixed(1)}% ${what} (${join(e.dir, 'embedding.json')})\n`,
+    );
+  }
+  // The report also covers a failed study (it marks what failed), so it is written before the
+  // failure is raised; a report error is raised after the study's own failure, if any.
+  let reportError: unknown;
+  if (options.report) {
+    try {
+      await report();
+    } catch (e) {
+      reportError = e;
+    }
+  }
+  const times = await finish();
+  if (result.failed.length > 0 || result.blocked.length > 0) {
+    const lines = result.failed.map((f) => `  ${f.id}: ${f.message}`);
+    if (result.blocked.length > 0)
+      lines.push(`  ${result.blocked.length} job(s) not run (a dependency failed)`);
+    throw new Error(`${result.failed.length} job(s) failed:\n${lines.join('\n')}\nre-run to retry`);
+  }
+  if (result.controlFailures.length > 0) throw new ControlError(result.controlFailures);
+  if (reportError !== undefined) throw reportError;
+  return times;
+}
+
+/**
  * A sweep (`"sweep"` key): train every grid point, measure each run (a `measure` block), embed all
- * trajectories; print the explained stress and the rank correlations of sharpness with sensitivity.
+ * trajectories; print the explained stress and the rank correlations of sharpness with sensitivity;
+ * write the report (`report`, timed into `breakdown`). A failed job is returned as `failure`, for
+ * the caller to raise once the breakdown is stored.
  */
 async function runSweepCommand(
   path: string,
@@ -146,7 +191,9 @@ async function runSweepCommand(
   options: RunOptions,
   queue: QueueRunOptions | undefined,
   io: CliIo,
-): Promise<void> {
+  breakdown: Breakdown,
+  report: () => Promise<void>,
+): Promise<{ detached: boolean; failure?: Error }> {
   const showProgress = options.progress;
   const { loadSweepSpec } = await import('../study/sweep-spec.js');
   const { runSweep } = await import('../study/run-sweep.js');
@@ -165,12 +212,15 @@ async function runSweepCommand(
         onJob: (id, outcome, message) => progress.job(id, outcome, message),
         ...(showProgress && { onLog: (m: string) => io.stderr(`  ${m}\n`) }),
       },
-      { ...(workers !== undefined && { workers }), ...(queue && { queue }) },
+      { ...(workers !== undefined && { workers }), ...(queue && { queue }), breakdown },
     );
   } finally {
     progress.stop();
   }
-  if (result.detached) return printDetached(path, options, io);
+  if (result.detached) {
+    printDetached(path, options, io);
+    return { detached: true };
+  }
   const { join } = await import('node:path');
   const e = result.embedding;
   const embedded = e ? e.points.length : result.groups.reduce((n, g) => n + g.embedding.points.length, 0);
@@ -201,14 +251,14 @@ async function runSweepCommand(
     }
   }
   // As for studies, the report (which marks failed runs) is written before a failure is raised.
-  if (options.report) {
-    const { reportStudy } = await import('./report.js');
-    await reportStudy(out, io);
-  }
+  if (options.report) await report();
   if (result.failed.length > 0) {
     const lines = result.failed.map((f) => `  ${f.id}: ${f.message}`);
-    throw new Error(`${result.failed.length} job(s) failed:\n${lines.join('\n')}\nre-run to retry`);
+    // Raised by the caller once the breakdown is stored.
+    const failure = new Error(`${result.failed.length} job(s) failed:\n${lines.join('\n')}\nre-run to retry`);
+    return { detached: false, failure };
   }
+  return { detached: false };
 }
 
 /** One line naming the runs that diverged (status.json's `diverged`), if any. */

@@ -9,6 +9,7 @@
 import { countsCorrect, type ModelGraphSpec } from '../model/graph.js';
 import { gradients } from './ir/autodiff.js';
 import { Graph, type Tensor } from './ir/graph.js';
+import { type NetForward, type NormMode, netForward } from './net-graphs.js';
 import type { ResolvedOptimizer } from './types.js';
 
 /** A graph and its named outputs, ready for {@link emitOnnx}. */
@@ -38,11 +39,34 @@ function flatten(g: Graph, tensors: readonly Tensor[]): Tensor {
   return flat.length === 1 ? (flat[0] as Tensor) : g.concat(flat);
 }
 
-/** Logits and post-activation hidden outputs of the dense chain. */
-function forward(g: Graph, model: ModelGraphSpec, leaves: Leaves, x: Tensor) {
+interface Forward {
+  /** [batch, outputDim]. */
+  readonly logits: Tensor;
+  /** Hidden outputs by layer name, each [batch, width] (a conv layer's width is C·H·W, NCHW order). */
+  readonly hidden: ReadonlyMap<string, Tensor>;
+  /** A layer graph's forward pass (absent for dense chains). */
+  readonly net?: NetForward;
+}
+
+/**
+ * Logits and post-activation hidden outputs of the model: the dense chain, or the layer graph with
+ * its normalization layers in `mode` (a dense chain has none).
+ */
+function forward(g: Graph, model: ModelGraphSpec, leaves: Leaves, x: Tensor, mode: NormMode): Forward {
+  if (model.net) {
+    const leaf = (k: number) => {
+      const t = leaves.tensors[k] as Tensor;
+      return g.reshape(t, [1, ...t.node.shape]);
+    };
+    const net = netForward(g, model.net, model.layout, leaf, x, 1, mode);
+    const batch = x.node.shape[0] as number;
+    const flat = (t: Tensor) => g.reshape(t, [batch, t.node.shape.reduce((a, b) => a * b, 1) / batch]);
+    const hidden = new Map([...net.hidden].map(([name, t]) => [name, flat(t)]));
+    return { logits: g.reshape(net.logits, [batch, model.outputDim]), hidden, net };
+  }
   let h = x;
   let k = 0;
-  const hidden: Tensor[] = [];
+  const hidden = new Map<string, Tensor>();
   model.layers.forEach((layer, i) => {
     const w = leaves.tensors[k++] as Tensor;
     let z = g.gemm(h, w, false, true);
@@ -50,9 +74,39 @@ function forward(g: Graph, model: ModelGraphSpec, leaves: Leaves, x: Tensor) {
     if (layer.activation === 'relu') h = g.relu(z);
     else if (layer.activation === 'tanh') h = g.tanh(z);
     else h = z;
-    if (i < model.layers.length - 1) hidden.push(h);
+    if (i < model.layers.length - 1) hidden.set(layer.name, h);
   });
   return { logits: h, hidden };
+}
+
+/**
+ * `theta_new` with BatchNorm's running statistics (layout buffers) replaced by their train-mode
+ * update: the optimizer leaves buffers alone (their rows of the update are discarded).
+ * `runs` absent: theta is [P]; else [runs, P].
+ */
+function withBuffers(
+  g: Graph,
+  model: ModelGraphSpec,
+  thetaNew: Tensor,
+  buffers: ReadonlyMap<number, Tensor>,
+  runs?: number,
+): Tensor {
+  if (buffers.size === 0) return thetaNew;
+  const axis = runs === undefined ? 0 : 1;
+  const pieces: Tensor[] = [];
+  let start = 0;
+  const flush = (end: number) => {
+    if (end > start) pieces.push(g.slice(thetaNew, start, end, axis));
+  };
+  model.layout.tensors.forEach((slot, k) => {
+    const b = buffers.get(k);
+    if (!b) return;
+    flush(slot.offset);
+    pieces.push(g.reshape(b, runs === undefined ? [slot.size] : [runs, slot.size]));
+    start = slot.offset + slot.size;
+  });
+  flush(model.layout.size);
+  return g.concat(pieces, axis);
 }
 
 /** Per-example losses summed over the batch (a scalar). */
@@ -70,19 +124,24 @@ interface LossParts {
   readonly x: Tensor;
   readonly y: Tensor;
   readonly logits: Tensor;
-  readonly hidden: Tensor[];
+  readonly net?: NetForward;
   readonly sum: Tensor;
   readonly mean: Tensor;
 }
 
-function lossGraph(model: ModelGraphSpec, batch: number): LossParts {
+/**
+ * The loss on one batch. Normalization layers use batch statistics in `train` mode (training, and
+ * the gradients and Hessian-vector products of the training loss) and BatchNorm's running
+ * statistics in `eval` mode (evaluation).
+ */
+function lossGraph(model: ModelGraphSpec, batch: number, mode: NormMode): LossParts {
   const g = new Graph();
   const leaves = flatLeaves(g, model, 'theta');
   const x = g.input('x', [batch, model.inputDim]);
   const y = g.input('y', [batch, model.outputDim]);
-  const { logits, hidden } = forward(g, model, leaves, x);
+  const { logits, net } = forward(g, model, leaves, x, mode);
   const sum = summedLoss(g, model, logits, y);
-  return { g, leaves, x, y, logits, hidden, sum, mean: g.div(sum, batch) };
+  return { g, leaves, x, y, logits, sum, mean: g.div(sum, batch), ...(net ? { net } : {}) };
 }
 
 /** Names of the optimizer-state inputs/outputs of the train-step graph, in slot order. */
@@ -115,10 +174,11 @@ export function stepScalars(opt: ResolvedOptimizer, lr: number, step: number): R
  * The update follows torch.optim's single-tensor code path operation by operation.
  */
 export function trainStepGraph(model: ModelGraphSpec, opt: ResolvedOptimizer, batch: number): JobGraph {
-  const { g, leaves, mean } = lossGraph(model, batch);
+  const { g, leaves, mean, net } = lossGraph(model, batch, 'train');
   const d = flatten(g, gradients(mean, leaves.tensors));
   const outputs: Record<string, Tensor> = { loss: mean };
   optimizerUpdate(g, opt, leaves.theta, d, outputs);
+  if (net) outputs.theta_new = withBuffers(g, model, outputs.theta_new as Tensor, net.buffers);
   return { graph: g, outputs };
 }
 
@@ -196,13 +256,22 @@ export function lockstepTrainStepGraph(
   const y = g.input('y', [batch, model.outputDim]);
   let h = x;
   let k = 0;
-  for (const layer of model.layers) {
-    const w = leaves[k++] as Tensor;
-    let z = g.matmul(h, g.transpose(w, [0, 2, 1]));
-    if (layer.bias) z = g.add(z, leaves[k++] as Tensor);
-    if (layer.activation === 'relu') h = g.relu(z);
-    else if (layer.activation === 'tanh') h = g.tanh(z);
-    else h = z;
+  let buffers: ReadonlyMap<number, Tensor> = new Map();
+  if (model.net) {
+    const shaped = (i: number) =>
+      g.reshape(leaves[i] as Tensor, [runs, ...(model.layout.tensors[i]?.shape ?? [])]);
+    const net = netForward(g, model.net, model.layout, shaped, x, runs, 'train');
+    h = net.logits;
+    buffers = net.buffers;
+  } else {
+    for (const layer of model.layers) {
+      const w = leaves[k++] as Tensor;
+      let z = g.matmul(h, g.transpose(w, [0, 2, 1]));
+      if (layer.bias) z = g.add(z, leaves[k++] as Tensor);
+      if (layer.activation === 'relu') h = g.relu(z);
+      else if (layer.activation === 'tanh') h = g.tanh(z);
+      else h = z;
+    }
   }
   // Per-run summed loss over [batch, out], as summedLoss does for one run.
   let sum: Tensor;
@@ -218,6 +287,7 @@ export function lockstepTrainStepGraph(
   const d = flat.length === 1 ? (flat[0] as Tensor) : g.concat(flat, 1);
   const outputs: Record<string, Tensor> = { loss: mean };
   optimizerUpdate(g, opt, theta, d, outputs);
+  outputs.theta_new = withBuffers(g, model, outputs.theta_new as Tensor, buffers, runs);
   return { graph: g, outputs };
 }
 
@@ -227,7 +297,7 @@ export function lockstepTrainStepGraph(
  * trained with squared error on one-hot targets.
  */
 export function evalGraph(model: ModelGraphSpec, batch: number): JobGraph {
-  const { g, sum, logits, y } = lossGraph(model, batch);
+  const { g, sum, logits, y } = lossGraph(model, batch, 'eval');
   const outputs: Record<string, Tensor> = { lossSum: sum };
   if (countsCorrect(model)) {
     outputs.correct = g.reduceSum(g.toFloat(g.equal(g.argMax(logits, 1), g.argMax(y, 1))));
@@ -269,6 +339,8 @@ export function evalManyGraph(
   if (vectors !== undefined && (!Number.isInteger(vectors) || vectors < 1)) {
     throw new Error(`vectors must be a positive integer, got ${vectors}`);
   }
+  if (model.net)
+    throw new Error('evalManyGraph: dense chains only (a layer graph is evaluated point by point)');
   const g = new Graph();
   const P = model.layout.size;
   const B = points;
@@ -347,15 +419,33 @@ export function evalManyGraph(
   return { graph: g, outputs };
 }
 
+/**
+ * Each BatchNorm layer's batch mean and biased batch variance (train-mode statistics) on one batch,
+ * as outputs `<layer>.mean` and `<layer>.var` [C] (for recomputing running statistics on data).
+ */
+export function normStatsGraph(model: ModelGraphSpec, batch: number): JobGraph {
+  const g = new Graph();
+  const leaves = flatLeaves(g, model, 'theta');
+  const x = g.input('x', [batch, model.inputDim]);
+  const { net } = forward(g, model, leaves, x, 'train');
+  const outputs: Record<string, Tensor> = {};
+  for (const [name, stats] of net?.batchStats ?? []) {
+    const c = stats.mean.node.shape[1] as number;
+    outputs[`${name}.mean`] = g.reshape(stats.mean, [c]);
+    outputs[`${name}.var`] = g.reshape(stats.variance, [c]);
+  }
+  return { graph: g, outputs };
+}
+
 /** Mean loss and its gradient as a flat vector. */
 export function gradientGraph(model: ModelGraphSpec, batch: number): JobGraph {
-  const { g, leaves, mean } = lossGraph(model, batch);
+  const { g, leaves, mean } = lossGraph(model, batch, 'train');
   return { graph: g, outputs: { loss: mean, grad: flatten(g, gradients(mean, leaves.tensors)) } };
 }
 
 /** Exact Hessian-vector product: the gradient of ⟨∇L(θ), v⟩ (reverse over reverse). */
 export function hvpGraph(model: ModelGraphSpec, batch: number): JobGraph {
-  const { g, leaves, mean } = lossGraph(model, batch);
+  const { g, leaves, mean } = lossGraph(model, batch, 'train');
   const grads = gradients(mean, leaves.tensors);
   const v = flatLeaves(g, model, 'v');
   const inner = grads
@@ -369,12 +459,8 @@ export function activationsGraph(model: ModelGraphSpec, batch: number): JobGraph
   const g = new Graph();
   const leaves = flatLeaves(g, model, 'theta');
   const x = g.input('x', [batch, model.inputDim]);
-  const { hidden } = forward(g, model, leaves, x);
-  const outputs: Record<string, Tensor> = {};
-  hidden.forEach((h, i) => {
-    outputs[(model.layers[i] as { name: string }).name] = h;
-  });
-  return { graph: g, outputs };
+  const { hidden } = forward(g, model, leaves, x, 'eval');
+  return { graph: g, outputs: Object.fromEntries(hidden) };
 }
 
 /**
@@ -392,7 +478,7 @@ export function outputsGraph(model: ModelGraphSpec, batch: number, kind: 'probs'
   const g = new Graph();
   const leaves = flatLeaves(g, model, 'theta');
   const x = g.input('x', [batch, model.inputDim]);
-  const { logits } = forward(g, model, leaves, x);
+  const { logits } = forward(g, model, leaves, x, 'eval');
   return {
     graph: g,
     outputs: kind === 'probs' ? { probs: g.exp(g.logSoftmax(logits)) } : { outputs: logits },

@@ -143,6 +143,12 @@ export interface Engine {
    * model's predictions. Optional: the ORT engine has it, tfjs does not.
    */
   predictions?(params: Float32Array, x: Float32Array, n: number): Promise<Float32Array>;
+  /**
+   * `params` with BatchNorm's running statistics recomputed on n examples in batches of `batch`
+   * rows (PyTorch's `update_bn`: train-mode passes, equal-weight averages of batch means and unbiased
+   * batch variances); a copy for models without BatchNorm. Optional: the ORT engine has it.
+   */
+  normStatistics?(params: Float32Array, x: Float32Array, n: number, batch: number): Promise<Float32Array>;
   /** Release native resources. */
   dispose(): Promise<void>;
 }

@@ -30,7 +30,13 @@ export interface PoolOptions<J> {
   /** The compiled worker script forked for workers > 1 (it calls `serveJobs` with the same executor). */
   readonly workerScript: () => string;
   readonly onSteps?: (n: number) => void;
-  readonly onFinished?: (job: PoolJob<J>, outcome: 'done' | 'skipped' | 'failed', message?: string) => void;
+  /** Called as each job ends; `result` is what the executor resolved to (for `done` jobs). */
+  readonly onFinished?: (
+    job: PoolJob<J>,
+    outcome: 'done' | 'skipped' | 'failed',
+    message?: string,
+    result?: unknown,
+  ) => void;
 }
 
 /** Jobs that failed (with their error) or could not run because a dependency failed. */
@@ -63,10 +69,15 @@ export async function runPool<J>(jobs: readonly PoolJob<J>[], options: PoolOptio
   );
   const failed: PoolResult['failed'] = [];
   const blocked: string[] = [];
-  const finish = (job: PoolJob<J>, outcome: 'done' | 'skipped' | 'failed', message?: string) => {
+  const finish = (
+    job: PoolJob<J>,
+    outcome: 'done' | 'skipped' | 'failed',
+    message?: string,
+    result?: unknown,
+  ) => {
     state.set(job.id, outcome === 'failed' ? 'failed' : 'ok');
     if (outcome === 'failed') failed.push({ id: job.id, message: message ?? 'failed' });
-    options.onFinished?.(job, outcome, message);
+    options.onFinished?.(job, outcome, message, result);
   };
   /** The next job whose dependencies are done; marks jobs blocked by failures on the way. */
   const nextReady = (): PoolJob<J> | undefined => {
@@ -94,8 +105,8 @@ export async function runPool<J>(jobs: readonly PoolJob<J>[], options: PoolOptio
     for (let j = nextReady(); j; j = nextReady()) {
       state.set(j.id, 'running');
       try {
-        await options.execute(j.job, onSteps);
-        finish(j, 'done');
+        const result = await options.execute(j.job, onSteps);
+        finish(j, 'done', undefined, result);
       } catch (e) {
         finish(j, 'failed', e instanceof Error ? e.message : String(e));
       }
@@ -114,7 +125,8 @@ export async function runPool<J>(jobs: readonly PoolJob<J>[], options: PoolOptio
         if (!job || msg.id !== job.id) return;
         if (msg.type === 'steps') return onSteps(msg.n);
         busy.delete(child);
-        finish(job, msg.type === 'done' ? 'done' : 'failed', msg.type === 'failed' ? msg.message : undefined);
+        if (msg.type === 'done') finish(job, 'done', undefined, msg.result);
+        else finish(job, 'failed', msg.message);
         idle.push(child);
         pump();
       });

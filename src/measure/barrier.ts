@@ -6,7 +6,7 @@
  */
 import type { Task } from '../data/types.js';
 import type { Engine } from '../engine/types.js';
-import { countsCorrect } from '../model/graph.js';
+import { countsCorrect, hasNormBuffers } from '../model/graph.js';
 
 /**
  * θ(α) = (1 − α) a + α b, each entry computed in float64 and rounded to float32.
@@ -66,6 +66,20 @@ export function hasAccuracy(engine: Engine, data: CurveData): boolean {
   return task === 'classification' && countsCorrect(engine.model);
 }
 
+/**
+ * What happens to BatchNorm's running statistics along a curve (docs/methods.md §6.2): `recompute`
+ * them for every point on a data pass ({@link Engine.normStatistics}; the default), or `copy` A's.
+ * Models without BatchNorm ignore it.
+ */
+export interface NormHandling {
+  readonly mode: 'recompute' | 'copy';
+  /** Examples of the data pass (`recompute`), row-major [n, inputDim]. */
+  readonly x: Float32Array;
+  readonly n: number;
+  /** Rows per batch of the data pass. */
+  readonly batch: number;
+}
+
 /** Points per {@link Engine.evaluateMany} call of {@link interpolationCurve} (bounds their memory). */
 const CURVE_POINTS_PER_CALL = 64;
 
@@ -81,6 +95,7 @@ export async function interpolationCurve(
   b: Float32Array,
   data: CurveData,
   alphas: readonly number[] = alphaGrid(),
+  norm?: NormHandling,
 ): Promise<InterpolationCurve> {
   const size = engine.model.layout.size;
   if (a.length !== size || b.length !== size) {
@@ -93,15 +108,36 @@ export async function interpolationCurve(
   const loss: number[] = [];
   const error: number[] = [];
   for (let first = 0; first < alphas.length; first += CURVE_POINTS_PER_CALL) {
-    const points = alphas
-      .slice(first, first + CURVE_POINTS_PER_CALL)
-      .map((alpha) => interpolate(a, b, alpha));
+    let points = alphas.slice(first, first + CURVE_POINTS_PER_CALL).map((alpha) => interpolate(a, b, alpha));
+    if (norm && hasNormBuffers(engine.model)) points = await withNormStatistics(engine, points, a, norm);
     for (const r of await engine.evaluateMany(points, data.x, data.y, data.n)) {
       loss.push(r.loss);
       error.push(regression || r.count === 0 ? Number.NaN : 1 - r.correct / r.count);
     }
   }
   return { alphas: [...alphas], loss, error };
+}
+
+/** The points with their BatchNorm running statistics recomputed, or copied from `a`. */
+async function withNormStatistics(
+  engine: Engine,
+  points: Float32Array[],
+  a: Float32Array,
+  norm: NormHandling,
+): Promise<Float32Array[]> {
+  if (norm.mode === 'copy') {
+    const buffers = engine.model.layout.tensors.filter((t) => t.role === 'buffer');
+    return points.map((p) => {
+      const out = p.slice();
+      for (const t of buffers) out.set(a.subarray(t.offset, t.offset + t.size), t.offset);
+      return out;
+    });
+  }
+  if (!engine.normStatistics)
+    throw new Error(`the ${engine.name} engine cannot recompute BatchNorm statistics`);
+  const out: Float32Array[] = [];
+  for (const p of points) out.push(await engine.normStatistics(p, norm.x, norm.n, norm.batch));
+  return out;
 }
 
 /**

@@ -160,6 +160,27 @@ export interface SensitivityOptions {
   readonly seed?: number;
   /** Stream layout. Default `per-sigma`. */
   readonly streams?: NoiseStreams;
+  /**
+   * Ranges of θ left unperturbed (BatchNorm's running statistics: state, not weights). The noise
+   * streams are drawn as without them, so the other entries get the same noise. Default none.
+   */
+  readonly frozen?: readonly FrozenRange[];
+}
+
+/** Entries [offset, offset + size) of a flat parameter vector. */
+export interface FrozenRange {
+  readonly offset: number;
+  readonly size: number;
+}
+
+/** `noisy` with the `frozen` ranges copied back from `theta`. */
+function restoreFrozen(
+  noisy: Float32Array,
+  theta: Float32Array,
+  frozen: readonly FrozenRange[] | undefined,
+): Float32Array {
+  for (const r of frozen ?? []) noisy.set(theta.subarray(r.offset, r.offset + r.size), r.offset);
+  return noisy;
 }
 
 /**
@@ -248,7 +269,8 @@ export async function weightSensitivity(
   });
   const results = await evaluatePoints(evaluate, noisy.length, (k) => {
     const { i, d } = noisy[k] as { i: number; d: number };
-    return perturbWeights(theta, sigmas[i] as number, noise, noiseStream(seed, streams, i, d));
+    const point = perturbWeights(theta, sigmas[i] as number, noise, noiseStream(seed, streams, i, d));
+    return restoreFrozen(point, theta, options.frozen);
   });
   const evaluations = 1 + results.length;
   let next = 0;
@@ -397,6 +419,8 @@ export interface CriticalSigmaOptions extends CriticalSigmaSearchOptions {
   readonly draws?: number;
   /** Seed of the noise streams. Default 0. */
   readonly seed?: number;
+  /** Ranges of θ left unperturbed (see {@link SensitivityOptions.frozen}). */
+  readonly frozen?: readonly FrozenRange[];
 }
 
 /** The critical σ with the evaluation count. */
@@ -430,7 +454,11 @@ export async function criticalSigma(
   let evaluations = 1;
   const accuracyAt = async (sigma: number) => {
     const results = await evaluatePoints(evaluate, draws, (d) =>
-      perturbWeights(theta, sigma, noise, noiseStream(seed, 'common', 0, d)),
+      restoreFrozen(
+        perturbWeights(theta, sigma, noise, noiseStream(seed, 'common', 0, d)),
+        theta,
+        options.frozen,
+      ),
     );
     evaluations += draws;
     let sum = 0;

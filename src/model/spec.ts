@@ -1,10 +1,11 @@
 /**
  * Model specifications and their resolution into a list of dense layers.
  *
- * Every model twinscope trains today is a chain of dense layers: an MLP, a deep linear chain with
- * one unit per layer, or a linear model. Engines build their graphs from {@link DenseLayer} lists,
- * so a new model kind only has to say which layers it is made of.
+ * MLPs, deep linear chains (one unit per layer) and linear models are chains of dense layers:
+ * engines build their graphs from {@link DenseLayer} lists. Convolutional networks and ResNets
+ * (`cnn`, `resnet`) resolve into a layer graph instead ({@link ./net.ts}).
  */
+import type { CnnSpec, ResnetSpec } from './net.js';
 
 /** Nonlinearity applied after a dense layer. */
 export type Activation = 'relu' | 'tanh' | 'linear';
@@ -28,7 +29,9 @@ export type InitSpec =
 export type ModelSpec =
   | { kind: 'mlp'; hidden: number[]; activation?: Activation; bias?: boolean; init?: InitSpec }
   | { kind: 'deep-linear-chain'; depth: number; init?: InitSpec }
-  | { kind: 'linear'; bias?: boolean; init?: InitSpec };
+  | { kind: 'linear'; bias?: boolean; init?: InitSpec }
+  | (CnnSpec & { init?: InitSpec })
+  | (ResnetSpec & { init?: InitSpec });
 
 /** One dense layer y = act(x Wᵀ + b) with W stored as [out, in] (PyTorch's nn.Linear layout). */
 export interface DenseLayer {
@@ -40,8 +43,9 @@ export interface DenseLayer {
   readonly activation: Activation;
 }
 
-/** The default init when a spec gives none: He for ReLU nets, Glorot otherwise. */
+/** The default init when a spec gives none: He for ReLU nets (MLPs, CNNs, ResNets), Glorot otherwise. */
 export function defaultInit(spec: ModelSpec): InitSpec {
+  if (spec.kind === 'cnn' || spec.kind === 'resnet') return { kind: 'he' };
   if (spec.kind === 'mlp' && (spec.activation ?? 'relu') === 'relu') return { kind: 'he' };
   return { kind: 'glorot' };
 }
@@ -57,6 +61,9 @@ export function denseLayers(spec: ModelSpec, inputDim: number, outputDim: number
   checkDim('inputDim', inputDim);
   checkDim('outputDim', outputDim);
   switch (spec.kind) {
+    case 'cnn':
+    case 'resnet':
+      return [];
     case 'mlp': {
       const widths = [inputDim, ...spec.hidden, outputDim];
       spec.hidden.forEach((w, i) => checkDim(`model.hidden[${i}]`, w));

@@ -39,6 +39,11 @@ export function exportModelOnnx(
       `export: ${params.length} parameters, the model's layout has ${model.layout.size}`,
     );
   }
+  if (model.net) {
+    throw new OnnxModelError(
+      'export: conv nets and ResNets cannot be exported as ONNX yet (dense chains only: mlp, deep-linear-chain, linear)',
+    );
+  }
   const g = new Graph();
   const x = g.input(EXPORT_INPUT, [1, model.inputDim]);
   const leaves = model.layout.tensors.map((slot) => g.input(slot.name, slot.shape));

@@ -27,7 +27,7 @@ import {
 import { findWeights, flattenWeights, layoutOfWeights, liftWeights } from './weights.js';
 
 /** Ops whose outputs are hidden outputs by default (element-wise activations). */
-const ACTIVATIONS: ReadonlySet<string> = new Set([
+export const ACTIVATIONS: ReadonlySet<string> = new Set([
   'Relu',
   'LeakyRelu',
   'PRelu',

@@ -421,7 +421,7 @@ pre.spec { background: #f7f7f7; padding: 10px; font-size: 12px; max-height: 600p
 `;
 
 /** The embedding script: parse the plot specs and embed each with vega-embed; errors are shown in place. */
-const EMBED_JS = `
+export const EMBED_JS = `
 (function () {
   var plots = JSON.parse(document.getElementById('twinscope-plots').textContent);
   var opts = { renderer: 'svg', actions: { export: true, source: false, compiled: false, editor: false } };

@@ -106,6 +106,42 @@ export interface DivergedRun {
   readonly reason: Divergence['reason'];
 }
 
+/** Wall time, CPU time and bytes written of one phase of a study or sweep (status.json `breakdown`). */
+export interface PhaseTotals {
+  /** Wall time in ms, summed over the pieces of work of the phase (jobs overlap in parallel workers). */
+  readonly wallMs: number;
+  /** CPU time (user + system) in ms of the process that ran each piece, summed. */
+  readonly cpuMs: number;
+  /** Bytes of the files the phase wrote (created or rewritten). */
+  readonly bytes: number;
+  /** Pieces of work timed (jobs, measurements, embeddings). */
+  readonly count: number;
+}
+
+/**
+ * Where the time and bytes of one run of a study or sweep went (docs/formats.md, "status.json"):
+ * absent in status.json written before it existed.
+ */
+export interface StudyBreakdown {
+  /** Elapsed wall time of the run in ms (from the start of the runner to the last phase). */
+  readonly wallMs: number;
+  /** CPU time in ms: the coordinator's (`mainCpuMs`) plus that of jobs run in worker processes. */
+  readonly cpuMs: number;
+  /** The coordinator process's CPU time in ms (every job's too when they ran in it). */
+  readonly mainCpuMs: number;
+  /** CPU time in ms of the jobs that ran in pool worker processes (0 when they ran in the coordinator). */
+  readonly workerCpuMs: number;
+  /**
+   * Where the jobs ran: `in-process` (one worker: the coordinator), `workers` (pool processes), or
+   * `queue` (`twinscope worker`s elsewhere: their jobs are not timed; only the coordinator's phases).
+   */
+  readonly jobs: 'in-process' | 'workers' | 'queue';
+  /** Worker processes (or queue workers seen) of the last execution round. */
+  readonly workers: number;
+  /** One entry per phase, in flow order (train…, measure…, embedding…, results, report). */
+  readonly phases: readonly ({ readonly phase: string } & PhaseTotals)[];
+}
+
 /** status.json: what went wrong in a study or sweep (absent in directories written before it existed). */
 export interface StudyStatus {
   /**
@@ -127,6 +163,8 @@ export interface StudyStatus {
    * seals.
    */
   readonly files?: Readonly<Record<string, FileDigest>>;
+  /** Time and bytes per phase of the run that wrote it; absent before the breakdown existed. */
+  readonly breakdown?: StudyBreakdown;
 }
 
 /** Write DIR/status.json atomically and sealed. */
@@ -161,6 +199,18 @@ export function readStatus(
       ...(s.format !== undefined && {
         files: typeof s.files === 'object' && s.files !== null ? s.files : {},
       }),
+      ...(typeof s.breakdown === 'object' && s.breakdown !== null && { breakdown: s.breakdown }),
     },
   };
+}
+
+/**
+ * Replace the breakdown of DIR/status.json (after the report, which the CLI times once the runner
+ * has written status.json); the rest is kept as it is, sealed again. Nothing is written when there
+ * is no status.json.
+ */
+export function updateStatusBreakdown(dir: string, breakdown: StudyBreakdown): void {
+  const { status } = readStatus(dir, 'study');
+  if (!status) return;
+  writeStatus(dir, { ...status, breakdown });
 }

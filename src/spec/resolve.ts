@@ -8,6 +8,7 @@ import type { BatchSize } from '../data/batching.js';
 import type { DatasetSpec } from '../data/types.js';
 import type { OptimizerSpec } from '../engine/types.js';
 import type { LossKind } from '../model/graph.js';
+import type { ImageShape, NormKind } from '../model/net.js';
 import { type Activation, defaultInit, type InitSpec, type ModelSpec } from '../model/spec.js';
 import type { CheckpointSchedule } from './checkpoint-schedule.js';
 import type { CheckpointScheduleSchema, RunSpecSchema } from './schemas.js';
@@ -16,7 +17,26 @@ import type { CheckpointScheduleSchema, RunSpecSchema } from './schemas.js';
 export type ResolvedModelSpec =
   | { kind: 'mlp'; hidden: number[]; activation: Activation; bias: boolean; init: InitSpec }
   | { kind: 'deep-linear-chain'; depth: number; init: InitSpec }
-  | { kind: 'linear'; bias: boolean; init: InitSpec };
+  | { kind: 'linear'; bias: boolean; init: InitSpec }
+  | {
+      kind: 'cnn';
+      channels: number[];
+      dense: number[];
+      pool: 'max' | 'avg';
+      norm: NormKind;
+      groups?: number;
+      image?: ImageShape;
+      init: InitSpec;
+    }
+  | {
+      kind: 'resnet';
+      depth: number;
+      width: number;
+      norm: NormKind;
+      groups?: number;
+      image?: ImageShape;
+      init: InitSpec;
+    };
 
 /** An optimizer spec with PyTorch's defaults filled in. */
 export type ResolvedOptimizerSpec =
@@ -88,6 +108,11 @@ export interface ResolvedRunSpec {
   checkpoints: CheckpointSchedule;
   /** Steps between evaluations; absent: evaluate at the checkpoint steps. */
   evalEvery?: number;
+  /**
+   * Train examples of each evaluation row's train loss and accuracy: the first N of the train split
+   * (absent: all of them). The test split is always evaluated whole.
+   */
+  evalTrainExamples?: number;
   /** Intra-op threads, 1..64. Default 1. */
   threads: number;
   /** Default 'ort'. */
@@ -118,6 +143,7 @@ export function resolveRunSpec(spec: z.infer<typeof RunSpecSchema>): ResolvedRun
   if (spec.epochs !== undefined) out.epochs = spec.epochs;
   if (spec.steps !== undefined) out.steps = spec.steps;
   if (spec.evalEvery !== undefined) out.evalEvery = spec.evalEvery;
+  if (spec.evalTrainExamples !== undefined) out.evalTrainExamples = spec.evalTrainExamples;
   // Opt-in measurements: only present when asked for, so the spec hashes of other runs stay as they were.
   if (spec.diagnostics !== undefined) out.diagnostics = resolveDiagnostics(spec.diagnostics);
   if (spec.sharpness !== undefined) out.sharpness = resolveSharpness(spec.sharpness);
@@ -161,6 +187,26 @@ function resolveModel(model: ModelSpec): ResolvedModelSpec {
       return { kind: 'deep-linear-chain', depth: model.depth, init };
     case 'linear':
       return { kind: 'linear', bias: model.bias ?? true, init };
+    case 'cnn':
+    case 'resnet': {
+      const norm = model.norm ?? (model.kind === 'cnn' ? 'none' : 'batch');
+      const common = {
+        norm,
+        ...(norm === 'group' ? { groups: model.groups ?? 4 } : {}),
+        ...(model.image ? { image: model.image } : {}),
+        init,
+      };
+      if (model.kind === 'cnn') {
+        return {
+          kind: 'cnn',
+          channels: [...model.channels],
+          dense: [...(model.dense ?? [])],
+          pool: model.pool ?? 'max',
+          ...common,
+        };
+      }
+      return { kind: 'resnet', depth: model.depth, width: model.width ?? 1, ...common };
+    }
   }
 }
 

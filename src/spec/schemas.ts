@@ -80,6 +80,8 @@ const InitSpecSchema = z.discriminatedUnion('kind', [
 ]);
 
 const activation = z.enum(['relu', 'tanh', 'linear']);
+const normKind = z.enum(['batch', 'layer', 'group', 'none']);
+const imageShape = z.tuple([posInt(), posInt(), posInt()]);
 
 const ModelSpecSchema = z.discriminatedUnion('kind', [
   z.strictObject({
@@ -93,6 +95,25 @@ const ModelSpecSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('linear'),
     bias: z.boolean().optional(),
+    init: InitSpecSchema.optional(),
+  }),
+  z.strictObject({
+    kind: z.literal('cnn'),
+    channels: z.array(posInt()).min(1),
+    dense: z.array(posInt()).optional(),
+    pool: z.enum(['max', 'avg']).optional(),
+    norm: normKind.optional(),
+    groups: posInt().optional(),
+    image: imageShape.optional(),
+    init: InitSpecSchema.optional(),
+  }),
+  z.strictObject({
+    kind: z.literal('resnet'),
+    depth: posInt().refine((d) => d >= 8 && (d - 2) % 6 === 0, 'depth must be 6n + 2 (8, 14, 20, …)'),
+    width: posInt().optional(),
+    norm: normKind.optional(),
+    groups: posInt().optional(),
+    image: imageShape.optional(),
     init: InitSpecSchema.optional(),
   }),
 ]);
@@ -178,6 +199,7 @@ export const RunSpecSchema = z.strictObject({
   steps: posInt().optional(),
   checkpoints: CheckpointScheduleSchema,
   evalEvery: posInt().optional(),
+  evalTrainExamples: posInt().optional(),
   threads: z.number().int().min(1).max(64).optional(),
   engine: z.enum(['ort', 'tfjs']).optional(),
   diagnostics: DiagnosticsSpecSchema.optional(),

@@ -22,5 +22,5 @@ export {
 } from './reader.js';
 export type { LayoutMeta } from './schema.js';
 export { CHECKPOINTS_FILE, DIAGNOSTICS_FILE, FORMAT_VERSION, METRICS_FILE } from './schema.js';
-export type { FileSummary, RunWriterOptions } from './writer.js';
+export type { FileSummary, FinalizeOptions, RunWriterOptions } from './writer.js';
 export { openRunWriter, RunWriter } from './writer.js';

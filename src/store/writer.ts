@@ -146,13 +146,17 @@ export class RunWriter {
    * Close the writer and rewrite every file (both store files, and diagnostics.arrow when kept)
    * atomically in the Arrow IPC file format (readable with `pyarrow.ipc.open_file`). Returns, per
    * file name, the sha256 (hex), row count and byte size of the finalized file.
+   *
+   * With `dropOptimizerState`, checkpoints.arrow is first rewritten without its optimizer slot
+   * columns (layout metadata `slots: 0`, as a run of plain SGD stores it; see {@link dropSlots}).
    */
-  async finalize(): Promise<Record<string, FileSummary>> {
+  async finalize(options: FinalizeOptions = {}): Promise<Record<string, FileSummary>> {
     // Works after close() too; a second finalize() is an error.
     if (this.finalized) throw new StoreError(`run writer for ${this.dir} is already finalized`);
     this.close();
     const out: Record<string, FileSummary> = {};
     const names = [CHECKPOINTS_FILE, METRICS_FILE, ...(this.dSchema ? [DIAGNOSTICS_FILE] : [])];
+    if (options.dropOptimizerState) dropSlots(path.join(this.dir, CHECKPOINTS_FILE));
     for (const name of names) {
       const opened = openStoreFile(path.join(this.dir, name));
       if (opened.scan.torn) throw new StoreError(opened.scan.torn.message, name);
@@ -180,6 +184,40 @@ export class RunWriter {
     this.mFd = undefined;
     this.dFd = undefined;
   }
+}
+
+/** Options of {@link RunWriter.finalize}. */
+export interface FinalizeOptions {
+  /**
+   * Drop the optimizer slots (momentum, Adam moments) of every checkpoint: for a finished run that
+   * nothing will fork from. A run is resumed from its last checkpoint while it is unfinished, and
+   * that checkpoint still holds its slots (they are dropped only here, after the last step).
+   */
+  readonly dropOptimizerState?: boolean;
+}
+
+/**
+ * Rewrite the checkpoints stream `file` atomically without optimizer slot columns: the same rows
+ * (step, epoch, weights, `opt.step`) under a schema whose layout metadata says `slots: 0`. A pure
+ * function of the file's rows, so a run finalized after a resume gets the same bytes as one never
+ * interrupted. A file that has no slots (already dropped, or an optimizer without state) is left
+ * as it is.
+ */
+function dropSlots(file: string): void {
+  const opened = openStoreFile(file);
+  const meta = checkpointMeta(opened);
+  if (meta.slots === 0) return;
+  const bare: LayoutMeta = { ...meta, slots: 0 };
+  const schema = checkpointSchema(bare);
+  const chunks = [encodeSchema(schema)];
+  // One checkpoint at a time: memory for one row, not the whole file.
+  for (let i = 0; i < opened.scan.batches.length; i++) {
+    for (const cp of checkpointsFromTable(decodeBatches(opened, i, i + 1), meta)) {
+      const row = { ...cp, opt: { step: cp.opt.step, slots: [] } };
+      chunks.push(encodeBatch(checkpointBatch(schema, bare, row)).batch);
+    }
+  }
+  writeFileAtomic(file, chunks);
 }
 
 /** `ARROW1` and two bytes of padding: the start of an Arrow IPC file. */
@@ -254,7 +292,9 @@ function dropRowsAfter<R>(
  * are recovered: a torn trailing record batch (crash mid-append) is truncated away, a finalized
  * file-format file is turned back into a stream, and metric rows with `step` greater than the last
  * checkpoint's step (all rows when there is no checkpoint) are dropped (atomic rewrite), so metrics
- * and checkpoints agree. Returns the writer and the last checkpoint, if any.
+ * and checkpoints agree. Returns the writer and the last checkpoint, if any. A checkpoints file
+ * whose optimizer slots were dropped at finalize (`slots: 0` while the run has `slotCount`) is
+ * accepted: its `last` checkpoint then has no slots, and only a run with no step left can go on.
  *
  * @param slotCount - Number of optimizer slot vectors stored per checkpoint.
  * @throws StoreError when an existing file is not a store file, or its layout/schema differs.
@@ -266,8 +306,7 @@ export async function openRunWriter(
   options: RunWriterOptions = {},
 ): Promise<{ writer: RunWriter; last?: Checkpoint }> {
   fs.mkdirSync(dir, { recursive: true });
-  const meta = layoutMeta(layout, slotCount);
-  const ckSchema = checkpointSchema(meta);
+  let meta = layoutMeta(layout, slotCount);
   const mSchema = metricsSchema();
   const ckPath = path.join(dir, CHECKPOINTS_FILE);
   const mPath = path.join(dir, METRICS_FILE);
@@ -282,7 +321,10 @@ export async function openRunWriter(
         `${CHECKPOINTS_FILE}: layout in file differs from the run's layout: ${diff}`,
         CHECKPOINTS_FILE,
       );
-    if (fileMeta.slots !== slotCount) {
+    // A file whose slots were dropped when the run finished (finalize with dropOptimizerState,
+    // killed before run.json said so) is opened as it is: it has no step left to resume.
+    if (fileMeta.slots === 0 && slotCount > 0) meta = fileMeta;
+    else if (fileMeta.slots !== slotCount) {
       throw new StoreError(
         `${CHECKPOINTS_FILE}: file has ${fileMeta.slots} optimizer slots, the run has ${slotCount}`,
         CHECKPOINTS_FILE,
@@ -293,7 +335,7 @@ export async function openRunWriter(
     const n = reopened.scan.batches.length;
     if (n > 0) last = checkpointsFromTable(decodeBatches(reopened, n - 1, n), fileMeta).at(-1);
   } else {
-    writeFileAtomic(ckPath, [encodeSchema(ckSchema)]);
+    writeFileAtomic(ckPath, [encodeSchema(checkpointSchema(meta))]);
   }
 
   const lastStep = last?.step ?? Number.NEGATIVE_INFINITY;
@@ -323,6 +365,6 @@ export async function openRunWriter(
     }
   }
 
-  const writer = new RunWriter(dir, meta, ckSchema, mSchema, dSchema);
+  const writer = new RunWriter(dir, meta, checkpointSchema(meta), mSchema, dSchema);
   return last ? { writer, last } : { writer };
 }

@@ -10,9 +10,10 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { applyPermutations } from '../measure/align.js';
+import { applyPermutations, mlpPermutationSpec, type PermutationSpec } from '../measure/align.js';
+import { permutationSpecFor } from '../measure/net-permutation-spec.js';
 import { openRunWriter, readMetrics } from '../store/index.js';
-import { type RunJson, readRunJson, specHash, writeRunJson } from '../train/run.js';
+import { type RunJson, readRunJson, runContextParts, specHash, writeRunJson } from '../train/run.js';
 import { readRunCheckpoints } from '../train/run-files.js';
 import { IntegrityError } from '../util/errors.js';
 import { LOCK_NAME, withFolderLock } from '../util/folder-lock.js';
@@ -120,6 +121,15 @@ export async function materializeAlignment(file: string, outDir: string): Promis
 }
 
 /**
+ * The permutation spec of a run's model: an MLP's from its layout; a CNN's or ResNet's from its
+ * model spec (which needs the data's input and output sizes, so the dataset is loaded).
+ */
+function runPermutationSpec(run: RunJson): PermutationSpec {
+  const dense = run.layout.tensors.every((t) => /^dense\d+\.(weight|bias)$/.test(t.name));
+  return dense ? mlpPermutationSpec(run.layout) : permutationSpecFor(runContextParts(run.spec).model);
+}
+
+/**
  * Write `sourceDir` permuted by `perms` into `outDir` (its contents replaced if it exists, so that a
  * re-run rewrites it whole; a folder lock in it is kept). `referenceDir` and `method` are recorded in the lineage.
  */
@@ -139,6 +149,7 @@ export async function exportAlignedRun(
       if (name !== LOCK_NAME) rmSync(join(outDir, name), { recursive: true });
     }
   }
+  const spec = runPermutationSpec(source);
   const checkpoints = readRunCheckpoints(sourceDir);
   const slotCount = checkpoints[0]?.opt.slots.length ?? 0;
   const { writer } = await openRunWriter(outDir, source.layout, slotCount);
@@ -147,8 +158,11 @@ export async function exportAlignedRun(
     for (const c of checkpoints) {
       await writer.appendCheckpoint({
         ...c,
-        params: applyPermutations(c.params, source.layout, perms),
-        opt: { step: c.opt.step, slots: c.opt.slots.map((s) => applyPermutations(s, source.layout, perms)) },
+        params: applyPermutations(c.params, source.layout, perms, spec),
+        opt: {
+          step: c.opt.step,
+          slots: c.opt.slots.map((s) => applyPermutations(s, source.layout, perms, spec)),
+        },
       });
     }
     const files = await writer.finalize();

@@ -14,6 +14,7 @@ import type { ResolvedRunSpec } from '../spec/resolve.js';
 import { type ForkMember, forkRun, trainForkGroup, type WeightPerturbation } from '../train/fork.js';
 import { readRunJson, trainRun } from '../train/run.js';
 import { writeAlignment } from './aligned.js';
+import { measurementFiles, PhaseClock, type PhaseTimes, snapshotFiles, writtenBytes } from './breakdown.js';
 import { measurePair } from './measure-pair.js';
 import { measureRun } from './measure-run.js';
 import type { MeasureSpec } from './spec.js';
@@ -24,6 +25,11 @@ interface TrainJob {
   readonly kind: 'train';
   readonly dir: string;
   readonly spec: ResolvedRunSpec;
+  /**
+   * The finished run drops its momentum (nothing forks from it: baselines, a sweep's runs; see
+   * TrainRunOptions.dropOptimizerState).
+   */
+  readonly dropOptimizerState?: true;
 }
 
 /**
@@ -36,6 +42,11 @@ export interface ForkJob {
   readonly forkStep: number;
   readonly lockstep: boolean;
   readonly members: readonly { dir: string; perturbation?: WeightPerturbation; spec?: ResolvedRunSpec }[];
+  /**
+   * The finished twins drop their momentum (nothing forks from a twin; see
+   * TrainRunOptions.dropOptimizerState).
+   */
+  readonly dropOptimizerState?: true;
 }
 
 /** Measure one twin pair into an Arrow results file and its index (and optionally store B's alignment to A). */
@@ -84,56 +95,109 @@ function stepCounter(onSteps: (n: number) => void) {
   };
 }
 
-/** Execute one job; `onSteps(n)` reports n more run-steps trained. */
-export async function executeJob(job: StudyJob, onSteps: (n: number) => void = () => {}): Promise<void> {
+/** The measurement kinds of a pair job, timed apart inside it (the rest is `measure:setup`). */
+const PAIR_PHASES = [
+  'measure:distance',
+  'measure:barrier',
+  'measure:align-weight',
+  'measure:align-activation',
+  'measure:cka',
+];
+/** The measurement kinds of a sweep's run-measure job (the rest is `measure:setup`). */
+const RUN_PHASES = ['measure:sharpness', 'measure:sensitivity', 'measure:surface'];
+
+/**
+ * Execute one job; `onSteps(n)` reports n more run-steps trained. Resolves to the job's
+ * {@link PhaseTimes} (study/breakdown.ts): a train job's time as `train` (the coordinator names its
+ * kind of run), a fork job's as `train:twin` or `train:twin-lockstep`, a measurement job's per
+ * measurement kind, with what surrounds them as `measure:setup` and the files it writes as
+ * `measure:write`; the bytes of the files each wrote.
+ */
+export async function executeJob(
+  job: StudyJob,
+  onSteps: (n: number) => void = () => {},
+): Promise<PhaseTimes> {
+  const clock = new PhaseClock();
   if (job.kind === 'train') {
     // The probe measures a spec's `diagnostics` / `sharpness` along training (none: it is not called).
-    await trainRun(job.spec, job.dir, { ...stepCounter(onSteps), probe: trainingProbe });
-    return;
+    await clock.timeWriting('train', [job.dir], () =>
+      trainRun(job.spec, job.dir, {
+        ...stepCounter(onSteps),
+        probe: trainingProbe,
+        ...(job.dropOptimizerState && { dropOptimizerState: true }),
+      }),
+    );
+    return clock.times;
   }
   if (job.kind === 'fork') {
+    const drop = job.dropOptimizerState ? { dropOptimizerState: true } : {};
+    const dirs = job.members.map((m) => m.dir);
     if (job.lockstep && job.members.every((m) => !m.spec)) {
       const members: ForkMember[] = job.members.map((m) =>
         m.perturbation ? { dir: m.dir, perturbation: m.perturbation } : { dir: m.dir },
       );
-      await trainForkGroup(job.parentDir, job.forkStep, members, onSteps, { probe: trainingProbe });
-      return;
+      await clock.timeWriting('train:twin-lockstep', dirs, () =>
+        trainForkGroup(job.parentDir, job.forkStep, members, onSteps, { probe: trainingProbe, ...drop }),
+      );
+      return clock.times;
     }
     for (const m of job.members) {
-      await forkRun(job.parentDir, job.forkStep, m.perturbation, m.dir, {
-        ...(m.spec && { spec: m.spec }),
-        ...stepCounter(onSteps),
-        probe: trainingProbe,
-      });
+      await clock.timeWriting('train:twin', [m.dir], () =>
+        forkRun(job.parentDir, job.forkStep, m.perturbation, m.dir, {
+          ...(m.spec && { spec: m.spec }),
+          ...stepCounter(onSteps),
+          probe: trainingProbe,
+          ...drop,
+        }),
+      );
     }
-    return;
+    return clock.times;
   }
+  const files = () => measurementFiles(job.out);
+  const surfaceFiles = () => files().filter((f) => /\.surface-[^/]*\.arrow$/.test(f));
+  const otherFiles = () => files().filter((f) => !/\.surface-[^/]*\.arrow$/.test(f));
   if (job.kind === 'measure-run') {
     const surfaceDir = dirname(job.out);
     mkdirSync(surfaceDir, { recursive: true });
     const stem = basename(job.out).replace(/\.arrow$/, '');
     const target = { sweep: job.sweep, run: job.run, surfaceDir, stem, relativeDir: job.relativeDir };
-    const { rows, surfaces } = await measureRun(job.dir, job.measure, target);
-    writeMeasurement(job.out, rows, { runA: job.run, runB: null }, surfaces);
-    return;
-  }
-  const result = await measurePair(job.root, job.study, job.twin, job.measure);
-  if (job.alignedDir) {
-    const sourceDir = join(job.root, job.twin.runB);
-    const { specHash: sourceSpecHash } = readRunJson(sourceDir);
-    for (const a of result.aligned) {
-      writeAlignment(join(job.alignedDir, `${a.method}.json`), {
-        sourceDir,
-        referenceDir: join(job.root, job.twin.runA),
-        method: a.method,
-        step: a.step,
-        perms: a.perms,
-        sourceSpecHash,
-      });
+    const before = snapshotFiles(surfaceFiles());
+    const { rows, surfaces } = await clock.time('measure:run', () =>
+      measureRun(job.dir, job.measure, target, clock),
+    );
+    if (job.measure.surfaces.length > 0) {
+      clock.addBytes('measure:surface', writtenBytes(before, snapshotFiles(surfaceFiles())));
     }
+    clock.remainder('measure:run', RUN_PHASES, 'measure:setup');
+    await clock.timeWriting('measure:write', otherFiles, () =>
+      writeMeasurement(job.out, rows, { runA: job.run, runB: null }, surfaces),
+    );
+    return clock.times;
   }
-  mkdirSync(dirname(job.out), { recursive: true });
-  writeMeasurement(job.out, result.rows, { runA: job.twin.runA, runB: job.twin.runB });
+  const result = await clock.time('measure:pair', () =>
+    measurePair(job.root, job.study, job.twin, job.measure, clock),
+  );
+  clock.remainder('measure:pair', PAIR_PHASES, 'measure:setup');
+  const written = () => [...files(), ...(job.alignedDir ? [job.alignedDir] : [])];
+  await clock.timeWriting('measure:write', written, () => {
+    if (job.alignedDir) {
+      const sourceDir = join(job.root, job.twin.runB);
+      const { specHash: sourceSpecHash } = readRunJson(sourceDir);
+      for (const a of result.aligned) {
+        writeAlignment(join(job.alignedDir, `${a.method}.json`), {
+          sourceDir,
+          referenceDir: join(job.root, job.twin.runA),
+          method: a.method,
+          step: a.step,
+          perms: a.perms,
+          sourceSpecHash,
+        });
+      }
+    }
+    mkdirSync(dirname(job.out), { recursive: true });
+    writeMeasurement(job.out, result.rows, { runA: job.twin.runA, runB: job.twin.runB });
+  });
+  return clock.times;
 }
 
 /**

@@ -15,24 +15,41 @@ import { join } from 'node:path';
 import { firstRows } from '../data/rows.js';
 import type { Dataset } from '../data/types.js';
 import type { Engine } from '../engine/types.js';
-import { activationMatching, applyPermutations, weightMatching } from '../measure/align.js';
-import { alphaGrid, barrier, interpolationCurve } from '../measure/barrier.js';
+import {
+  activationMatching,
+  applyPermutations,
+  type PermutationSpec,
+  weightMatching,
+} from '../measure/align.js';
+import { alphaGrid, barrier, interpolationCurve, type NormHandling } from '../measure/barrier.js';
 import { cka } from '../measure/cka.js';
 import { cosineSimilarity, l2Distance, normalizedL2, perTensorL2 } from '../measure/distance.js';
-import type { ParameterLayout } from '../model/layout.js';
+import { permutationSpecFor } from '../measure/net-permutation-spec.js';
+import { hasNormBuffers } from '../model/graph.js';
+import { trainableEntries } from '../model/layout.js';
 import { METRICS, type TwinInfo } from '../results/metrics.js';
 import type { ResultRow } from '../results/rows.js';
 import type { Checkpoint } from '../store/index.js';
 import { createEngine, type RunJson, readRunJson, runContextParts } from '../train/run.js';
 import { readRunCheckpoints } from '../train/run-files.js';
+import type { PhaseClock } from './breakdown.js';
 import type { MeasureSpec } from './spec.js';
 
-/** Whether a layout has hidden layers to permute (an MLP with at least one hidden layer). */
-function hasHiddenLayers(layout: ParameterLayout): boolean {
-  return layout.tensors.some((t) => t.name === 'dense1.weight');
-}
-
 type Row = Omit<ResultRow, 'study' | 'runA' | 'runB'>;
+
+/** Rows per batch, and most batches, of the data pass that recomputes BatchNorm statistics. */
+const NORM_BATCH = 128;
+const NORM_BATCHES = 100;
+
+/**
+ * BatchNorm statistics along a curve (docs/methods.md §6.2): recomputed for every point on the first
+ * min(n_train, 100 × 128) train examples in batches of 128; undefined for models without BatchNorm.
+ */
+function normHandling(engine: Engine, data: Dataset): NormHandling | undefined {
+  if (!hasNormBuffers(engine.model)) return undefined;
+  const pass = firstRows(data.train, NORM_BATCH * NORM_BATCHES);
+  return { mode: 'recompute', x: pass.x, n: pass.n, batch: NORM_BATCH };
+}
 
 /** Interpolation curve and barriers (both conventions) of θ_A → θ_B on each split. */
 async function barrierRows(
@@ -47,14 +64,16 @@ async function barrierRows(
 ): Promise<Row[]> {
   const rows: Row[] = [];
   const alphas = alphaGrid(spec.alphas);
+  const norm = normHandling(engine, data);
+  const tagged = norm ? { ...extra, bn: norm.mode, bnExamples: norm.n, bnBatch: norm.batch } : extra;
   for (const split of spec.splits) {
     const set = { ...firstRows(data[split], spec.examples), task: data.task };
     if (set.n === 0) continue;
-    const curve = await interpolationCurve(engine, a, b, set, alphas);
+    const curve = await interpolationCurve(engine, a, b, set, alphas, norm);
     const base = { step, layer: null, split } as const;
     if (!prefix) {
       curve.alphas.forEach((alpha, i) => {
-        const options = { ...extra, alpha, alphas: alphas.length, examples: set.n };
+        const options = { ...tagged, alpha, alphas: alphas.length, examples: set.n };
         rows.push({ ...base, metric: METRICS.interpLoss, value: curve.loss[i] as number, options });
         rows.push({ ...base, metric: METRICS.interpError, value: curve.error[i] as number, options });
       });
@@ -68,7 +87,7 @@ async function barrierRows(
         // The barrier's own options win: `examples` is the set the curve was evaluated on (an
         // activation alignment's matching set size is in its aligned_l2 row).
         const options = {
-          ...extra,
+          ...tagged,
           convention,
           alphaStar: r.alphaStar,
           alphas: alphas.length,
@@ -90,13 +109,16 @@ export interface PairMeasurement {
 /**
  * Measure twin B (`runs/<twin.runB>`) against twin A (`runs/<twin.runA>`) under `root`.
  * Amplification uses the perturbation norm recorded in B's lineage (weight perturbations only).
- * Either run may have diverged (see the module comment); both must have ended.
+ * Either run may have diverged (see the module comment); both must have ended. `clock` times each
+ * measurement kind (`measure:distance`, `measure:barrier`, `measure:align-weight`,
+ * `measure:align-activation`, `measure:cka`; study/breakdown.ts).
  */
 export async function measurePair(
   root: string,
   study: string,
   twin: TwinInfo,
   measure: MeasureSpec,
+  clock?: PhaseClock,
 ): Promise<PairMeasurement> {
   const dirA = join(root, twin.runA);
   const dirB = join(root, twin.runB);
@@ -131,6 +153,13 @@ export async function measurePair(
   const parts = needsEngine ? runContextParts(spec) : undefined;
   const data = parts?.data;
   const engine = parts ? await createEngine(spec, parts.model) : undefined;
+  /** The model's permutation spec (src/measure/net-permutation-spec.ts), built on first use. */
+  let permSpec: PermutationSpec | undefined;
+  const permutationSpec = (): PermutationSpec => {
+    if (!parts) throw new Error(`measure ${twin.runB}: alignment needs the model`);
+    permSpec ??= permutationSpecFor(parts.model);
+    return permSpec;
+  };
   const rows: Row[] = [];
   const aligned: PairMeasurement['aligned'] = [];
   const dropped: { step: number; measurement: string; error: string }[] = [];
@@ -139,6 +168,14 @@ export async function measurePair(
    * fails or gives a non-finite value is dropped and noted instead of failing the pair.
    */
   const take = async (step: number, measurement: string, measured: () => Row[] | Promise<Row[]>) => {
+    const stop = clock?.start(`measure:${measurement.replace(' ', '-')}`);
+    try {
+      await takeRows(step, measurement, measured);
+    } finally {
+      stop?.();
+    }
+  };
+  const takeRows = async (step: number, measurement: string, measured: () => Row[] | Promise<Row[]>) => {
     if (diverged.length === 0) {
       rows.push(...(await measured()));
       return;
@@ -160,13 +197,15 @@ export async function measurePair(
       if (when(measure.distance?.at, step)) {
         await take(step, 'distance', () => {
           const base = { step, split: null, options: {} } as const;
-          const l2 = l2Distance(a, b);
+          // Distances are over the parameters: BatchNorm's running statistics are state, not weights.
+          const [pa, pb] = [trainableEntries(a, layout), trainableEntries(b, layout)];
+          const l2 = l2Distance(pa, pb);
           const out: Row[] = [{ ...base, metric: METRICS.l2, layer: null, value: l2 }];
           for (const [name, value] of Object.entries(perTensorL2(a, b, layout))) {
             out.push({ ...base, metric: METRICS.l2, layer: name, value });
           }
-          out.push({ ...base, metric: METRICS.normalizedL2, layer: null, value: normalizedL2(a, b) });
-          out.push({ ...base, metric: METRICS.cosine, layer: null, value: cosineSimilarity(a, b) });
+          out.push({ ...base, metric: METRICS.normalizedL2, layer: null, value: normalizedL2(pa, pb) });
+          out.push({ ...base, metric: METRICS.cosine, layer: null, value: cosineSimilarity(pa, pb) });
           if (epsNorm > 0) {
             out.push({
               ...base,
@@ -185,13 +224,13 @@ export async function measurePair(
         await take(step, 'barrier', () => barrierRows(engine, a, b, step, data, barrierSpec, undefined, {}));
       }
       const alignSpec = measure.align;
-      if (alignSpec && when(alignSpec.at, step) && hasHiddenLayers(layout)) {
+      if (alignSpec && when(alignSpec.at, step) && permutationSpec().perms.length > 0) {
         for (const method of alignSpec.methods) {
           await take(step, `align ${method}`, async () => {
             let perms: Int32Array[];
             let extra: Record<string, unknown> = { method };
             if (method === 'weight') {
-              const r = weightMatching(a, b, layout, { seed: 0 });
+              const r = weightMatching(a, b, layout, { seed: 0, spec: permutationSpec() });
               perms = r.perms;
               extra = { method, sweeps: r.sweeps, converged: r.converged };
             } else {
@@ -200,10 +239,13 @@ export async function measurePair(
                 await engine.activations(a, set.x, set.n),
                 await engine.activations(b, set.x, set.n),
               ];
-              perms = activationMatching(actsA, actsB, set.n);
+              perms = activationMatching(actsA, actsB, set.n, {
+                spec: permutationSpec(),
+                weights: { a, b, layout },
+              });
               extra = { method, examples: set.n, correlation: 'pearson' };
             }
-            const bAligned = applyPermutations(b, layout, perms);
+            const bAligned = applyPermutations(b, layout, perms, permutationSpec());
             const out: Row[] = [
               {
                 step,

@@ -40,6 +40,7 @@ import type { Checkpoint } from '../store/index.js';
 import { createEngine, type RunJson, readRunJson, runContextParts } from '../train/run.js';
 import { readRunCheckpoints } from '../train/run-files.js';
 import type { FileDigest } from '../util/file-digest.js';
+import type { PhaseClock } from './breakdown.js';
 import type { SweepMeasureSpec, SweepSurfaceSpec } from './sweep-measure-spec.js';
 
 /** Rows per Hessian-vector product call: larger example sets are split into batches of this size. */
@@ -100,13 +101,15 @@ function evaluationSet(data: Dataset, split: 'train' | 'test', examples: number 
 /**
  * Measure the run in `runDir` at its last checkpoint (or at each step of `measure.at`): see the
  * module comment. Surface files are written into `target.surfaceDir`; the caller writes the rows
- * and the index that records every file (results/measurement-files.ts).
+ * and the index that records every file (results/measurement-files.ts). `clock` times the
+ * measurement kinds (`measure:sharpness`, `measure:sensitivity`, `measure:surface`; study/breakdown.ts).
  * @throws when the run has not ended, or a step of `measure.at` is not one of its checkpoints.
  */
 export async function measureRun(
   runDir: string,
   measure: SweepMeasureSpec,
   target: RunMeasureTarget,
+  clock?: PhaseClock,
 ): Promise<RunMeasurement> {
   const run = readRunJson(runDir);
   const tag = (rows: Row[]): ResultRow[] =>
@@ -146,6 +149,7 @@ export async function measureRun(
           rows.push({ step, metric, layer: null, split, value: Number.NaN, options: { error } });
         }
       };
+      const stopSharpness = measure.sharpness && clock?.start('measure:sharpness');
       if (measure.sharpness) {
         const s = measure.sharpness;
         const { batches, n } = hvpBatches(data.train, s.examples);
@@ -207,15 +211,20 @@ export async function measureRun(
           });
         }
       }
+      if (stopSharpness) stopSharpness();
+      const stopSensitivity = measure.sensitivity && clock?.start('measure:sensitivity');
       if (measure.sensitivity) {
         const s = measure.sensitivity;
         const { set, split } = evaluationSet(data, s.split, s.examples);
         const evaluate = engineEvaluator(engine, set);
+        // BatchNorm's running statistics are state, not weights: no noise on them.
+        const frozen = engine.model.layout.tensors.filter((t) => t.role === 'buffer');
         for (const noise of s.noise) {
           const r = await weightSensitivity(evaluate, theta, s.sigmas, {
             noise,
             draws: s.draws,
             seed: s.seed,
+            frozen,
           });
           for (const level of r.levels) {
             for (const stat of ['mean', 'std', 'min', 'max'] as const) {
@@ -243,6 +252,7 @@ export async function measureRun(
               draws: s.draws,
               seed: s.seed,
               drop: s.drop,
+              frozen,
             });
             rows.push({
               step,
@@ -335,6 +345,8 @@ export async function measureRun(
         });
         return { file, digest };
       };
+      if (stopSensitivity) stopSensitivity();
+      const stopSurface = measure.surfaces.length > 0 && clock?.start('measure:surface');
       for (const [i, s] of measure.surfaces.entries()) {
         const { split } = evaluationSet(data, s.split, s.examples);
         await attempt(METRICS.surface, split, async () => {
@@ -342,6 +354,7 @@ export async function measureRun(
           surfaces[written.file] = written.digest;
         });
       }
+      if (stopSurface) stopSurface();
     }
   } finally {
     await engine.dispose();

@@ -48,7 +48,12 @@ const object = z.record(z.string(), z.unknown());
 const count = z.number().int().nonnegative();
 
 const queuedJobSchema = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('train'), dir: path, spec: object }),
+  z.strictObject({
+    kind: z.literal('train'),
+    dir: path,
+    spec: object,
+    dropOptimizerState: z.literal(true).optional(),
+  }),
   z.strictObject({
     kind: z.literal('fork'),
     parentDir: path,
@@ -57,6 +62,7 @@ const queuedJobSchema = z.discriminatedUnion('kind', [
     members: z
       .array(z.strictObject({ dir: path, perturbation: object.optional(), spec: object.optional() }))
       .min(1),
+    dropOptimizerState: z.literal(true).optional(),
   }),
   z.strictObject({
     kind: z.literal('measure'),

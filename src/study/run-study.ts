@@ -31,15 +31,22 @@ import type { PoolResult } from '../exec/pool.js';
 import { type QueueTarget, queueWorkerCount } from '../exec/queue.js';
 import { readMeasurement } from '../results/measurement-files.js';
 import { type ResultRow, writeResults } from '../results/rows.js';
-import { type DivergedRun, type StudyJson, writeStatus, writeStudyJson } from '../results/study-files.js';
+import {
+  type DivergedRun,
+  type StudyBreakdown,
+  type StudyJson,
+  writeStatus,
+  writeStudyJson,
+} from '../results/study-files.js';
 import { withFolderLock } from '../util/folder-lock.js';
 import { removeStrayTemps } from '../util/stray-temps.js';
+import { Breakdown } from './breakdown.js';
 import { divergedRuns } from './completeness.js';
 import { controlFailures, lyapunovRows } from './derived-rows.js';
 import { embedStudy, type StudyEmbedding } from './embed-study.js';
 import { runStudyJobs, type StudyQueue } from './jobs.js';
 import { searchOnset } from './onset.js';
-import { planStudy, type StudyPlan } from './plan.js';
+import { planStudy, runNames, type StudyPlan } from './plan.js';
 import { recordQueuedJobs } from './queue-file.js';
 import { toQueuedJob } from './queued-jobs.js';
 import type { ResolvedStudySpec } from './spec.js';
@@ -61,6 +68,11 @@ export interface StudyOptions {
   readonly workers?: number;
   /** Run the jobs through a distributed queue (`twinscope worker`s) instead of the local pool. */
   readonly queue?: QueueRunOptions;
+  /**
+   * Where to accumulate the time breakdown (study/breakdown.ts), e.g. one the caller goes on with
+   * (the report's time); default: a new one. It is stored in status.json and returned.
+   */
+  readonly breakdown?: Breakdown;
 }
 
 /** How a study or sweep runs through the distributed queue (`run --queue`). */
@@ -102,6 +114,8 @@ export interface StudyResult {
   readonly diverged: DivergedRun[];
   /** True when the jobs were enqueued and the call returned without waiting (`queue.detach`): nothing else is set. */
   readonly detached?: boolean;
+  /** Where the time and bytes went, by phase (as stored in status.json). */
+  readonly breakdown?: StudyBreakdown;
 }
 
 /** The σ = 0 control failed: the twins differ by more than the perturbation. */
@@ -156,6 +170,10 @@ async function runLockedStudy(
   const rowsOf = new Map<string, ResultRow[]>();
   const queue = options.queue && studyQueue(options.queue, dir);
   let detached = false;
+  const breakdown = options.breakdown ?? new Breakdown();
+  const clock = breakdown.clock;
+  // Train jobs report `train`: a parent's is the base run, any other a baseline (`init`).
+  const parents = new Set(study.seeds.map((seed) => `train:${runNames.parent(seed)}`));
 
   /** Execute a plan (skipping finished jobs) and read its measurement rows. */
   const execute = async (plan: StudyPlan, label: string) => {
@@ -167,10 +185,16 @@ async function runLockedStudy(
       runSteps,
       workers: running,
     });
+    breakdown.jobsRun(queue ? 'queue' : workers <= 1 ? 'in-process' : 'workers', running);
     const result = await runStudyJobs(jobs, {
       workers,
       ...(events.onSteps && { onSteps: events.onSteps }),
-      onFinished: (job, outcome, message) => events.onJob?.(job.id, outcome, message),
+      onFinished: (job, outcome, message, times) => {
+        breakdown.addJob(times, (phase) =>
+          phase !== 'train' ? phase : parents.has(job.id) ? 'train:base' : 'train:baseline',
+        );
+        events.onJob?.(job.id, outcome, message);
+      },
       ...(queue && { queue }),
     });
     if (result.detached) {
@@ -179,10 +203,12 @@ async function runLockedStudy(
     }
     for (const f of result.failed) if (!failed.some((x) => x.id === f.id)) failed.push(f);
     for (const b of result.blocked) if (!blocked.includes(b)) blocked.push(b);
+    const stop = clock.start('results');
     for (const [name, path] of outputs) {
       const rows = readMeasurement(path);
       if (rows) rowsOf.set(name, rows);
     }
+    stop();
   };
 
   // status.json describes a finished study: gone while it runs. Files a killed writer left go too.
@@ -191,7 +217,7 @@ async function runLockedStudy(
   // are cleaned by the worker that resumes them, under their own locks).
   if (!queue) removeStrayTemps(dir);
   let plan = planStudy(study, nTrain);
-  writeStudy(dir, study, plan);
+  await clock.timeWriting('results', [join(dir, 'study.json')], () => writeStudy(dir, study, plan));
   await execute(plan, 'grid');
   if (detached) {
     const none = { rows: [], embeddings: [], failed: [], blocked: [], controlFailures: [], diverged: [] };
@@ -209,14 +235,19 @@ async function runLockedStudy(
       rowsOf,
     );
     onsetRows.push(...searched);
-    writeStudy(dir, study, plan);
+    await clock.timeWriting('results', [join(dir, 'study.json')], () => writeStudy(dir, study, plan));
   }
   const pairRows = plan.twins.flatMap((t) => rowsOf.get(t.runB) ?? []);
   const lyapunov = study.measure.lyapunov
     ? lyapunovRows(study.name, plan.twins, pairRows, study.measure.lyapunov.window)
     : [];
   const rows = [...pairRows, ...lyapunov, ...onsetRows];
-  const embeddings = await embedStudy(study, plan, dir, events.onLog);
+  const embedPhase = `embedding:${study.measure.embedding?.method ?? 'none'}`;
+  const embeddings = study.measure.embedding
+    ? await clock.timeWriting(embedPhase, [join(dir, 'embedding')], () =>
+        embedStudy(study, plan, dir, events.onLog),
+      )
+    : await embedStudy(study, plan, dir, events.onLog);
   for (const e of embeddings) {
     if (e.outcome === 'failed') failed.push({ id: `embed:s${e.seed}`, message: e.error ?? 'failed' });
   }
@@ -234,7 +265,10 @@ async function runLockedStudy(
   // results.arrow, then status.json recording its digest. What went wrong, for reports: failed
   // jobs, jobs blocked by them, σ = 0 control failures; and the runs that diverged (a result: they
   // do not make the study incomplete).
-  const results = writeResults(join(dir, 'results.arrow'), rows);
+  const results = await clock.timeWriting('results', [join(dir, 'results.arrow')], () =>
+    writeResults(join(dir, 'results.arrow'), rows),
+  );
+  const times = breakdown.toJson();
   writeStatus(dir, {
     complete: failed.length === 0 && blocked.length === 0 && control.length === 0,
     failed,
@@ -242,6 +276,8 @@ async function runLockedStudy(
     controlFailures: control,
     diverged,
     files: { 'results.arrow': results },
+    breakdown: times,
   });
-  return { dir, plan, rows, embeddings, failed, blocked, controlFailures: control, diverged };
+  const result = { dir, plan, rows, embeddings, failed, blocked, controlFailures: control, diverged };
+  return { ...result, breakdown: times };
 }

@@ -46,7 +46,12 @@ import type { RunEmbedding } from '../results/embedding.js';
 import { type EmbeddedGroup, writeGroupSummary } from '../results/groups.js';
 import { measurementRecorded, readMeasurement } from '../results/measurement-files.js';
 import { type ResultRow, writeResults } from '../results/rows.js';
-import { type DivergedRun, writeStatus, writeSweepJson } from '../results/study-files.js';
+import {
+  type DivergedRun,
+  type StudyBreakdown,
+  writeStatus,
+  writeSweepJson,
+} from '../results/study-files.js';
 import { SpecError } from '../spec/errors.js';
 import { planRun } from '../spec/run-plan.js';
 import { type Divergence, formatDivergence, readRunJson } from '../train/run.js';
@@ -55,6 +60,7 @@ import { withFolderLock } from '../util/folder-lock.js';
 import { canonical, configHash } from '../util/json.js';
 import { removeStrayTemps } from '../util/stray-temps.js';
 import { toolkitVersion } from '../version.js';
+import { Breakdown } from './breakdown.js';
 import { divergedRuns, runComplete } from './completeness.js';
 import { EmbedInputError } from './embed-runs.js';
 import { embedKeyed } from './embed-study.js';
@@ -69,6 +75,8 @@ export interface SweepOptions {
   readonly workers?: number;
   /** Run the jobs through a distributed queue (`twinscope worker`s) instead of the local pool. */
   readonly queue?: QueueRunOptions;
+  /** Where to accumulate the time breakdown (as {@link StudyOptions.breakdown}); default: a new one. */
+  readonly breakdown?: Breakdown;
 }
 
 /** The outcome of a sweep. */
@@ -96,6 +104,8 @@ export interface SweepResult {
   readonly measured: number;
   /** True when the jobs were enqueued and the call returned without waiting (`queue.detach`). */
   readonly detached?: boolean;
+  /** Where the time and bytes went, by phase (as stored in status.json). */
+  readonly breakdown?: StudyBreakdown;
 }
 
 /** The measurement file of `point` (measurements/KEY.arrow), keyed by the run's spec and the measure block. */
@@ -187,16 +197,20 @@ async function runLockedSweep(
 ): Promise<SweepResult> {
   const workers = options.workers ?? sweep.workers ?? Math.max(1, cpus().length);
   const runDir = (p: SweepPoint) => join(dir, 'runs', p.name);
+  const breakdown = options.breakdown ?? new Breakdown();
+  const clock = breakdown.clock;
   // Through a queue, workers elsewhere may be writing temp files now: leave them (see run-study.ts).
   if (!options.queue) removeStrayTemps(dir);
-  writeSweepJson(dir, {
-    name: sweep.name,
-    base: sweep.base,
-    grid: sweep.grid,
-    embed: sweep.embed,
-    ...(sweep.measure && { measure: sweep.measure }),
-    runs: sweep.points.map((p) => ({ name: p.name, overrides: p.overrides, spec: p.spec })),
-  });
+  await clock.timeWriting('results', [join(dir, 'sweep.json')], () =>
+    writeSweepJson(dir, {
+      name: sweep.name,
+      base: sweep.base,
+      grid: sweep.grid,
+      embed: sweep.embed,
+      ...(sweep.measure && { measure: sweep.measure }),
+      runs: sweep.points.map((p) => ({ name: p.name, overrides: p.overrides, spec: p.spec })),
+    }),
+  );
 
   const todo = sweep.points.filter((p) => !runComplete(runDir(p), p));
   let runSteps = 0;
@@ -208,7 +222,8 @@ async function runLockedSweep(
   const jobs: PoolJob<StudyJob>[] = sweep.points.map((p) => ({
     id: `train:${p.name}`,
     deps: [],
-    job: { kind: 'train', dir: runDir(p), spec: p.spec },
+    // Nothing forks from a sweep's runs: once finished they keep no momentum (Adam keeps its moments).
+    job: { kind: 'train', dir: runDir(p), spec: p.spec, dropOptimizerState: true },
     done: () => runComplete(runDir(p), p),
   }));
   const measure = sweep.measure;
@@ -243,11 +258,18 @@ async function runLockedSweep(
   });
   let trained = 0;
   let measured = 0;
+  const poolWorkers = Math.min(workers, Math.max(1, pending));
+  breakdown.jobsRun(
+    queue ? 'queue' : poolWorkers <= 1 ? 'in-process' : 'workers',
+    queue ? running : poolWorkers,
+  );
   const pool = await runStudyJobs(jobs, {
     ...(queue && { queue }),
-    workers: Math.min(workers, Math.max(1, pending)),
+    workers: poolWorkers,
     ...(events.onSteps && { onSteps: events.onSteps }),
-    onFinished: (job, outcome, message) => {
+    onFinished: (job, outcome, message, times) => {
+      // Every train job of a sweep trains one of its runs.
+      breakdown.addJob(times, (phase) => (phase === 'train' ? 'train:sweep' : phase));
       if (outcome === 'done' && job.job.kind === 'train') trained++;
       if (outcome === 'done' && job.job.kind === 'measure-run') measured++;
       if (outcome !== 'skipped') events.onJob?.(job.id, outcome, message);
@@ -268,18 +290,24 @@ async function runLockedSweep(
   // results.arrow (every measured row), then every status.json recording its digest.
   const rows: ResultRow[] = [];
   const files: Record<string, FileDigest> = {};
-  if (measure) {
-    for (const out of outputs) rows.push(...(readMeasurement(out) ?? []));
-    files['results.arrow'] = writeResults(join(dir, 'results.arrow'), rows);
-  } else {
-    rmSync(join(dir, 'results.arrow'), { force: true });
-  }
-  const status = (complete: boolean) =>
-    writeStatus(dir, { complete, failed, blocked, controlFailures: [], diverged, files });
-  status(false);
+  await clock.timeWriting('results', [join(dir, 'results.arrow')], () => {
+    if (measure) {
+      for (const out of outputs) rows.push(...(readMeasurement(out) ?? []));
+      files['results.arrow'] = writeResults(join(dir, 'results.arrow'), rows);
+    } else {
+      rmSync(join(dir, 'results.arrow'), { force: true });
+    }
+  });
+  /** status.json, with the breakdown so far; returned with it. */
+  const status = (complete: boolean) => {
+    const times = breakdown.toJson();
+    writeStatus(dir, { complete, failed, blocked, controlFailures: [], diverged, files, breakdown: times });
+    return times;
+  };
+  const first = status(false);
   const base = { dir, runDirs, trained, failed, diverged, blocked, rows, measured };
   // A run that failed to train: nothing is embedded (a failed measurement does not stop the embedding).
-  if (failed.some((f) => f.id.startsWith('train:'))) return { ...base, groups: [] };
+  if (failed.some((f) => f.id.startsWith('train:'))) return { ...base, groups: [], breakdown: first };
 
   const dirOf = new Map(sweep.points.map((p) => [p.name, runDir(p)]));
   const embedOptions = {
@@ -289,6 +317,10 @@ async function runLockedSweep(
     ...(sweep.embed.sigma !== undefined && { sigma: sweep.embed.sigma }),
   };
   const divergedNames = new Set(diverged.map((d) => d.run));
+  const embedPhase = `embedding:${sweep.embed.method}`;
+  // The files of an embedding: the sweep's own at its top level, or a group's whole folder.
+  const embedFiles = (outDir: string) =>
+    outDir === dir ? ['key.json', 'embedding.arrow', 'embedding.json'].map((f) => join(dir, f)) : [outDir];
   // Keyed by the runs and options: a re-run of an unchanged sweep reads its embeddings back.
   // Diverged runs are left out (with the reason, in key.json); none left: no embedding.
   const embed = async (names: readonly string[], outDir: string, clear: () => void) => {
@@ -312,11 +344,13 @@ async function runLockedSweep(
       const runDir = dirOf.get(name) as string;
       return { name, dir: runDir, json: readRunJson(runDir) };
     });
-    const { embedding } = await embedKeyed(outDir, runs, embedOptions, excluded, {
-      clear,
-      relativeTo: dir,
-      ...(events.onLog && { log: events.onLog }),
-    });
+    const { embedding } = await clock.timeWriting(embedPhase, embedFiles(outDir), () =>
+      embedKeyed(outDir, runs, embedOptions, excluded, {
+        clear,
+        relativeTo: dir,
+        ...(events.onLog && { log: events.onLog }),
+      }),
+    );
     return { embedding, runs: kept };
   };
   removeStaleEmbeddings(dir, sweep);
@@ -326,8 +360,8 @@ async function runLockedSweep(
       dir,
       () => removeOutputs(dir, ['key.json', 'embedding.arrow', 'embedding.json']),
     );
-    status(failed.length === 0 && blocked.length === 0);
-    const result = { ...base, groups: [] };
+    const times = status(failed.length === 0 && blocked.length === 0);
+    const result = { ...base, groups: [], breakdown: times };
     return embedded ? { ...result, embedding: embedded.embedding } : result;
   }
   const groups: EmbeddedGroup[] = [];
@@ -349,9 +383,11 @@ async function runLockedSweep(
     // groups.json lists the runs embedded (the diverged ones left out).
     if (embedded) groups.push({ group: { ...group, points: embedded.runs }, embedding: embedded.embedding });
   }
-  writeGroupSummary(dir, sweep.embed, groups);
-  status(failed.length === 0 && blocked.length === 0);
-  return { ...base, groups };
+  await clock.timeWriting('results', [join(dir, 'groups.json'), join(dir, 'groups.arrow')], () =>
+    writeGroupSummary(dir, sweep.embed, groups),
+  );
+  const times = status(failed.length === 0 && blocked.length === 0);
+  return { ...base, groups, breakdown: times };
 }
 
 /** Remove `files` (and folders) of `dir`. */

@@ -191,7 +191,11 @@ export interface ResolvedStudySpec {
   workers?: number;
   /** Intra-op threads per worker (overrides base.threads). Default 1. */
   threadsPerWorker: number;
-  /** Train the twins of one (parent, t) in one graph with batched weights. Default true. */
+  /**
+   * Train the twins of one (parent, t) in one graph with batched weights. Default true for dense
+   * chains; false for conv nets and ResNets, where R runs as grouped convolutions measured slower
+   * than R separate steps (docs/performance.md, "Conv nets").
+   */
   lockstep: boolean;
 }
 
@@ -286,7 +290,7 @@ export function parseStudySpec(json: unknown, source?: string, dir = '.'): Resol
     perturbations,
     measure: resolveMeasure(s.measure ?? DEFAULT_MEASURE),
     threadsPerWorker: s.threadsPerWorker ?? 1,
-    lockstep: s.lockstep ?? true,
+    lockstep: s.lockstep ?? !(base.model.kind === 'cnn' || base.model.kind === 'resnet'),
   };
   if (s.workers !== undefined) out.workers = s.workers;
   if (s.onset) {

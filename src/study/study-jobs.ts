@@ -40,8 +40,15 @@ export function studyJobs(study: ResolvedStudySpec, plan: StudyPlan, dir: string
     }
     jobs.push({ id, deps, job, done });
   };
-  for (const r of [...plan.parents, ...plan.baselines]) {
+  // Optimizer state is kept where a fork reads it: the parents (every checkpoint, since the
+  // stability-onset search may fork at any of them). Twins and baselines drop it when they finish
+  // (SGD's momentum; Adam's moments stay: see TrainRunOptions.dropOptimizerState).
+  for (const r of plan.parents) {
     add(`train:${r.name}`, [], { kind: 'train', dir: runDir(r.name), spec: r.spec }, [r], false);
+  }
+  for (const r of plan.baselines) {
+    const job = { kind: 'train', dir: runDir(r.name), spec: r.spec, dropOptimizerState: true } as const;
+    add(`train:${r.name}`, [], job, [r], false);
   }
   const lockstepOk = study.lockstep && study.base.engine === 'ort';
   for (const g of plan.groups) {
@@ -50,7 +57,12 @@ export function studyJobs(study: ResolvedStudySpec, plan: StudyPlan, dir: string
       dir: runDir(r.name),
       ...(r.fork?.perturbation && { perturbation: r.fork.perturbation }),
     });
-    const base = { kind: 'fork', parentDir: runDir(g.parent), forkStep: g.forkStep } as const;
+    const base = {
+      kind: 'fork',
+      parentDir: runDir(g.parent),
+      forkStep: g.forkStep,
+      dropOptimizerState: true,
+    } as const;
     if (lockstepOk && g.members.length > 1) {
       const job = { ...base, lockstep: true, members: g.members.map(member) };
       add(`fork:${g.parent}@${g.forkStep}`, [parentJob], job, [...g.members], true);
@@ -68,6 +80,7 @@ export function studyJobs(study: ResolvedStudySpec, plan: StudyPlan, dir: string
       forkStep: fork.step,
       lockstep: false,
       members: [{ dir: runDir(r.name), spec: r.spec }],
+      dropOptimizerState: true,
     };
     add(`fork:${r.name}`, [`train:${fork.parent}`], job, [r], false);
   }

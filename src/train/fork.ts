@@ -9,6 +9,7 @@
 import { relative } from 'node:path';
 import { gatherBatch } from '../data/batching.js';
 import { createLockstepEngine, type LockstepEngine } from '../engine/ort/lockstep.js';
+import { optimizerSlotCount, resolveOptimizer } from '../engine/types.js';
 import { Rng } from '../rng/rng.js';
 import type { ResolvedRunSpec } from '../spec/resolve.js';
 import { planRun } from '../spec/run-plan.js';
@@ -102,6 +103,14 @@ function forkPoint(parentDir: string, forkStep: number): { parent: RunJson; cp?:
       `${parentDir} has no checkpoint at step ${forkStep} (has ${parent.checkpointSteps.join(', ')}); fork at a checkpointed step`,
     );
   }
+  const slots = optimizerSlotCount(resolveOptimizer(parent.spec.optimizer));
+  if (cp.opt.slots.length !== slots) {
+    // Dropped when the run finished (TrainRunOptions.dropOptimizerState): a twin would start
+    // without its parent's momentum, so it is refused rather than trained on a different state.
+    throw new Error(
+      `${parentDir}@${forkStep}: the checkpoint keeps no optimizer state (its run dropped it when it finished); a fork needs it: fork from a run trained with it kept (twinscope train, or a study's parent)`,
+    );
+  }
   return { parent, cp };
 }
 
@@ -172,14 +181,16 @@ export type GroupProgress = (runSteps: number) => void;
  *
  * A spec with `diagnostics` or `sharpness` needs `options.probe`; each member is then measured at
  * the scheduled steps with the group's single-run evaluation engine, one member after another
- * (the measurements read the states, so the lock-step training is unchanged).
+ * (the measurements read the states, so the lock-step training is unchanged). With
+ * `options.dropOptimizerState`, each member that completes keeps no optimizer slots (see
+ * {@link TrainRunOptions.dropOptimizerState}).
  */
 export async function trainForkGroup(
   parentDir: string,
   forkStep: number,
   members: readonly ForkMember[],
   onProgress?: GroupProgress,
-  options: { readonly probe?: RunProbe } = {},
+  options: { readonly probe?: RunProbe; readonly dropOptimizerState?: boolean } = {},
 ): Promise<RunJson[]> {
   const point = forkPoint(parentDir, forkStep);
   const spec = point.parent.spec;
@@ -192,7 +203,14 @@ export async function trainForkGroup(
     for (const m of members) {
       const start = await forkStart(parentDir, forkStep, m, true, point);
       const backend = `${engine.backend}, lock-step`;
-      const ctx = { data, model, engine, backend, ...(options.probe && { probe: options.probe }) };
+      const ctx = {
+        data,
+        model,
+        engine,
+        backend,
+        ...(options.probe && { probe: options.probe }),
+        ...(options.dropOptimizerState && { dropOptimizerState: true }),
+      };
       opened.push(await openRun(spec, m.dir, ctx, start));
     }
     const byStep = new Map<number, OpenedRun[]>();

@@ -15,9 +15,11 @@
  * ({@link Divergence}): the store keeps the checkpoints up to the last finite one and is finalized,
  * and a re-run does not retrain it (a deterministic run diverges the same way again).
  */
+
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDataset } from '../data/load.js';
+import { firstRows } from '../data/rows.js';
 import type { Dataset } from '../data/types.js';
 import { createOrtEngine } from '../engine/ort/engine.js';
 import { createTfjsEngine } from '../engine/tfjs/engine.js';
@@ -28,7 +30,14 @@ import { defaultInit } from '../model/spec.js';
 import { Rng } from '../rng/rng.js';
 import type { ResolvedRunSpec } from '../spec/resolve.js';
 import { planRun } from '../spec/run-plan.js';
-import { type DiagnosticRow, type MetricRow, NotARunDirError, openRunWriter } from '../store/index.js';
+import {
+  CHECKPOINTS_FILE,
+  type DiagnosticRow,
+  type MetricRow,
+  NotARunDirError,
+  openRunWriter,
+  StoreError,
+} from '../store/index.js';
 import { InputError } from '../util/errors.js';
 import { lockFolder } from '../util/folder-lock.js';
 import { configHash } from '../util/json.js';
@@ -138,6 +147,16 @@ export interface TrainRunOptions {
    * src/measure/diagnostics.ts); required when the spec has either key.
    */
   readonly probe?: RunProbe;
+  /**
+   * Drop the optimizer slots (momentum, Adam moments) from every checkpoint when the run completes
+   * (default false: every checkpoint keeps them). For runs nothing will fork from (a study's twins
+   * and baselines, a sweep's runs): only a fork reads a finished run's optimizer state, and an
+   * interrupted run resumes from its last checkpoint, which keeps its slots until the run
+   * completes. A diverged run keeps them, and so does a run of Adam or AdamW: their moments are
+   * also a measurement's input (the preconditioned sharpness of `twinscope sharpness` and of a
+   * sweep's `measure.sharpness`). See docs/formats.md, "checkpoints.arrow".
+   */
+  readonly dropOptimizerState?: boolean;
   readonly onProgress?: (p: RunProgress) => void;
   /**
    * Called once before training with what will happen: 'fresh', 'resume', or nothing because the
@@ -181,8 +200,16 @@ export async function createEngine(
   return spec.engine === 'tfjs' ? createTfjsEngine(model, options) : createOrtEngine(model, options);
 }
 
-async function evalRow(engine: Engine, data: Dataset, params: Float32Array, step: number, epoch: number) {
-  const tr = await engine.evaluate(params, data.train.x, data.train.y, data.train.n);
+async function evalRow(
+  engine: Engine,
+  data: Dataset,
+  params: Float32Array,
+  step: number,
+  epoch: number,
+  trainExamples?: number,
+) {
+  const train = firstRows(data.train, trainExamples ?? data.train.n);
+  const tr = await engine.evaluate(params, train.x, train.y, train.n);
   const te = await engine.evaluate(params, data.test.x, data.test.y, data.test.n);
   const classification = data.task === 'classification';
   return {
@@ -228,6 +255,8 @@ export interface RunContext {
   readonly backend?: string;
   /** Measures the spec's `diagnostics` / `sharpness` (see {@link TrainRunOptions.probe}). */
   readonly probe?: RunProbe;
+  /** See {@link TrainRunOptions.dropOptimizerState}. */
+  readonly dropOptimizerState?: boolean;
 }
 
 /** The dataset and model of a run spec. */
@@ -379,6 +408,13 @@ async function openLockedRun(
   };
   try {
     let state: TrainState;
+    if (last && last.opt.slots.length !== slotCount && last.step < totalSteps) {
+      // Only a run that completed drops its slots: this one cannot have (or was tampered with).
+      throw new StoreError(
+        `${dir}: checkpoint at step ${last.step} keeps no optimizer state; the run cannot resume from it (remove the folder to retrain it)`,
+        CHECKPOINTS_FILE,
+      );
+    }
     if (last) {
       state = { params: last.params, opt: { step: last.opt.step, slots: last.opt.slots } };
     } else if (start?.diverged) {
@@ -399,7 +435,9 @@ async function openLockedRun(
       // A perturbed start can already be non-finite (an overflowing perturbation).
       divergence = badParams(state.params, first);
       if (!divergence) {
-        await out.appendMetrics([await evalRow(engine, data, state.params, first, first / perEpoch)]);
+        await out.appendMetrics([
+          await evalRow(engine, data, state.params, first, first / perEpoch, spec.evalTrainExamples),
+        ]);
         if (measuring) out.appendDiagnostics(await measure(state, first));
         await out.appendCheckpoint({
           step: first,
@@ -454,7 +492,8 @@ async function openLockedRun(
           await flush();
           return;
         }
-        if (evalSet.has(done)) pending.push(await evalRow(engine, data, state.params, done, epoch));
+        if (evalSet.has(done))
+          pending.push(await evalRow(engine, data, state.params, done, epoch, spec.evalTrainExamples));
         if (measuring) pendingDiagnostics.push(...(await measure(state, done)));
         if (!checkpointSet.has(done)) return;
         await flush();
@@ -465,7 +504,10 @@ async function openLockedRun(
         return divergence;
       },
       finish: async () => {
-        const files = await out.finalize();
+        // A completed run nothing forks from keeps no momentum; a diverged one keeps it, and so does
+        // Adam (its moments are what the preconditioned sharpness of a checkpoint reads).
+        const drop = ctx.dropOptimizerState === true && !divergence && spec.optimizer.kind === 'sgd';
+        const files = await out.finalize({ dropOptimizerState: drop });
         if (divergence) {
           const kept = lastCheckpoint;
           runJson = {
@@ -476,7 +518,14 @@ async function openLockedRun(
             diverged: divergence,
           };
         } else {
-          const final = await evalRow(engine, data, state.params, totalSteps, totalSteps / perEpoch);
+          const final = await evalRow(
+            engine,
+            data,
+            state.params,
+            totalSteps,
+            totalSteps / perEpoch,
+            spec.evalTrainExamples,
+          );
           runJson = { ...runJson, status: 'complete', files, final };
         }
         writeRunJson(dir, runJson);
@@ -511,7 +560,13 @@ export async function trainRun(
   const engine = await createEngine(spec, model);
   let run: OpenedRun | undefined;
   try {
-    const ctx = { data, model, engine, ...(options.probe && { probe: options.probe }) };
+    const ctx = {
+      data,
+      model,
+      engine,
+      ...(options.probe && { probe: options.probe }),
+      ...(options.dropOptimizerState && { dropOptimizerState: true }),
+    };
     run = await openRun(spec, dir, ctx, options.start);
     const opened = run;
     const { state, totalSteps } = opened;

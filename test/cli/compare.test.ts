@@ -61,10 +61,17 @@ describe('twinscope compare on the PyTorch fixtures', () => {
       expect(out.cosine).toBeLessThan(1);
       for (const key of ['barrierLoss', 'barrierError']) expect(Number.isFinite(out[key])).toBe(true);
       expect(out.barrierLoss).toBeGreaterThan(0); // independently trained: not linearly connected
-      expect(out.alignedL2).toBeNull();
-      expect(out.alignedBarrierLoss).toBeNull();
-      expect(out.alignedBarrierError).toBeNull();
-      expect(out.alignmentNote).toMatch(/part B/);
+      // Aligned by weight matching (headline) and activation matching, spec inferred from the graph.
+      expect(out.alignmentNote).toBeNull();
+      expect(out.alignedMethod).toBe('weight');
+      expect(out.aligned.spec).toBe('inferred');
+      expect(out.alignedL2).toBeGreaterThan(0);
+      expect(out.alignedL2).toBeLessThan(out.l2);
+      expect(out.aligned.activation.l2).toBeLessThan(out.l2);
+      expect(out.aligned.weight.converged).toBe(true);
+      for (const key of ['alignedBarrierLoss', 'alignedBarrierError'])
+        expect(Number.isFinite(out[key])).toBe(true);
+      expect(out.aligned.weight.curves.test.loss).toHaveLength(5);
       expect(Object.keys(out.cka).length).toBeGreaterThan(0);
       for (const v of Object.values(out.cka) as number[]) {
         expect(v).toBeGreaterThan(0);
@@ -72,7 +79,9 @@ describe('twinscope compare on the PyTorch fixtures', () => {
       }
       expect(out.curves.train.loss).toHaveLength(5);
       expect(out.curves.test.examples).toBe(300);
-      expect(out.normalization).toBe(name === 'mlp' ? null : 'interpolated');
+      // BatchNorm statistics recomputed at every α on the curve's 300 train examples (the default).
+      expect(out.normalization).toBe(name === 'mlp' ? null : 'recompute');
+      expect(out.normExamples).toBe(name === 'mlp' ? null : 300);
     },
   );
 
@@ -99,6 +108,57 @@ describe('twinscope compare on the PyTorch fixtures', () => {
     for (const v of Object.values(out.cka) as number[]) expect(v).toBeCloseTo(1, 9);
   });
 
+  test('--bn copy interpolates the running statistics and says so; --bn repair on an MLP repairs its dense layers', async () => {
+    const copied = await json(
+      onnx('cnn-s0.onnx'),
+      onnx('cnn-s1.onnx'),
+      '--data',
+      'mnist',
+      ...FAST,
+      '--bn',
+      'copy',
+    );
+    expect(copied.normalization).toBe('copy');
+    expect(copied.normExamples).toBeNull();
+    const recOut = join(root, 'cmp-bn');
+    const recomputed = await json(
+      onnx('cnn-s0.onnx'),
+      onnx('cnn-s1.onnx'),
+      '--data',
+      'mnist',
+      ...FAST,
+      '--out',
+      recOut,
+    );
+    // Every curve and barrier row stores the mode and the examples of the statistics pass.
+    const curveRows = (readMeasurement(join(recOut, 'compare.arrow')) ?? []).filter((r) =>
+      ['interp_loss', 'interp_error', 'loss_barrier', 'error_barrier'].includes(r.metric),
+    );
+    expect(curveRows.length).toBeGreaterThan(0);
+    for (const r of curveRows) {
+      expect(r.options.normalization).toBe('recompute');
+      expect(r.options.normExamples).toBe(300);
+    }
+    // The ends are the same weights; inside the path only the statistics differ.
+    expect(recomputed.l2).toBe(copied.l2);
+    expect(recomputed.curves.test.loss[2]).not.toBe(copied.curves.test.loss[2]);
+    const repaired = await json(
+      onnx('mlp-s0.onnx'),
+      onnx('mlp-s1.onnx'),
+      '--data',
+      'mnist',
+      ...FAST,
+      '--bn',
+      'repair',
+    );
+    expect(repaired.normalization).toBe('repair');
+    const plain = await json(onnx('mlp-s0.onnx'), onnx('mlp-s1.onnx'), '--data', 'mnist', ...FAST);
+    expect(plain.normalization).toBeNull();
+    // REPAIR keeps the endpoints (to float32 rounding) and lowers the midpoint's loss.
+    expect(repaired.curves.test.loss[0]).toBeCloseTo(plain.curves.test.loss[0], 4);
+    expect(repaired.curves.test.loss[2]).toBeLessThan(plain.curves.test.loss[2]);
+  });
+
   test('the table names every section', async () => {
     const io = capture();
     const code = await cli(
@@ -119,7 +179,9 @@ describe('twinscope compare on the PyTorch fixtures', () => {
       'barrier',
       'linear CKA on 100 test examples',
       'relu1',
-      'aligned: not measured',
+      'aligned B to A (permutation spec inferred from the graph: 2 groups, 64 units)',
+      'weight',
+      'activation',
     ]) {
       expect(io.out).toContain(s);
     }
@@ -153,8 +215,16 @@ describe('twinscope compare on run directories', () => {
     }
     // 11 alphas × 2 curves × 2 splits, 2 conventions × 2 barriers × 2 splits, 1 + 6 tensors of l2, cka per layer.
     expect(rows.filter((r) => r.metric.startsWith('interp_'))).toHaveLength(44);
-    expect(rows.filter((r) => r.metric.endsWith('_barrier'))).toHaveLength(8);
+    expect(rows.filter((r) => /^(loss|error)_barrier$/.test(r.metric))).toHaveLength(8);
     expect(rows.filter((r) => r.metric === 'l2')).toHaveLength(7);
+    // The same per alignment method (weight, activation; spec inferred from the exported graph).
+    const alignedL2 = rows.filter((r) => r.metric === 'aligned_l2');
+    expect(alignedL2.map((r) => [r.options.method, r.value])).toEqual([
+      ['weight', 0],
+      ['activation', 0],
+    ]);
+    expect(rows.filter((r) => r.metric.startsWith('aligned_interp_'))).toHaveLength(88);
+    expect(rows.filter((r) => /^aligned_(loss|error)_barrier$/.test(r.metric))).toHaveLength(16);
     expect(rows.every((r) => r.study === 'compare' && r.step === 20)).toBe(true);
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
     expect(summary.l2).toBe(0);
@@ -184,6 +254,11 @@ describe('twinscope compare refuses bad input with exit code 2', () => {
       /examples have 2 features, the model takes \[784\]/,
     ],
     [[onnx('mlp-s0.onnx'), onnx('mlp-s1.onnx'), '--data', 'imagenet'], /neither a dataset name/],
+    [
+      [onnx('cnn-s0.onnx'), onnx('cnn-s1.onnx'), '--data', 'mnist', '--bn', 'reset'],
+      /--bn.*expected one of recompute, copy, repair, got 'reset'/,
+    ],
+    [[onnx('cnn-s0.onnx'), onnx('cnn-s1.onnx'), '--data', 'mnist', '--bn-batch', '1'], /integer ≥ 2/],
     [[onnx('mlp-s0.onnx'), join(root, 'missing.onnx'), '--data', 'mnist'], /no such file or directory/],
     [
       [onnx('mlp-s0.onnx'), `${onnx('mlp-s1.onnx')}@3`, '--data', 'mnist'],

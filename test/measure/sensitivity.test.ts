@@ -194,6 +194,25 @@ describe('weightSensitivity (synthetic evaluator)', () => {
     expect(Math.abs((d0a[0] as number) - (d1a[0] as number))).toBeGreaterThan(1e-3);
   });
 
+  test('frozen ranges (BatchNorm running statistics) get no noise; every other entry the same noise as without them', async () => {
+    const free = syntheticEvaluator(theta);
+    const held = syntheticEvaluator(theta);
+    await weightSensitivity(free.evaluate, theta, [0.1], { draws: 2, seed: 4 });
+    await weightSensitivity(held.evaluate, theta, [0.1], {
+      draws: 2,
+      seed: 4,
+      frozen: [{ offset: 2, size: 3 }],
+    });
+    for (const k of [1, 2]) {
+      const [f, h] = [free.calls[k]!, held.calls[k]!];
+      for (let i = 0; i < theta.length; i++) {
+        if (i >= 2 && i < 5) expect(h[i]).toBe(theta[i]);
+        else expect(h[i]).toBe(f[i]);
+      }
+      expect(f[3]).not.toBe(theta[3]);
+    }
+  });
+
   test('relative noise leaves zero weights at zero', async () => {
     const t = Float32Array.from(theta);
     for (let i = 0; i < t.length; i += 3) t[i] = 0;

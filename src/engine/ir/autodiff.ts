@@ -5,7 +5,7 @@
  * {@link gradients} can itself be differentiated: ∇⟨∇L(θ), v⟩ is the exact Hessian-vector
  * product H v.
  */
-import type { Graph, Node, Tensor } from './graph.js';
+import type { ConvOptions, Graph, Node, Tensor } from './graph.js';
 
 /** Sum `g` over the axes that were broadcast to turn `shape` into `g`'s shape. */
 function unbroadcast(g: Tensor, shape: readonly number[]): Tensor {
@@ -30,6 +30,98 @@ function swapLast(g: Graph, x: Tensor): Tensor {
 }
 
 type Rule = (g: Graph, node: Node, out: Tensor, grad: Tensor) => (Tensor | null)[];
+
+/** Insert s − 1 zeros between neighbours along axes 2 and 3 of [N, C, H, W]: [N, C, (H−1)s+1, (W−1)s+1]. */
+function dilate(g: Graph, x: Tensor, sh: number, sw: number): Tensor {
+  if (sh === 1 && sw === 1) return x;
+  const [n, c, h, w] = x.node.shape as [number, number, number, number];
+  let t = g.reshape(x, [n, c, h, 1, w, 1]);
+  if (sh > 1) t = g.pad(t, 0, sh - 1, 3);
+  if (sw > 1) t = g.pad(t, 0, sw - 1, 5);
+  t = g.reshape(t, [n, c, h * sh, w * sw]);
+  return g.slice(g.slice(t, 0, (h - 1) * sh + 1, 2), 0, (w - 1) * sw + 1, 3);
+}
+
+/** Reverse the two spatial axes of a [A, B, kh, kw] kernel (a product with a constant permutation). */
+function flipKernel(g: Graph, w: Tensor): Tensor {
+  const [a, b, kh, kw] = w.node.shape as [number, number, number, number];
+  const k = kh * kw;
+  if (k === 1) return w;
+  const perm = new Array<number>(k * k).fill(0);
+  for (let i = 0; i < k; i++) perm[i * k + (k - 1 - i)] = 1;
+  return g.reshape(g.matmul(g.reshape(w, [a * b, k]), g.constant(perm, [k, k])), [a, b, kh, kw]);
+}
+
+/** Conv with possibly negative pads: pad by the positive parts, then crop the output to `outLen`. */
+function convCropped(
+  g: Graph,
+  x: Tensor,
+  w: Tensor,
+  options: Omit<ConvOptions, 'pads'>,
+  begin: readonly [number, number],
+  end: readonly [number, number],
+  outLen: readonly [number, number],
+): Tensor {
+  const pads = [
+    Math.max(begin[0], 0),
+    Math.max(begin[1], 0),
+    Math.max(end[0], 0),
+    Math.max(end[1], 0),
+  ] as const;
+  let y = g.conv(x, w, { ...options, pads });
+  for (const axis of [0, 1] as const) {
+    const start = pads[axis] - begin[axis];
+    if (start !== 0 || y.node.shape[axis + 2] !== outLen[axis])
+      y = g.slice(y, start, start + outLen[axis], axis + 2);
+  }
+  return y;
+}
+
+/**
+ * Adjoints of a 2-D convolution Y = conv(X, W) (stride s, dilation d, pads, groups G), written as
+ * convolutions so that they differentiate again:
+ * - dX = conv(dilate(dY, s), flip(Wᵀ)) with dilation d, stride 1 and pads (k − 1)d − p_begin in front;
+ * - dW = conv(Xᵀ, dYᵀ) with the roles of stride and dilation swapped, batch and channel axes
+ *   exchanged (per group), cropped to the kernel size.
+ */
+function convAdjoints(g: Graph, n: Node, d: Tensor): [Tensor, Tensor] {
+  const x = input(n, 0);
+  const w = input(n, 1);
+  const [N, C, H, W] = x.node.shape as [number, number, number, number];
+  const [O, Cg, kh, kw] = w.node.shape as [number, number, number, number];
+  const [, , Ho, Wo] = d.node.shape as [number, number, number, number];
+  const G = n.attrs.group as number;
+  const [sh, sw] = n.attrs.strides as [number, number];
+  const [dh, dw] = n.attrs.dilations as [number, number];
+  const [pt, pl, pb, pr] = n.attrs.pads as [number, number, number, number];
+  const Og = O / G;
+  // dX: per group, the kernel transposed to [Cg, Og] and flipped.
+  let wt =
+    G === 1
+      ? g.transpose(w, [1, 0, 2, 3])
+      : g.reshape(g.transpose(g.reshape(w, [G, Og, Cg, kh, kw]), [0, 2, 1, 3, 4]), [C, Og, kh, kw]);
+  wt = flipKernel(g, wt);
+  const dd = dilate(g, d, sh, sw);
+  const begin = [(kh - 1) * dh - pt, (kw - 1) * dw - pl] as const;
+  const end = [
+    H - dd.node.shape[2]! - begin[0] + (kh - 1) * dh,
+    W - dd.node.shape[3]! - begin[1] + (kw - 1) * dw,
+  ] as const;
+  const dx = convCropped(g, dd, wt, { dilations: [dh, dw], group: G }, begin, end, [H, W]);
+  // dW: X as [Cg, G·N, H, W] (channels within a group become the batch), dY as [O, N, Ho, Wo].
+  const xt =
+    G === 1
+      ? g.transpose(x, [1, 0, 2, 3])
+      : g.reshape(g.transpose(g.reshape(x, [N, G, Cg, H, W]), [2, 1, 0, 3, 4]), [Cg, G * N, H, W]);
+  const dt =
+    G === 1
+      ? g.transpose(d, [1, 0, 2, 3])
+      : g.reshape(g.transpose(g.reshape(d, [N, G, Og, Ho, Wo]), [1, 2, 0, 3, 4]), [O, N, Ho, Wo]);
+  let dwT = g.conv(xt, dt, { strides: [dh, dw], dilations: [sh, sw], pads: [pt, pl, pb, pr], group: G });
+  if (dwT.node.shape[2] !== kh) dwT = g.slice(dwT, 0, kh, 2);
+  if (dwT.node.shape[3] !== kw) dwT = g.slice(dwT, 0, kw, 3);
+  return [dx, g.transpose(dwT, [1, 0, 2, 3])];
+}
 
 const input = (node: Node, i: number): Tensor => node.inputs[i] as Tensor;
 const shapeOf = (node: Node, i: number): readonly number[] => input(node, i).node.shape;
@@ -108,6 +200,23 @@ const rules: Record<string, Rule> = {
       unbroadcast(g.matmul(d, swapLast(g, b)), a.node.shape),
       unbroadcast(g.matmul(swapLast(g, a), d), b.node.shape),
     ];
+  },
+  Conv: (g, n, _o, d) => convAdjoints(g, n, d),
+  // The adjoint goes to the first maximum along the axis (ArgMax's first index, as PyTorch's max
+  // pooling and tfjs route it): with ties, one element, not every tied one.
+  ReduceMax: (g, n, _o, d) => {
+    const x = input(n, 0);
+    const [axis] = n.attrs.axes as [number];
+    const k = x.node.shape[axis] as number;
+    const kept = x.node.shape.map((s, i) => (i === axis ? 1 : s));
+    const dk = n.attrs.keepdims === 1 ? d : g.reshape(d, kept);
+    const first = g.reshape(g.argMax(x, axis), kept);
+    const positions = g.reshape(
+      g.ints(Array.from({ length: k }, (_, i) => i)),
+      x.node.shape.map((_, i) => (i === axis ? k : 1)),
+    );
+    const mask = g.toFloat(g.equal(first, positions));
+    return [g.mul(g.expand(dk, x.node.shape), mask)];
   },
   Transpose: (g, n, _o, d) => {
     const perm = n.attrs.perm as number[];

@@ -258,6 +258,49 @@ export class Graph {
     return this.push('Pad', [x, this.ints(pads)], shape, 'float');
   }
 
+  /**
+   * ONNX Conv (2-D, NCHW) of x [N, C, H, W] with w [O, C / group, kh, kw], no bias. `pads` are
+   * [top, left, bottom, right]; output [N, O, H', W'] with H' = ⌊(H + top + bottom − d(kh − 1) − 1) / s⌋ + 1.
+   */
+  conv(x: Tensor, w: Tensor, options: ConvOptions = {}): Tensor {
+    const [n, c, h, wd] = x.node.shape as [number, number, number, number];
+    const [o, cg, kh, kw] = w.node.shape as [number, number, number, number];
+    if (x.node.shape.length !== 4 || w.node.shape.length !== 4) {
+      throw new Error(`Conv needs 4-D input and weight, got [${x.node.shape}] and [${w.node.shape}]`);
+    }
+    const group = options.group ?? 1;
+    const [sh, sw] = options.strides ?? [1, 1];
+    const [dh, dw] = options.dilations ?? [1, 1];
+    const pads = options.pads ?? [0, 0, 0, 0];
+    if (c !== cg * group || o % group !== 0) {
+      throw new Error(`Conv: input [${x.node.shape}] and weight [${w.node.shape}] do not fit group ${group}`);
+    }
+    const out = (len: number, k: number, s: number, d: number, p0: number, p1: number) =>
+      Math.floor((len + p0 + p1 - d * (k - 1) - 1) / s) + 1;
+    const ho = out(h, kh, sh, dh, pads[0] as number, pads[2] as number);
+    const wo = out(wd, kw, sw, dw, pads[1] as number, pads[3] as number);
+    if (ho < 1 || wo < 1) throw new Error(`Conv: kernel [${kh}, ${kw}] does not fit input [${x.node.shape}]`);
+    return this.push('Conv', [x, w], [n, o, ho, wo], 'float', {
+      group,
+      strides: [sh, sw],
+      dilations: [dh, dw],
+      pads: [...pads],
+      kernel_shape: [kh, kw],
+    });
+  }
+
+  /**
+   * Maximum along one axis (ONNX ReduceMax, opset 17: axes as an attribute). Its adjoint goes to the
+   * first maximum (one element even when several tie), as max pooling routes it.
+   */
+  reduceMax(x: Tensor, axis: number, keepdims = false): Tensor {
+    const ax = axis < 0 ? axis + x.node.shape.length : axis;
+    return this.push('ReduceMax', [x], reducedShape(x.node.shape, [ax], keepdims), 'float', {
+      axes: [ax],
+      keepdims: keepdims ? 1 : 0,
+    });
+  }
+
   greater(a: Tensor, b: Tensor | number): Tensor {
     const bb = this.scalarOr(b);
     return this.push('Greater', [a, bb], broadcastShapes(a.node.shape, bb.node.shape), 'bool');
@@ -273,6 +316,15 @@ export class Graph {
     const shape = x.node.shape.filter((_, i) => i !== axis);
     return this.push('ArgMax', [x], shape, 'int64', { axis, keepdims: 0 });
   }
+}
+
+/** Options of {@link Graph.conv} (ONNX Conv attributes). */
+export interface ConvOptions {
+  readonly strides?: readonly [number, number];
+  readonly dilations?: readonly [number, number];
+  /** [top, left, bottom, right], each ≥ 0. */
+  readonly pads?: readonly [number, number, number, number];
+  readonly group?: number;
 }
 
 function reducedShape(shape: readonly number[], axes: readonly number[], keepdims: boolean): number[] {

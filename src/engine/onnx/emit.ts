@@ -96,6 +96,12 @@ function graphProto(
       initializer.push(constantTensor(node, floatType));
       continue;
     }
+    if (node.op === 'Conv' && floatType === 'float64') {
+      const lowered = lowerConv(node);
+      protoNodes.push(...lowered.nodes);
+      initializer.push(...lowered.constants);
+      continue;
+    }
     const attrs = { ...node.attrs };
     if (node.op === 'Cast') attrs.to = elemType('float', floatType);
     protoNodes.push({
@@ -116,6 +122,73 @@ function graphProto(
     input: inputs,
     output: entries.map(([out, t]) => valueInfo(out, t.node, floatType)),
   };
+}
+
+/**
+ * A float64 Conv as standard ops (onnxruntime's CPU Conv kernel is float32 only): pad, one strided
+ * Slice per kernel tap stacked into columns [N, G, Cg·kh·kw, H'·W'], and a MatMul with the kernel
+ * [G, O/G, Cg·kh·kw]. Same definition as Conv, so float64 gradient checks exercise the same rules.
+ */
+function lowerConv(node: Node): {
+  nodes: onnxProto.onnx.INodeProto[];
+  constants: onnxProto.onnx.ITensorProto[];
+} {
+  const x = node.inputs[0] as Tensor;
+  const w = node.inputs[1] as Tensor;
+  const n = x.node.shape[0] as number;
+  const [o, cg, kh, kw] = w.node.shape as [number, number, number, number];
+  const [, , ho, wo] = node.shape as [number, number, number, number];
+  const G = node.attrs.group as number;
+  const [sh, sw] = node.attrs.strides as [number, number];
+  const [dh, dw] = node.attrs.dilations as [number, number];
+  const [pt, pl, pb, pr] = node.attrs.pads as [number, number, number, number];
+  const base = `t${node.id}`;
+  const constants: onnxProto.onnx.ITensorProto[] = [];
+  const ints = (name: string, values: readonly number[]) => {
+    const raw = BigInt64Array.from(values, BigInt);
+    constants.push({
+      name: `${base}_${name}`,
+      dims: [values.length],
+      dataType: DataType.INT64,
+      rawData: new Uint8Array(raw.buffer),
+    });
+    return `${base}_${name}`;
+  };
+  const nodes: onnxProto.onnx.INodeProto[] = [];
+  const op = (
+    opType: string,
+    input: string[],
+    output: string,
+    attrs: Record<string, number | number[]> = {},
+  ) => {
+    nodes.push({
+      name: `${base}_${output}`,
+      opType,
+      input,
+      output: [output],
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    });
+    return output;
+  };
+  const xp = op('Pad', [valueName(x.node), ints('pads', [0, 0, pt, pl, 0, 0, pb, pr])], `${base}_xp`);
+  const taps: string[] = [];
+  const axes = ints('axes', [2, 3]);
+  const steps = ints('steps', [sh, sw]);
+  const unsq = ints('unsq', [2]);
+  for (let a = 0; a < kh; a++) {
+    for (let b = 0; b < kw; b++) {
+      const starts = ints(`s${a}_${b}`, [a * dh, b * dw]);
+      const ends = ints(`e${a}_${b}`, [a * dh + (ho - 1) * sh + 1, b * dw + (wo - 1) * sw + 1]);
+      const tap = op('Slice', [xp, starts, ends, axes, steps], `${base}_tap${a}_${b}`);
+      taps.push(op('Unsqueeze', [tap, unsq], `${base}_u${a}_${b}`));
+    }
+  }
+  const stacked = taps.length === 1 ? (taps[0] as string) : op('Concat', taps, `${base}_cols5`, { axis: 2 });
+  const cols = op('Reshape', [stacked, ints('colsShape', [n, G, cg * kh * kw, ho * wo])], `${base}_cols`);
+  const kernel = op('Reshape', [valueName(w.node), ints('wShape', [G, o / G, cg * kh * kw])], `${base}_w`);
+  const prod = op('MatMul', [kernel, cols], `${base}_prod`);
+  op('Reshape', [prod, ints('outShape', [n, o, ho, wo])], valueName(node));
+  return { nodes, constants };
 }
 
 function encodeModel(graph: GraphProto): Uint8Array {

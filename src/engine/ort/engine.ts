@@ -5,7 +5,8 @@
  */
 
 import type { Batch } from '../../data/types.js';
-import type { ModelGraphSpec } from '../../model/graph.js';
+import { hiddenOutputs, largestActivation, type ModelGraphSpec } from '../../model/graph.js';
+import { tensorSlot } from '../../model/layout.js';
 import {
   activationsGraph,
   evalGraph,
@@ -13,6 +14,7 @@ import {
   gradientGraph,
   hvpGraph,
   type JobGraph,
+  normStatsGraph,
   outputsGraph,
   slotNames,
   stepScalars,
@@ -45,6 +47,12 @@ import {
 
 /** Rows per evaluation/activation call; larger sets are processed in chunks of this size. */
 const EVAL_CHUNK = 2048;
+
+/**
+ * Layer graphs (CNNs, ResNets) evaluate in chunks whose largest activation holds at most this many
+ * floats (64 MiB in float32), at most {@link EVAL_CHUNK} rows.
+ */
+const NET_CHUNK_FLOATS = 2 ** 24;
 
 /** Most points per `evaluateMany` call (one ONNX run evaluates up to this many weight vectors). */
 const MANY_POINTS = 64;
@@ -81,7 +89,7 @@ function balanced(total: number, max: number): number {
   return Math.ceil(total / Math.ceil(total / max));
 }
 
-type JobKind = 'train' | 'loop' | 'eval' | 'grad' | 'hvp' | 'acts' | 'probs' | 'raw';
+type JobKind = 'train' | 'loop' | 'eval' | 'grad' | 'hvp' | 'acts' | 'probs' | 'raw' | 'stats';
 
 /**
  * The ORT jobs of one model in one float type. The float32 instance backs {@link createOrtEngine};
@@ -91,6 +99,8 @@ export class OrtJobs {
   private readonly cache = new JobCache<string>();
   private readonly manyCache = new BoundedJobCache<string>(MANY_SESSIONS);
   readonly opt: ResolvedOptimizer;
+  /** Rows per evaluation, activation and output call. */
+  private readonly chunk: number;
 
   constructor(
     readonly model: ModelGraphSpec,
@@ -99,6 +109,9 @@ export class OrtJobs {
     readonly floatType: FloatType = 'float32',
   ) {
     this.opt = resolveOptimizer(optimizer);
+    this.chunk = model.net
+      ? Math.max(1, Math.min(EVAL_CHUNK, Math.floor(NET_CHUNK_FLOATS / largestActivation(model))))
+      : EVAL_CHUNK;
   }
 
   private job(kind: JobKind, batch: number): Promise<OrtJob> {
@@ -121,6 +134,7 @@ export class OrtJobs {
         acts: () => activationsGraph(this.model, batch),
         probs: () => outputsGraph(this.model, batch, 'probs'),
         raw: () => outputsGraph(this.model, batch, 'raw'),
+        stats: () => normStatsGraph(this.model, batch),
       };
       return OrtJob.create(build[kind](), options);
     });
@@ -228,8 +242,8 @@ export class OrtJobs {
     checkLength('y', y, n * outputDim);
     let lossSum = 0;
     let correct = 0;
-    for (let start = 0; start < n; start += EVAL_CHUNK) {
-      const rows = Math.min(EVAL_CHUNK, n - start);
+    for (let start = 0; start < n; start += this.chunk) {
+      const rows = Math.min(this.chunk, n - start);
       const xs = x.subarray(start * inputDim, (start + rows) * inputDim);
       const ys = y.subarray(start * outputDim, (start + rows) * outputDim);
       const out = await (await this.job('eval', rows)).run(this.batchFeeds(params, xs, ys, rows));
@@ -265,6 +279,7 @@ export class OrtJobs {
     checkLength('y', y, n * outputDim);
     const total = pointCount(points);
     if (total === 0) return [];
+    if (this.model.net) return this.evaluateEach(points, x, y, n, options);
     const width = Math.max(...this.model.layers.map((l) => l.outputs));
     if (isCombination(points)) {
       const group = balanced(total, MANY_POINTS);
@@ -277,14 +292,7 @@ export class OrtJobs {
     }
     const rows = Math.max(1, Math.min(n, EVAL_CHUNK));
     const macs = this.model.layers.reduce((sum, l) => sum + l.inputs * l.outputs, 0);
-    if (2 * rows * macs > MANY_BATCH_FLOPS) {
-      const results: EvalResult[] = [];
-      for (let i = 0; i < total; i++) {
-        results.push(await this.evaluate(paramsPoint(points, i), x, y, n));
-        options.onProgress?.(i + 1, total);
-      }
-      return results;
-    }
+    if (2 * rows * macs > MANY_BATCH_FLOPS) return this.evaluateEach(points, x, y, n, options);
     const maxPoints = Math.min(
       MANY_POINTS,
       Math.floor(MANY_FLOATS / (rows * width)),
@@ -298,6 +306,23 @@ export class OrtJobs {
       { points: balanced(total, Math.max(1, maxPoints)), rows },
       options,
     );
+  }
+
+  /** One {@link evaluate} call per point. */
+  private async evaluateEach(
+    points: ParamsBatch,
+    x: FloatArray,
+    y: FloatArray,
+    n: number,
+    options: EvaluateManyOptions,
+  ): Promise<EvalResult[]> {
+    const total = pointCount(points);
+    const results: EvalResult[] = [];
+    for (let i = 0; i < total; i++) {
+      results.push(await this.evaluate(paramsPoint(points, i), x, y, n));
+      options.onProgress?.(i + 1, total);
+    }
+    return results;
   }
 
   /** Run the evaluateMany job of (rows, points, vectors) on `feeds`. */
@@ -424,19 +449,75 @@ export class OrtJobs {
   async activations(params: FloatArray, x: FloatArray, n: number): Promise<Map<string, FloatArray>> {
     const { inputDim } = this.model;
     checkLength('x', x, n * inputDim);
-    const hiddenLayers = this.model.layers.slice(0, -1);
+    const hidden = hiddenOutputs(this.model);
     const Out = this.floatType === 'float64' ? Float64Array : Float32Array;
-    const result = new Map<string, FloatArray>(hiddenLayers.map((l) => [l.name, new Out(n * l.outputs)]));
-    if (hiddenLayers.length === 0) return result;
-    for (let start = 0; start < n; start += EVAL_CHUNK) {
-      const rows = Math.min(EVAL_CHUNK, n - start);
+    const result = new Map<string, FloatArray>(hidden.map((h) => [h.name, new Out(n * h.width)]));
+    if (hidden.length === 0) return result;
+    for (let start = 0; start < n; start += this.chunk) {
+      const rows = Math.min(this.chunk, n - start);
       const xs = x.subarray(start * inputDim, (start + rows) * inputDim);
       const out = await (await this.job('acts', rows)).run(this.batchFeeds(params, xs, null, rows));
-      for (const layer of hiddenLayers) {
-        (result.get(layer.name) as FloatArray).set(out[layer.name] as FloatArray, start * layer.outputs);
+      for (const h of hidden) {
+        (result.get(h.name) as FloatArray).set(out[h.name] as FloatArray, start * h.width);
       }
     }
     return result;
+  }
+
+  /**
+   * `params` with BatchNorm's running statistics recomputed on n examples, as PyTorch's
+   * `torch.optim.swa_utils.update_bn` does (running statistics reset, momentum None): the forward
+   * pass in train mode over consecutive batches of `batch` rows (the last one shorter), each layer's
+   * running mean the average of its batch means and its running variance the average of its
+   * unbiased batch variances, every batch weighted equally. A model without BatchNorm gets a copy.
+   */
+  async normStatistics(params: FloatArray, x: FloatArray, n: number, batch: number): Promise<FloatArray> {
+    const { inputDim, layout, net } = this.model;
+    checkLength('params', params, layout.size);
+    checkLength('x', x, n * inputDim);
+    const out = params.slice();
+    const norms = (net?.nodes ?? []).filter(
+      (node): node is Extract<typeof node, { op: 'norm' }> => node.op === 'norm' && node.kind === 'batch',
+    );
+    if (norms.length === 0) return out;
+    if (!Number.isInteger(batch) || batch < 2)
+      throw new Error(`normStatistics: batch must be an integer ≥ 2, got ${batch}`);
+    const sums = new Map(
+      norms.map((node) => [
+        node.name,
+        { mean: new Float64Array(node.channels), var: new Float64Array(node.channels) },
+      ]),
+    );
+    let batches = 0;
+    for (let start = 0; start < n; start += batch) {
+      const rows = Math.min(batch, n - start);
+      if (rows < 2) break;
+      const xs = x.subarray(start * inputDim, (start + rows) * inputDim);
+      const res = await (await this.job('stats', rows)).run(this.batchFeeds(params, xs, null, rows));
+      for (const node of norms) {
+        const [, h, w] = (net?.nodes[node.input]?.shape ?? []) as [number, number, number];
+        const m = rows * h * w;
+        const acc = sums.get(node.name) as { mean: Float64Array; var: Float64Array };
+        const mean = res[`${node.name}.mean`] as FloatArray;
+        const variance = res[`${node.name}.var`] as FloatArray;
+        for (let c = 0; c < node.channels; c++) {
+          acc.mean[c] = (acc.mean[c] as number) + (mean[c] as number);
+          acc.var[c] = (acc.var[c] as number) + ((variance[c] as number) * m) / (m - 1);
+        }
+      }
+      batches++;
+    }
+    if (batches === 0) throw new Error(`normStatistics needs at least 2 examples, got ${n}`);
+    for (const node of norms) {
+      const acc = sums.get(node.name) as { mean: Float64Array; var: Float64Array };
+      const rm = tensorSlot(layout, `${node.name}.running_mean`);
+      const rv = tensorSlot(layout, `${node.name}.running_var`);
+      for (let c = 0; c < node.channels; c++) {
+        out[rm.offset + c] = (acc.mean[c] as number) / batches;
+        out[rv.offset + c] = (acc.var[c] as number) / batches;
+      }
+    }
+    return out;
   }
 
   /**
@@ -461,8 +542,8 @@ export class OrtJobs {
     const Out = this.floatType === 'float64' ? Float64Array : Float32Array;
     const result = new Out(n * outputDim);
     const name = kind === 'probs' ? 'probs' : 'outputs';
-    for (let start = 0; start < n; start += EVAL_CHUNK) {
-      const rows = Math.min(EVAL_CHUNK, n - start);
+    for (let start = 0; start < n; start += this.chunk) {
+      const rows = Math.min(this.chunk, n - start);
       const xs = x.subarray(start * inputDim, (start + rows) * inputDim);
       const out = await (await this.job(kind, rows)).run(this.batchFeeds(params, xs, null, rows));
       result.set(out[name] as FloatArray, start * outputDim);
@@ -543,6 +624,7 @@ export async function createOrtEngine(model: ModelGraphSpec, options: EngineOpti
       new Map([...(await jobs.activations(params, x, n))].map(([k, v]) => [k, f32(v)])),
     probabilities: async (params, x, n) => f32(await jobs.probabilities(params, x, n)),
     predictions: async (params, x, n) => f32(await jobs.predictions(params, x, n)),
+    normStatistics: async (params, x, n, batch) => f32(await jobs.normStatistics(params, x, n, batch)),
     dispose: () => jobs.dispose(),
   };
 }

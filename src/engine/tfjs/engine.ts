@@ -9,11 +9,22 @@
  * The forward pass reads each layer's weight and bias as slices of the flat parameter tensor, so
  * gradients come out flat, in {@link ParameterLayout} order. Optimizer updates are PyTorch's
  * equations written with tf ops (tfjs's built-in optimizers differ from PyTorch's).
+ *
+ * Layer graphs (`model.net`: CNNs and ResNets) run with tfjs's NHWC convolutions and pooling:
+ * the flat NCHW input is transposed to NHWC, conv weights [out, in, kh, kw] to [kh, kw, in, out],
+ * and what leaves the engine is NCHW again (a flatten before a dense layer and every activation
+ * `activations` returns are [n, C·H·W] in NCHW order, as in the ORT engine). Normalization follows
+ * the IR's graphs (src/engine/net-graphs.ts): BatchNorm uses batch statistics in train mode
+ * (`trainStep`, `gradient`) and the running statistics in eval mode (`evaluate`, `activations`);
+ * `trainStep` writes the updated running statistics (momentum update with the unbiased batch
+ * variance, as PyTorch) into their buffer slices of the parameters, where the optimizer's update of
+ * those entries is discarded. `hvp` is MLP-only (see {@link createTfjsEngine}).
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Batch } from '../../data/types.js';
-import { countsCorrect, type ModelGraphSpec } from '../../model/graph.js';
+import { countsCorrect, hiddenOutputs, largestActivation, type ModelGraphSpec } from '../../model/graph.js';
 import { tensorSlot } from '../../model/layout.js';
+import type { Net, NetNode } from '../../model/net.js';
 import type { Activation } from '../../model/spec.js';
 import { checkParamsBatch, evaluateEach } from '../params-batch.js';
 import {
@@ -35,6 +46,12 @@ type Tensor2D = TF.Tensor2D;
 
 /** Rows per chunk in {@link Engine.evaluate} and {@link Engine.activations}. */
 const TFJS_EVAL_CHUNK = 4096;
+
+/** Layer graphs evaluate in chunks whose largest activation holds at most this many floats. */
+const TFJS_NET_CHUNK_FLOATS = 2 ** 23;
+
+/** How a layer graph's normalization layers compute their statistics (as in net-graphs.ts). */
+type NormMode = 'train' | 'eval';
 
 interface LoadedTf {
   readonly tf: Tf;
@@ -79,13 +96,29 @@ interface LayerSlots {
   readonly bOffset: number | undefined;
 }
 
+/** What {@link createTfjsEngine}'s layer-graph forward pass returns. */
+interface NetOutputs {
+  /** [n, outputDim]. */
+  readonly logits: TF.Tensor2D;
+  /** Hidden outputs by name ({@link Net.hidden}), each [n, width] (NCHW order for images). */
+  readonly hidden: ReadonlyMap<string, TF.Tensor2D>;
+  /** Train mode: the updated BatchNorm running statistics, [C] each, with their layout slots. */
+  readonly buffers: readonly {
+    readonly offset: number;
+    readonly size: number;
+    readonly value: TF.Tensor1D;
+  }[];
+}
+
 /**
  * Create the tfjs engine for `model`.
  *
  * `hvp` is exact reverse-over-reverse: tfjs's nested `tf.grad` silently drops the dependence of
  * a gradient on tensors saved from the forward pass (e.g. tanh's output, log-softmax's softmax),
  * giving wrong second derivatives, so the engine writes the gradient out as explicit backprop
- * in tf ops and lets tfjs differentiate ⟨∇L, v⟩ through that (first-order autodiff only).
+ * in tf ops and lets tfjs differentiate ⟨∇L, v⟩ through that (first-order autodiff only). That
+ * explicit backprop is written for dense chains only: `hvp` of a layer graph (`model.net`) throws
+ * (the ORT engine's exact HVPs of conv nets are checked against finite differences instead).
  */
 export async function createTfjsEngine(model: ModelGraphSpec, options: EngineOptions): Promise<Engine> {
   const { tf, backend } = await loadTfjs();
@@ -98,6 +131,10 @@ export async function createTfjsEngine(model: ModelGraphSpec, options: EngineOpt
     wOffset: tensorSlot(model.layout, `${layer.name}.weight`).offset,
     bOffset: layer.bias ? tensorSlot(model.layout, `${layer.name}.bias`).offset : undefined,
   }));
+  const net = model.net;
+  const chunkRows = net
+    ? Math.max(1, Math.min(TFJS_EVAL_CHUNK, Math.floor(TFJS_NET_CHUNK_FLOATS / largestActivation(model))))
+    : TFJS_EVAL_CHUNK;
   let disposed = false;
 
   const live = (): void => {
@@ -149,14 +186,124 @@ export async function createTfjsEngine(model: ModelGraphSpec, options: EngineOpt
 
   const forward = (p: Tensor1D, x: Tensor2D): Tensor2D[] => layerOutputs(p, x).as;
 
+  /**
+   * The forward pass of the layer graph `net` on x [n, C·H·W] (NCHW rows), with image activations
+   * in NHWC (tfjs's convolution layout). Normalization layers use batch statistics in `train` mode
+   * (and return BatchNorm's updated running statistics) and BatchNorm's running statistics in
+   * `eval` mode.
+   */
+  function netOutputs(g: Net, p: Tensor1D, x: Tensor2D, mode: NormMode): NetOutputs {
+    const n = x.shape[0];
+    const [c0, h0, w0] = g.image;
+    const slice = (name: string): Tensor1D => {
+      const slot = tensorSlot(model.layout, name);
+      return p.slice([slot.offset], [slot.size]);
+    };
+    const values: Tensor[] = [tf.transpose(tf.reshape(x, [n, c0, h0, w0]), [0, 2, 3, 1])];
+    const buffers: { offset: number; size: number; value: Tensor1D }[] = [];
+    const value = (id: number): Tensor => values[id] as Tensor;
+    /** NHWC [n, H, W, C] → [n, C·H·W] in NCHW order; flat values stay as they are. */
+    const nchwRows = (t: Tensor): Tensor2D =>
+      t.rank === 4 ? tf.reshape(tf.transpose(t, [0, 3, 1, 2]), [n, -1]) : (t as Tensor2D);
+
+    const layer = (node: Exclude<NetNode, { op: 'input' }>): Tensor => {
+      switch (node.op) {
+        case 'conv': {
+          const { kernel: k, inChannels: i, outChannels: o, pad: q, stride: s } = node;
+          const w = tf.transpose(tf.reshape(slice(`${node.name}.weight`), [o, i, k, k]), [2, 3, 1, 0]);
+          const pad =
+            q === 0
+              ? 'valid'
+              : ([
+                  [0, 0],
+                  [q, q],
+                  [q, q],
+                  [0, 0],
+                ] as [[number, number], [number, number], [number, number], [number, number]]);
+          const y = tf.conv2d(value(node.input) as TF.Tensor4D, w as TF.Tensor4D, s, pad);
+          return node.bias ? tf.add(y, slice(`${node.name}.bias`)) : y;
+        }
+        case 'norm':
+          return norm(node);
+        case 'relu':
+          return tf.relu(value(node.input));
+        case 'pool': {
+          const v = value(node.input) as TF.Tensor4D;
+          const s = node.size;
+          // 'valid' drops trailing rows and columns that do not fill a window, as PyTorch does.
+          return node.kind === 'max' ? tf.maxPool(v, s, s, 'valid') : tf.avgPool(v, s, s, 'valid');
+        }
+        case 'gap':
+          return tf.mean(value(node.input), [1, 2]);
+        case 'flatten':
+          return nchwRows(value(node.input));
+        case 'dense': {
+          const w = tf.reshape(slice(`${node.name}.weight`), [node.outputs, node.inputs]) as Tensor2D;
+          const y = tf.matMul(value(node.input) as Tensor2D, w, false, true);
+          return node.bias ? tf.add(y, slice(`${node.name}.bias`)) : y;
+        }
+        case 'add':
+          return tf.add(value(node.inputs[0]), value(node.inputs[1]));
+      }
+    };
+
+    const norm = (node: Extract<NetNode, { op: 'norm' }>): Tensor => {
+      const v = value(node.input) as TF.Tensor4D;
+      const scale = slice(`${node.name}.weight`);
+      const shift = slice(`${node.name}.bias`);
+      const [b, h, w, c] = v.shape;
+      const affine = (normalized: Tensor) => tf.add(tf.mul(normalized, scale), shift);
+      if (node.kind !== 'batch') {
+        const grouped = tf.reshape(v, [b, h, w, node.groups, c / node.groups]);
+        const mean = tf.mean(grouped, [1, 2, 4], true);
+        const centered = tf.sub(grouped, mean);
+        const variance = tf.mean(tf.square(centered), [1, 2, 4], true);
+        return affine(tf.reshape(tf.div(centered, tf.sqrt(tf.add(variance, node.eps))), [b, h, w, c]));
+      }
+      const meanName = `${node.name}.running_mean`;
+      const varName = `${node.name}.running_var`;
+      if (mode === 'eval') {
+        const centered = tf.sub(v, slice(meanName));
+        return affine(tf.div(centered, tf.sqrt(tf.add(slice(varName), node.eps))));
+      }
+      const mean = tf.mean(v, [0, 1, 2]) as Tensor1D;
+      const centered = tf.sub(v, mean);
+      const variance = tf.mean(tf.square(centered), [0, 1, 2]) as Tensor1D;
+      // PyTorch's running statistics: momentum k, the unbiased batch variance.
+      const m = b * h * w;
+      const k = node.momentum;
+      const unbiased = m > 1 ? m / (m - 1) : 1;
+      for (const [name, stat, factor] of [
+        [meanName, mean, k],
+        [varName, variance, unbiased * k],
+      ] as const) {
+        const slot = tensorSlot(model.layout, name);
+        const next = tf.add(tf.mul(slice(name), 1 - k), tf.mul(stat, factor)) as Tensor1D;
+        buffers.push({ offset: slot.offset, size: slot.size, value: next });
+      }
+      return affine(tf.div(centered, tf.sqrt(tf.add(variance, node.eps))));
+    };
+
+    for (const node of g.nodes) {
+      if (node.op !== 'input') values[node.id] = layer(node);
+    }
+    const hidden = new Map(g.hidden.map((h) => [h.name, nchwRows(value(h.node))] as const));
+    return { logits: value(g.output) as Tensor2D, hidden, buffers };
+  }
+
+  /** The model's output [n, outputDim]: the dense chain, or the layer graph in `mode`. */
+  const logitsOf = (p: Tensor1D, x: Tensor2D, mode: NormMode): Tensor2D =>
+    net ? netOutputs(net, p, x, mode).logits : (forward(p, x).at(-1) as Tensor2D);
+
   /** Per-row loss [n]: −Σ y·log_softmax(z) or ½ Σ (z − y)². */
   function rowLoss(z: Tensor2D, y: Tensor2D): Tensor1D {
     if (model.loss === 'cross-entropy') return tf.neg(tf.sum<Tensor1D>(tf.mul(y, tf.logSoftmax(z)), 1));
     return tf.mul(0.5, tf.sum<Tensor1D>(tf.square(tf.sub(z, y)), 1));
   }
 
+  /** The mean loss on a batch (a layer graph's normalization layers in train mode). */
   const meanLoss = (p: Tensor1D, x: Tensor2D, y: Tensor2D): TF.Scalar =>
-    tf.mean(rowLoss(forward(p, x).at(-1) as Tensor2D, y));
+    tf.mean(rowLoss(logitsOf(p, x, 'train'), y));
 
   /**
    * The gradient of the mean loss written out as backprop with tf ops, so that tfjs's first-order
@@ -225,6 +372,24 @@ export async function createTfjsEngine(model: ModelGraphSpec, options: EngineOpt
     return { params, slots: [m, v] };
   }
 
+  /**
+   * `params` with each buffer slice replaced by its new value: BatchNorm's running statistics are
+   * state, not parameters, so the optimizer's update of those entries (from a zero gradient) is
+   * discarded, as in the ORT engine's train step.
+   */
+  function withBuffers(params: Tensor1D, buffers: NetOutputs['buffers']): Tensor1D {
+    if (buffers.length === 0) return params;
+    const pieces: Tensor1D[] = [];
+    let start = 0;
+    for (const b of [...buffers].sort((a, c) => a.offset - c.offset)) {
+      if (b.offset > start) pieces.push(params.slice([start], [b.offset - start]));
+      pieces.push(b.value);
+      start = b.offset + b.size;
+    }
+    if (start < P) pieces.push(params.slice([start], [P - start]));
+    return tf.concat(pieces);
+  }
+
   const read = async (t: Tensor): Promise<Float32Array> => {
     // Copy: tfjs may hand back its own storage (or a caller's array a tensor wraps).
     const out = new Float32Array(await t.data());
@@ -257,10 +422,22 @@ export async function createTfjsEngine(model: ModelGraphSpec, options: EngineOpt
         const p = tf.tensor1d(state.params);
         const x = xTensor(batch.x, 0, batch.size);
         const y = yTensor(batch.y, 0, batch.size);
-        const { value, grad } = tf.valueAndGrad((q: Tensor1D) => meanLoss(q, x, y))(p);
-        const slots = state.opt.slots.map((s) => tf.tensor1d(s));
-        const next = update(opt, p, grad as Tensor1D, slots, step, lr);
-        return [value, next.params, ...next.slots] as Tensor[];
+        // A layer graph's updated BatchNorm running statistics, kept out of valueAndGrad's scope.
+        let buffers: NetOutputs['buffers'] = [];
+        const loss = (q: Tensor1D): TF.Scalar => {
+          if (!net) return meanLoss(q, x, y);
+          const f = netOutputs(net, q, x, 'train');
+          buffers = f.buffers.map((b) => ({ ...b, value: tf.keep(b.value) }));
+          return tf.mean(rowLoss(f.logits, y));
+        };
+        try {
+          const { value, grad } = tf.valueAndGrad(loss)(p);
+          const slots = state.opt.slots.map((s) => tf.tensor1d(s));
+          const next = update(opt, p, grad as Tensor1D, slots, step, lr);
+          return [value, withBuffers(next.params, buffers), ...next.slots] as Tensor[];
+        } finally {
+          for (const b of buffers) b.value.dispose();
+        }
       });
       const [value, params, ...slots] = out as [Tensor, Tensor, ...Tensor[]];
       const loss = (await read(value))[0] as number;
@@ -278,11 +455,11 @@ export async function createTfjsEngine(model: ModelGraphSpec, options: EngineOpt
       let correct = 0;
       const p = tf.tensor1d(params);
       try {
-        for (let from = 0; from < n; from += TFJS_EVAL_CHUNK) {
-          const rows = Math.min(TFJS_EVAL_CHUNK, n - from);
+        for (let from = 0; from < n; from += chunkRows) {
+          const rows = Math.min(chunkRows, n - from);
           const [loss, hits] = tf.tidy(() => {
             const yt = yTensor(y, from, rows);
-            const z = forward(p, xTensor(x, from, rows)).at(-1) as Tensor2D;
+            const z = logitsOf(p, xTensor(x, from, rows), 'eval');
             const sum = tf.sum(rowLoss(z, yt));
             const ok = countsCorrect(model)
               ? tf.sum(tf.cast(tf.equal(tf.argMax(z, 1), tf.argMax(yt, 1)), 'int32'))
@@ -327,6 +504,11 @@ export async function createTfjsEngine(model: ModelGraphSpec, options: EngineOpt
       checkParams(params);
       checkParams(v, 'v');
       checkBatch(batch);
+      if (net) {
+        throw new Error(
+          'tfjs engine: Hessian-vector products of conv nets (CNN, ResNet) are not implemented; use the ort engine',
+        );
+      }
       const hv = tf.tidy(() => {
         const x = xTensor(batch.x, 0, batch.size);
         const y = yTensor(batch.y, 0, batch.size);
@@ -341,18 +523,24 @@ export async function createTfjsEngine(model: ModelGraphSpec, options: EngineOpt
       live();
       checkParams(params);
       checkRows(x, undefined, n);
-      const hidden = model.layers.slice(0, -1);
+      const hidden = hiddenOutputs(model);
       const result = new Map<string, Float32Array>(
-        hidden.map((l) => [l.name, new Float32Array(n * l.outputs)] as const),
+        hidden.map((h) => [h.name, new Float32Array(n * h.width)] as const),
       );
+      if (hidden.length === 0) return result;
       const p = tf.tensor1d(params);
       try {
-        for (let from = 0; from < n; from += TFJS_EVAL_CHUNK) {
-          const rows = Math.min(TFJS_EVAL_CHUNK, n - from);
-          const outs = tf.tidy(() => forward(p, xTensor(x, from, rows)).slice(0, -1));
+        for (let from = 0; from < n; from += chunkRows) {
+          const rows = Math.min(chunkRows, n - from);
+          const outs = tf.tidy(() => {
+            const xs = xTensor(x, from, rows);
+            if (!net) return forward(p, xs).slice(0, -1);
+            const acts = netOutputs(net, p, xs, 'eval').hidden;
+            return hidden.map((h) => acts.get(h.name) as Tensor2D);
+          });
           for (let i = 0; i < outs.length; i++) {
-            const l = hidden[i] as (typeof hidden)[number];
-            (result.get(l.name) as Float32Array).set(await read(outs[i] as Tensor), from * l.outputs);
+            const h = hidden[i] as (typeof hidden)[number];
+            (result.get(h.name) as Float32Array).set(await read(outs[i] as Tensor), from * h.width);
           }
         }
       } finally {

@@ -39,6 +39,56 @@ const ops: [string, number[], number[], Build, number][] = [
   ['Transpose', [2, 3, 4], [4, 2, 3], (g, a, b) => g.mul(g.transpose(g.mul(a, a), [2, 0, 1]), b), -1],
   ['Slice axis 1', [2, 7], [2, 3], (g, a, b) => g.mul(g.slice(g.mul(a, a), 2, 5, 1), b), -1],
   ['Pad axis 1', [2, 3], [2, 6], (g, a, b) => g.mul(g.pad(g.mul(a, a), 1, 2, 1), b), -1],
+  [
+    'Conv 3×3 pad 1',
+    [2, 3, 5, 5],
+    [4, 3, 3, 3],
+    (g, a, b) => g.conv(g.mul(a, a), g.tanh(b), { pads: [1, 1, 1, 1] }),
+    -1,
+  ],
+  [
+    'Conv 3×3 stride 2 pad 1',
+    [2, 2, 6, 5],
+    [3, 2, 3, 3],
+    (g, a, b) => g.conv(g.tanh(a), g.mul(b, b), { strides: [2, 2], pads: [1, 1, 1, 1] }),
+    -1,
+  ],
+  [
+    'Conv 1×1 stride 2',
+    [2, 3, 5, 6],
+    [2, 3, 1, 1],
+    (g, a, b) => g.conv(g.mul(a, a), g.tanh(b), { strides: [2, 2] }),
+    -1,
+  ],
+  [
+    'Conv 2×3 dilation 2, uneven pads',
+    [1, 2, 7, 6],
+    [2, 2, 2, 3],
+    (g, a, b) => g.conv(g.mul(a, a), g.tanh(b), { dilations: [2, 2], pads: [0, 2, 1, 0] }),
+    -1,
+  ],
+  [
+    'Conv grouped (2 groups) stride 2',
+    [2, 4, 6, 6],
+    [6, 2, 3, 3],
+    (g, a, b) => g.conv(g.tanh(a), g.mul(b, b), { strides: [2, 2], pads: [1, 1, 1, 1], group: 2 }),
+    -1,
+  ],
+  [
+    'Conv pad larger than kernel reach',
+    [1, 1, 4, 4],
+    [1, 1, 2, 2],
+    (g, a, b) => g.conv(g.mul(a, a), g.tanh(b), { pads: [2, 2, 2, 2] }),
+    -1,
+  ],
+  ['ReduceMax (last axis)', [3, 4], [3], (g, a, b) => g.mul(g.reduceMax(g.mul(a, a), 1), b), -1],
+  [
+    'ReduceMax (middle axis, keepdims)',
+    [2, 5, 3],
+    [2, 1, 3],
+    (g, a, b) => g.mul(g.reduceMax(g.tanh(a), 1, true), b),
+    -1,
+  ],
 ];
 
 const size = (s: number[]) => s.reduce((x, y) => x * y, 1);
