@@ -41,6 +41,7 @@ import {
   proto,
   toNumber,
 } from './proto.js';
+import { weightFeeds } from './session.js';
 
 /** How normalization statistics are set at an interpolated or merged weight vector. */
 export type NormMode = 'recompute' | 'copy' | 'repair';
@@ -426,21 +427,7 @@ export class NormStats {
   }
 
   private feeds(weights: Float32Array): Record<string, ort.Tensor> {
-    const { layout, weightValues } = this.architecture;
-    if (weights.length !== layout.size) {
-      throw new OnnxModelError(
-        `weight vector has ${weights.length} values, the architecture has ${layout.size}`,
-      );
-    }
-    const feeds: Record<string, ort.Tensor> = {};
-    layout.tensors.forEach((slot, k) => {
-      feeds[weightValues[k] as string] = new ort.Tensor(
-        'float32',
-        weights.slice(slot.offset, slot.offset + slot.size),
-        [...slot.shape],
-      );
-    });
-    return feeds;
+    return weightFeeds(this.architecture, weights);
   }
 
   private input(x: Float32Array, start: number, rows: number, fed: number): ort.Tensor {

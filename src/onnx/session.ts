@@ -60,18 +60,7 @@ export class ImportedSession {
   }
 
   private weightFeeds(weights: Float32Array): Record<string, ort.Tensor> {
-    const { layout, weightValues } = this.architecture;
-    if (weights.length !== layout.size) {
-      throw new OnnxModelError(
-        `weight vector has ${weights.length} values, the architecture has ${layout.size}`,
-      );
-    }
-    const feeds: Record<string, ort.Tensor> = {};
-    layout.tensors.forEach((slot, k) => {
-      const data = weights.slice(slot.offset, slot.offset + slot.size);
-      feeds[weightValues[k] as string] = new ort.Tensor('float32', data, [...slot.shape]);
-    });
-    return feeds;
+    return weightFeeds(this.architecture, weights);
   }
 
   /** Check that x holds n examples of this architecture's input size. */
@@ -209,4 +198,26 @@ function crossEntropy(z: Float32Array, y: Float32Array, n: number, c: number): I
     if (argZ === argY) correct++;
   }
   return { loss: n > 0 ? loss / n : Number.NaN, correct, count: n };
+}
+
+/**
+ * One onnxruntime tensor per weight of an imported architecture, from a flat vector in its layout
+ * order, keyed by the graph input the weight became.
+ */
+export function weightFeeds(
+  architecture: Pick<ImportedArchitecture, 'layout' | 'weightValues'>,
+  weights: Float32Array,
+): Record<string, ort.Tensor> {
+  const { layout, weightValues } = architecture;
+  if (weights.length !== layout.size) {
+    throw new OnnxModelError(
+      `weight vector has ${weights.length} values, the architecture has ${layout.size}`,
+    );
+  }
+  const feeds: Record<string, ort.Tensor> = {};
+  layout.tensors.forEach((slot, k) => {
+    const data = weights.slice(slot.offset, slot.offset + slot.size);
+    feeds[weightValues[k] as string] = new ort.Tensor('float32', data, [...slot.shape]);
+  });
+  return feeds;
 }

@@ -10,8 +10,7 @@
  * page reuses the study report's pieces (html.ts: escaping, the inlined vega/vega-lite/vega-embed
  * builds; interactive.ts: legend toggles), so it opens offline like a study report.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import type { AlignedComparison, CompareResult, SplitCurve } from '../onnx/compare.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
@@ -22,9 +21,10 @@ import {
   loadViewerScripts,
   type ReportPlot,
   type ViewerScripts,
+  writeReportPlots,
 } from './html.js';
 import { withLegendToggle } from './interactive.js';
-import { seriesColor, writePlot } from './plot.js';
+import { seriesColor } from './plot.js';
 
 /** What {@link writeCompareReport} wrote. */
 export interface CompareReportResult {
@@ -162,22 +162,7 @@ export function comparePlots(r: CompareResult): ComparePlot[] {
  */
 export async function writeCompareReport(dir: string, result: CompareResult): Promise<CompareReportResult> {
   const reportDir = join(dir, 'report');
-  const plotsDir = join(reportDir, 'plots');
-  mkdirSync(plotsDir, { recursive: true });
-  const plots: ReportPlot[] = [];
-  for (const p of comparePlots(result)) {
-    const written = await writePlot(plotsDir, p.name, p.spec);
-    plots.push({
-      name: p.name,
-      title: p.title,
-      spec: JSON.parse(readFileSync(written.spec, 'utf8')) as TopLevelSpec,
-      files: {
-        svg: relative(reportDir, written.svg),
-        png: relative(reportDir, written.png),
-        spec: relative(reportDir, written.spec),
-      },
-    });
-  }
+  const plots = await writeReportPlots(reportDir, comparePlots(result));
   const html = renderCompareHtml(result, plots, loadViewerScripts());
   const path = join(reportDir, 'index.html');
   writeFileAtomic(path, [new TextEncoder().encode(html)]);

@@ -112,25 +112,16 @@ export interface ReportResult {
 }
 
 /**
- * Write the report of the study directory `dir`: regenerate every plot from results.arrow,
- * study.json and the embeddings (embedding/s<seed>/) into `dir/report/plots/` (SVG, PNG, Vega-Lite
- * JSON) and write `dir/report/index.html`. A sweep directory (sweep.json) gets the same page with its
- * runs (and their grid values) and its embedding figures ({@link sweepFigures}).
- * Throws {@link NotAStudyError} (from study-dir.ts) when `dir` has neither a valid study.json nor
- * a sweep.json.
+ * Draw `figures` into `reportDir/plots/` (SVG, PNG and the spec; unchanged files are not drawn
+ * again) and return them as the page embeds them, with paths relative to `reportDir`.
  */
-export async function writeReport(dir: string): Promise<ReportResult> {
-  const contents = readReportDir(dir);
-  const reportDir = join(dir, 'report');
+export async function writeReportPlots(
+  reportDir: string,
+  figures: readonly { name: string; title: string; spec: TopLevelSpec }[],
+): Promise<ReportPlot[]> {
   const plotsDir = join(reportDir, 'plots');
   mkdirSync(plotsDir, { recursive: true });
   const plots: ReportPlot[] = [];
-  const figures = contents.sweep
-    ? sweepFigures(contents.sweep)
-    : [
-        ...butterflyPlots(contents.rows ?? [], contents.study.twins),
-        ...contents.embeddings.flatMap((e) => embedPlots(e.embedding, seedPlotOptions(e.seed))),
-      ];
   for (const p of figures) {
     const written = await writePlot(plotsDir, p.name, p.spec);
     plots.push({
@@ -145,6 +136,27 @@ export async function writeReport(dir: string): Promise<ReportResult> {
       },
     });
   }
+  return plots;
+}
+
+/**
+ * Write the report of the study directory `dir`: regenerate every plot from results.arrow,
+ * study.json and the embeddings (embedding/s<seed>/) into `dir/report/plots/` (SVG, PNG, Vega-Lite
+ * JSON) and write `dir/report/index.html`. A sweep directory (sweep.json) gets the same page with its
+ * runs (and their grid values) and its embedding figures ({@link sweepFigures}).
+ * Throws {@link NotAStudyError} (from study-dir.ts) when `dir` has neither a valid study.json nor
+ * a sweep.json.
+ */
+export async function writeReport(dir: string): Promise<ReportResult> {
+  const contents = readReportDir(dir);
+  const reportDir = join(dir, 'report');
+  const figures = contents.sweep
+    ? sweepFigures(contents.sweep)
+    : [
+        ...butterflyPlots(contents.rows ?? [], contents.study.twins),
+        ...contents.embeddings.flatMap((e) => embedPlots(e.embedding, seedPlotOptions(e.seed))),
+      ];
+  const plots = await writeReportPlots(reportDir, figures);
   const html = renderReportHtml(contents, plots, loadViewerScripts());
   const path = join(reportDir, 'index.html');
   writeFileAtomic(path, [new TextEncoder().encode(html)]);
