@@ -8,7 +8,12 @@
  * s_t = 3t / (steps − 1) and standard-normal b, a, e (seeded), softmaxed to float32 probabilities.
  *
  * Timed:
- * - `distance`: {@link bhattacharyyaMatrix} (ORT backend, `floatType`, `threads`) on all m.
+ * - `distance`: {@link bhattacharyyaMatrix} (ORT backend, `floatType`, `threads`, `kernel`, `chunk`)
+ *   on all m.
+ * - `baseline` (only with `compareKernel`): the same call with `kernel: compareKernel` (e.g. the
+ *   earlier 'blocks' graph) on the same inputs, in the same process right after `distance`;
+ *   `baseline.ratio` = baseline ms ÷ distance ms, `baseline.agreementAbsolute` the largest
+ *   |distance − baseline| over the whole matrix.
  * - `reference`: {@link bhattacharyyaMatrixJs} (plain JS float64) on the first
  *   `referenceCheckpoints` checkpoints, once; `reference.scaledMs` scales it by the pair count
  *   m(m−1) / (r(r−1)) to the full size. `speedup` = scaledMs ÷ distance ms. `agreement` is the
@@ -49,6 +54,12 @@ export interface EmbedBenchOptions {
   readonly floatType?: FloatType;
   /** Checkpoints per ORT block. Default 64. */
   readonly block?: number;
+  /** ORT kernel of {@link bhattacharyyaMatrix}. Default 'chunks'. */
+  readonly kernel?: 'chunks' | 'blocks';
+  /** Samples per ORT run of the 'chunks' kernel. Default: bhattacharyyaMatrix's. */
+  readonly chunk?: number;
+  /** Also time this kernel on the same inputs (before/after in one run). Default: none. */
+  readonly compareKernel?: 'chunks' | 'blocks';
   /** InPCA axes. Default 3. */
   readonly components?: number;
   /** Progress messages. Default: none. */
@@ -60,9 +71,20 @@ export interface EmbedBenchResult {
   readonly threads: number;
   readonly floatType: FloatType;
   readonly block: number;
+  readonly kernel: 'chunks' | 'blocks';
   /** Generating the synthetic probabilities (not part of the pipeline). */
   readonly generateMs: number;
   readonly distance: { readonly ms: number; readonly pairs: number; readonly nsPerPairSample: number };
+  /** The `compareKernel` timing (null without it). */
+  readonly baseline: {
+    readonly kernel: 'chunks' | 'blocks';
+    readonly ms: number;
+    readonly nsPerPairSample: number;
+    /** baseline ms ÷ distance ms. */
+    readonly ratio: number;
+    /** Largest |distance − baseline| over all m² entries. */
+    readonly agreementAbsolute: number;
+  } | null;
   readonly reference: {
     readonly checkpoints: number;
     readonly ms: number;
@@ -150,6 +172,7 @@ export async function runEmbedBenchmark(options: EmbedBenchOptions = {}): Promis
   const threads = options.threads ?? availableParallelism();
   const floatType = options.floatType ?? 'float64';
   const block = Math.min(options.block ?? 64, m);
+  const kernel = options.kernel ?? 'chunks';
   const components = Math.min(options.components ?? 3, m);
   const refM = Math.min(options.referenceCheckpoints ?? 64, m);
   const log = options.log ?? (() => {});
@@ -167,22 +190,49 @@ export async function runEmbedBenchmark(options: EmbedBenchOptions = {}): Promis
     const probs = syntheticTrajectories(m, n, classes, runs);
     const generateMs = performance.now() - t0;
 
-    log(`distance matrix (ORT ${floatType}, ${threads} threads, blocks of ${block})`);
-    t0 = performance.now();
-    let lastReport = t0;
-    const d = await bhattacharyyaMatrix(probs, n, classes, {
-      threads,
-      floatType,
-      block,
-      progress: (done, total) => {
-        if (performance.now() - lastReport > 10_000) {
-          lastReport = performance.now();
-          log(`  ${done}/${total} block pairs, ${((lastReport - t0) / 1000).toFixed(0)} s`);
-        }
-      },
-    });
-    const distanceMs = performance.now() - t0;
+    const pairs = (m * (m - 1)) / 2;
+    const distances = async (which: 'chunks' | 'blocks') => {
+      log(`distance matrix (ORT ${floatType}, ${threads} threads, blocks of ${block}, kernel '${which}')`);
+      const start = performance.now();
+      let lastReport = start;
+      const matrix = await bhattacharyyaMatrix(probs, n, classes, {
+        threads,
+        floatType,
+        block,
+        kernel: which,
+        ...(options.chunk !== undefined && { chunk: options.chunk }),
+        progress: (done, total) => {
+          if (performance.now() - lastReport > 10_000) {
+            lastReport = performance.now();
+            log(
+              `  ${done}/${total} ${which === 'chunks' ? 'sample chunks' : 'block pairs'}, ${((lastReport - start) / 1000).toFixed(0)} s`,
+            );
+          }
+        },
+      });
+      return { matrix, ms: performance.now() - start };
+    };
+    const fast = await distances(kernel);
+    const d = fast.matrix;
+    const distanceMs = fast.ms;
     peak = Math.max(peak, process.memoryUsage().rss);
+    let baseline: EmbedBenchResult['baseline'] = null;
+    if (options.compareKernel !== undefined) {
+      const other = await distances(options.compareKernel);
+      let worst = 0;
+      for (let i = 0; i < m * m; i++) {
+        worst = Math.max(worst, Math.abs((other.matrix[i] as number) - (d[i] as number)));
+      }
+      baseline = {
+        kernel: options.compareKernel,
+        ms: other.ms,
+        nsPerPairSample: (other.ms * 1e6) / (pairs * n),
+        ratio: other.ms / distanceMs,
+        agreementAbsolute: worst,
+      };
+      log(`  ${options.compareKernel} / ${kernel}: ${baseline.ratio.toFixed(2)}×`);
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }
 
     log(`JS reference on ${refM} checkpoints`);
     t0 = performance.now();
@@ -205,7 +255,6 @@ export async function runEmbedBenchmark(options: EmbedBenchOptions = {}): Promis
     const inpcaMs = performance.now() - t0;
     peak = Math.max(peak, process.memoryUsage().rss);
 
-    const pairs = (m * (m - 1)) / 2;
     const refPairs = (refM * (refM - 1)) / 2;
     const scaledMs = (refMs * pairs) / refPairs;
     return {
@@ -213,8 +262,10 @@ export async function runEmbedBenchmark(options: EmbedBenchOptions = {}): Promis
       threads,
       floatType,
       block,
+      kernel,
       generateMs,
       distance: { ms: distanceMs, pairs, nsPerPairSample: (distanceMs * 1e6) / (pairs * n) },
+      baseline,
       reference: { checkpoints: refM, ms: refMs, scaledMs, nsPerPairSample: (refMs * 1e6) / (refPairs * n) },
       speedup: scaledMs / distanceMs,
       agreement,

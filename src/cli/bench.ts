@@ -216,6 +216,7 @@ interface EmbedOptions {
   m?: number;
   n?: number;
   threads?: number;
+  compare?: boolean;
 }
 
 function registerBenchEmbedCommand(bench: Command, io: CliIo): void {
@@ -229,9 +230,11 @@ function registerBenchEmbedCommand(bench: Command, io: CliIo): void {
     .option('--m <n>', 'checkpoints (default 2000)', parsePositiveInt)
     .option('--n <n>', 'examples per checkpoint (default 10000)', parsePositiveInt)
     .option('--threads <n>', 'intra-op threads (default: all cores)', parsePositiveInt)
+    .option('--compare', "also time the earlier 'blocks' distance kernel in the same run (baseline)")
     .addHelpText(
       'after',
-      '\nExamples:\n  twinscope bench embed --quick\n  twinscope bench embed --m 2000 --n 10000\n',
+      '\nExamples:\n  twinscope bench embed --quick\n  twinscope bench embed --m 2000 --n 10000\n' +
+        '  twinscope bench embed --m 512 --n 10000 --compare\n',
     )
     .action(async (options: EmbedOptions) => {
       const { runEmbedBenchmark } = await import('../bench/embed-bench.js');
@@ -240,6 +243,7 @@ function registerBenchEmbedCommand(bench: Command, io: CliIo): void {
         ...(options.m !== undefined && { m: options.m }),
         ...(options.n !== undefined && { n: options.n }),
         ...(options.threads !== undefined && { threads: options.threads }),
+        ...(options.compare && { compareKernel: 'blocks' as const }),
         log: (message: string) => io.stderr(`${message}\n`),
       });
       io.stdout(`${JSON.stringify(result, null, 2)}\n`);

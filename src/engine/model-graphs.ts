@@ -171,22 +171,50 @@ export function stepScalars(opt: ResolvedOptimizer, lr: number, step: number): R
 /**
  * One optimizer step. Inputs: theta, x, y, the slots ({@link slotNames}) and the step scalars
  * ({@link stepScalars}). Outputs: loss (before the update), theta_new and `<slot>_new`.
- * The update follows torch.optim's single-tensor code path operation by operation.
+ * The update follows torch.optim's single-tensor code path operation by operation (plain SGD:
+ * see {@link scaledByLr}).
  */
 export function trainStepGraph(model: ModelGraphSpec, opt: ResolvedOptimizer, batch: number): JobGraph {
-  const { g, leaves, mean, net } = lossGraph(model, batch, 'train');
-  const d = flatten(g, gradients(mean, leaves.tensors));
+  const { g, leaves, mean, logits, net } = lossGraph(model, batch, 'train');
+  const scaled = scaledByLr(opt);
   const outputs: Record<string, Tensor> = { loss: mean };
-  optimizerUpdate(g, opt, leaves.theta, d, outputs);
+  const d = flatten(
+    g,
+    scaled ? lrGradients(g, mean, logits, leaves.tensors) : gradients(mean, leaves.tensors),
+  );
+  optimizerUpdate(g, opt, leaves.theta, d, outputs, scaled);
   if (net) outputs.theta_new = withBuffers(g, model, outputs.theta_new as Tensor, net.buffers);
   return { graph: g, outputs };
+}
+
+/**
+ * Whether the train-step graphs differentiate lr · loss instead of the loss (the backward pass
+ * then yields lr · ∇ directly): plain SGD (no momentum, no weight decay), whose update
+ * θ − lr · ∇ then takes one element-wise pass over the flat vector instead of two. The product with
+ * lr moves from the end of the backward pass to its start (∂loss/∂logits, [batch, out]), which
+ * changes float rounding only (about one ulp of each update).
+ */
+function scaledByLr(opt: ResolvedOptimizer): boolean {
+  return opt.kind === 'sgd' && opt.momentum === 0 && !opt.weightDecay;
+}
+
+/**
+ * lr · ∂loss/∂wrt for the `lr` input (declared here), with lr applied once to ∂loss/∂logits: the
+ * loss depends on the parameters through the logits only, so the backward pass runs from the
+ * logits seeded with lr · ∂loss/∂logits (the loss head's backward has constant seeds, which
+ * onnxruntime folds).
+ */
+function lrGradients(g: Graph, loss: Tensor, logits: Tensor, wrt: readonly Tensor[]): Tensor[] {
+  const [dLogits] = gradients(loss, [logits]) as [Tensor];
+  return gradients(logits, wrt, g.mul(dLogits, g.input('lr', [])));
 }
 
 /**
  * The element-wise optimizer update of `theta` given its gradient `d` (same shape, any shape).
  * Declares the slot inputs ({@link slotNames}, shaped like theta) and the scalar step inputs
  * ({@link stepScalars}), and adds `theta_new` and `<slot>_new` to `outputs`. The update follows
- * torch.optim's single-tensor code path operation by operation.
+ * torch.optim's single-tensor code path operation by operation, except that with `lrScaled`
+ * (plain SGD, {@link scaledByLr}) `grad` is already lr · ∇ (the graph declared the `lr` input).
  */
 function optimizerUpdate(
   g: Graph,
@@ -194,10 +222,15 @@ function optimizerUpdate(
   theta: Tensor,
   grad: Tensor,
   outputs: Record<string, Tensor>,
+  lrScaled = false,
 ): void {
   let d = grad;
   const P = theta.node.shape;
   const scalar = (name: string) => g.input(name, []);
+  if (lrScaled) {
+    outputs.theta_new = g.sub(theta, d);
+    return;
+  }
   if (opt.kind === 'sgd') {
     const lr = scalar('lr');
     if (opt.weightDecay) d = g.add(d, g.mul(theta, opt.weightDecay));
@@ -282,11 +315,13 @@ export function lockstepTrainStepGraph(
     sum = g.neg(g.reduceSum(g.mul(y, g.logSoftmax(h)), [1, 2]));
   }
   const mean = g.div(sum, batch);
-  const grads = gradients(g.reduceSum(mean), leaves);
+  const scaled = scaledByLr(opt);
+  const total = g.reduceSum(mean);
+  const grads = scaled ? lrGradients(g, total, h, leaves) : gradients(total, leaves);
   const flat = grads.map((t) => g.reshape(t, [runs, t.node.shape.slice(1).reduce((a, b) => a * b, 1)]));
   const d = flat.length === 1 ? (flat[0] as Tensor) : g.concat(flat, 1);
   const outputs: Record<string, Tensor> = { loss: mean };
-  optimizerUpdate(g, opt, theta, d, outputs);
+  optimizerUpdate(g, opt, theta, d, outputs, scaled);
   outputs.theta_new = withBuffers(g, model, outputs.theta_new as Tensor, buffers, runs);
   return { graph: g, outputs };
 }

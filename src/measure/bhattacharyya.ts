@@ -11,17 +11,24 @@
  * - {@link bhattacharyyaMatrixJs}: plain JS float64, one pass over the m(m−1)/2 pairs with sqrt(p)
  *   precomputed: m(m−1)/2 · N logarithms (≈ 100 ns per pair and sample on the 2-vCPU VM; fine for
  *   m ≲ 200 at N = 10,000).
- * - {@link bhattacharyyaMatrix} (default backend 'ort'): onnxruntime-node on blocks of checkpoints.
- *   For a block pair (bu, bv) the graph ({@link bhattacharyyaBlockGraph}) takes sqrt-probabilities
- *   [bu, N, C] and [bv, N, C], transposes them to [N, bu, C] and [N, C, bv], multiplies them
- *   (batched MatMul over n → the coefficients [N, bu, bv]), clips with Max(·, 1e-12), and sums the
- *   Log over N. In float64 the clipped coefficients of 16 consecutive samples are first multiplied
- *   (ReduceProd; ≥ 1e-192, no underflow) so only N/16 logarithms are taken per pair: ORT's float64
- *   Log is the slowest op of the graph (measured ≈ 2.4× faster than a relu-based clip and one Log per
- *   sample; float32 is still ≈ 2× faster, see below). N is padded to a multiple of 16 with samples of
- *   coefficient exactly 1. Only blocks on or above the diagonal are computed; all sqrt-probabilities
- *   are packed once (m·N·C values in the float type, one array per block). Time and
- *   memory at m = 2,000, N = 10,000, C = 10: docs/performance.md ("Trajectory embeddings").
+ * - {@link bhattacharyyaMatrix} (default backend 'ort'): onnxruntime-node on blocks of `block` (64)
+ *   checkpoints, default kernel 'chunks': the samples are processed in chunks of `chunk` (256) at a
+ *   time. For each chunk, the sqrt-probabilities of every block are packed sample-major,
+ *   [chunk, block, C], into buffers reused for all chunks (no m·N·C array is ever built), and for
+ *   every block pair bi ≤ bj one run of {@link bhattacharyyaChunkGraph} computes
+ *   a [nc, bu, C] × transpose(b) [nc, C, bv] (batched MatMul, the transpose fused by ORT) → the
+ *   coefficients [nc, bu, bv], Clip(·, 1e-12) (≈ 10× faster than ORT's float64 Max with a broadcast
+ *   scalar), ReduceProd over `group` (16) samples nc/group apart (the leading axis of
+ *   [group, nc/group, bu, bv]: any grouping of samples works, products ≥ 1e-192 cannot underflow),
+ *   Log and ReduceSum → [bu, bv]; the chunk results are summed per pair in float64 in JS. The
+ *   intermediates of one run are a few MB and stay in cache, where the earlier whole-N graph
+ *   (kernel 'blocks', {@link bhattacharyyaBlockGraph}, kept for comparison) made several passes over
+ *   [N, 64, 64] float64 tensors of 328 MB per block pair, and packed all m·N·C sqrt-probabilities
+ *   up front (page faults alone ≈ 4 ms per MB on the VM). N is padded to a multiple of the group
+ *   with samples of coefficient exactly 1; a last, shorter chunk has its own session. ORT's
+ *   intra-op threads do not spin (`allow_spinning` 0): with ~10⁵ runs of a few ms, spinning threads
+ *   slowed the kernel several-fold whenever the cores were shared. Time and memory at m = 2,000,
+ *   N = 10,000, C = 10: docs/performance.md ("Trajectory embeddings").
  *
  * Precision: the 'ort' backend in float64 (default) agrees with the JS float64 version to rounding
  * (≈1e-16 absolute). float32 (`floatType: 'float32'`, one Log per sample) has errors ~1e-7 in the
@@ -149,7 +156,17 @@ export interface BhattacharyyaMatrixOptions {
   readonly block?: number;
   /** Float type of the ORT graph. Default 'float64' (see the module comment). */
   readonly floatType?: FloatType;
-  /** Called after each block pair with (done, total). */
+  /**
+   * ORT kernel: 'chunks' (default) runs every block pair on chunks of `chunk` samples packed
+   * [chunk, block, C] (cache-sized intermediates); 'blocks' is the earlier whole-N graph on
+   * [block, N, C] (kept for before/after comparisons in `bench embed --compare`).
+   */
+  readonly kernel?: 'chunks' | 'blocks';
+  /** Samples per ORT run of the 'chunks' kernel (rounded up to a multiple of the product group). Default 256. */
+  readonly chunk?: number;
+  /** float64: clipped coefficients multiplied per Log in the 'chunks' kernel (1 … 25). Default 16. */
+  readonly group?: number;
+  /** Progress (done, total): chunks of samples ('chunks' kernel) or block pairs ('blocks'). */
   readonly progress?: (done: number, total: number) => void;
 }
 
@@ -160,7 +177,7 @@ export interface BhattacharyyaMatrixOptions {
  */
 function rawOp(
   g: Graph,
-  op: 'Max' | 'ReduceProd',
+  op: 'Max' | 'Clip' | 'ReduceProd',
   inputs: readonly Tensor[],
   shape: readonly number[],
   attrs: Record<string, number | number[]> = {},
@@ -196,6 +213,61 @@ function bhattacharyyaBlockGraph(bu: number, bv: number, n: number, classes: num
 }
 
 /**
+ * The ORT graph of one block pair on a chunk of `nc` samples: sqrt-probs a [nc, bu, C] and
+ * b [nc, bv, C] (the packed layout of the 'chunks' kernel) → logSum [bu, bv] =
+ * Σ_n log max(1e-12, Σ_c a_nuc b_nvc), clipped with Clip and with the clipped coefficients of
+ * `group` samples nc/group apart multiplied before each Log (float64: group ≤ 25, no underflow).
+ */
+function bhattacharyyaChunkGraph(
+  bu: number,
+  bv: number,
+  nc: number,
+  classes: number,
+  group: number,
+): JobGraph {
+  if (!Number.isInteger(group) || group < 1 || nc % group !== 0) {
+    throw new Error(`bhattacharyyaChunkGraph: group ${group} must be a positive divisor of ${nc}`);
+  }
+  const g = new Graph();
+  const a = g.input('a', [nc, bu, classes]);
+  const b = g.input('b', [nc, bv, classes]);
+  const bc = g.matmul(a, g.transpose(b, [0, 2, 1])); // [nc, bu, bv]
+  let clipped = rawOp(g, 'Clip', [bc, g.constant(BC_FLOOR)], [nc, bu, bv]);
+  if (group > 1) {
+    const grouped = g.reshape(clipped, [group, nc / group, bu, bv]);
+    clipped = rawOp(g, 'ReduceProd', [grouped], [nc / group, bu, bv], { axes: [0], keepdims: 0 });
+  }
+  return { graph: g, outputs: { logSum: g.reduceSum(g.log(clipped), [0]) } };
+}
+
+/** Resolved settings shared by the two ORT kernels. */
+interface KernelSettings {
+  readonly m: number;
+  readonly n: number;
+  readonly classes: number;
+  readonly block: number;
+  readonly floatType: FloatType;
+  readonly threads: number;
+  readonly progress: ((done: number, total: number) => void) | undefined;
+}
+
+/**
+ * Store the upper-triangle distances −logSum / N of block pair (bi, bj) (logSum [block, block]).
+ */
+function storeBlock(d: Float64Array, s: ArrayLike<number>, bi: number, bj: number, k: KernelSettings): void {
+  const { m, n, block } = k;
+  for (let i = 0; i < block; i++) {
+    const u = bi * block + i;
+    if (u >= m) break;
+    for (let j = 0; j < block; j++) {
+      const v = bj * block + j;
+      if (v >= m) break;
+      if (v > u) d[u * m + v] = -(s[i * block + j] as number) / n;
+    }
+  }
+}
+
+/**
  * The m × m Bhattacharyya distance matrix (row-major Float64Array, symmetric, zero diagonal) of m
  * checkpoints' softmax outputs, each an N × C row-major array — the fast path (see the module
  * comment). Equal to {@link bhattacharyyaMatrixJs} up to rounding (float64 graph).
@@ -210,11 +282,145 @@ export async function bhattacharyyaMatrix(
   checkAll(probs, n, classes, 'bhattacharyyaMatrix');
   const m = probs.length;
   if (m === 0) return new Float64Array(0);
-  const floatType = options.floatType ?? 'float64';
-  const threads = options.threads ?? availableParallelism();
   const block = Math.min(options.block ?? 64, m);
   if (!Number.isInteger(block) || block < 1)
     throw new Error(`block must be a positive integer, got ${block}`);
+  const threads = options.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new Error(`threads must be a positive integer, got ${threads}`);
+  }
+  const settings: KernelSettings = {
+    m,
+    n,
+    classes,
+    block,
+    floatType: options.floatType ?? 'float64',
+    threads,
+    progress: options.progress,
+  };
+  const kernel = options.kernel ?? 'chunks';
+  if (kernel === 'blocks') return blocksKernel(probs, settings);
+  if (kernel !== 'chunks') throw new Error(`unknown kernel '${kernel as string}'`);
+  return chunksKernel(probs, settings, options.chunk ?? DEFAULT_CHUNK, options.group);
+}
+
+/** Default samples per ORT run of the 'chunks' kernel. */
+const DEFAULT_CHUNK = 256;
+
+/**
+ * The 'chunks' kernel (see the module comment): chunk by chunk of samples, pack every block's
+ * sqrt-probabilities as [chunk, block, C] into reused buffers, run {@link bhattacharyyaChunkGraph}
+ * for every block pair, and sum the chunk results per pair in float64. `progress` counts chunks.
+ */
+async function chunksKernel(
+  probs: readonly ProbabilityArray[],
+  k: KernelSettings,
+  chunkOption: number,
+  groupOption: number | undefined,
+): Promise<Float64Array> {
+  const { m, n, classes, block, floatType, threads } = k;
+  const group = floatType === 'float64' ? (groupOption ?? PRODUCT_GROUP) : 1;
+  if (!Number.isInteger(group) || group < 1 || group > 25) {
+    throw new Error(`group must be an integer in [1, 25], got ${group}`);
+  }
+  if (!Number.isInteger(chunkOption) || chunkOption < 1) {
+    throw new Error(`chunk must be a positive integer, got ${chunkOption}`);
+  }
+  const nPad = Math.ceil(n / group) * group;
+  const chunk = Math.min(Math.ceil(chunkOption / group) * group, nPad);
+  const fullChunks = Math.floor(nPad / chunk);
+  const tail = nPad - fullChunks * chunk; // a multiple of group, possibly 0
+  const stride = block * classes; // values per sample in a packed block
+  const blocks = Math.ceil(m / block);
+  const members = Array.from({ length: blocks }, (_, bi) =>
+    Array.from({ length: block }, (_, j) => {
+      const u = bi * block + j;
+      return probs[u < m ? u : 0] as ProbabilityArray; // padding: copies of checkpoint 0
+    }),
+  );
+  // One chunk of every block at a time, in buffers reused for all chunks.
+  const buffers = members.map(() =>
+    floatType === 'float64' ? new Float64Array(chunk * stride) : new Float32Array(chunk * stride),
+  );
+  const pairs: [number, number][] = [];
+  for (let bi = 0; bi < blocks; bi++) for (let bj = bi; bj < blocks; bj++) pairs.push([bi, bj]);
+  const sums = pairs.map(() => new Float64Array(block * block));
+  const { emitOnnx } = await import('../engine/onnx/emit.js');
+  const { default: ort } = await import('onnxruntime-node');
+  // Spinning intra-op threads (ORT's default) wait for each other between the many short ops and
+  // slow down badly when the cores are shared.
+  const open = (size: number) => {
+    const job = bhattacharyyaChunkGraph(block, block, size, classes, group);
+    return ort.InferenceSession.create(emitOnnx(job.graph, job.outputs, { floatType }), {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
+    });
+  };
+  const main = await open(chunk);
+  const last = tail > 0 ? await open(tail) : null;
+  const chunks = fullChunks + (tail > 0 ? 1 : 0);
+  try {
+    for (let ci = 0; ci < chunks; ci++) {
+      const size = ci < fullChunks ? chunk : tail;
+      const session = (ci < fullChunks ? main : last) as typeof main;
+      members.forEach((ms, bi) => packChunk(buffers[bi] as FloatArray, ms, ci * chunk, size, n, classes));
+      const dims = [size, block, classes];
+      const tensors = buffers.map((buf) => new ort.Tensor(floatType, buf.subarray(0, size * stride), dims));
+      type Tensor64 = (typeof tensors)[number];
+      for (let p = 0; p < pairs.length; p++) {
+        const [bi, bj] = pairs[p] as [number, number];
+        const out = await session.run({ a: tensors[bi] as Tensor64, b: tensors[bj] as Tensor64 });
+        const s = out.logSum?.data as FloatArray;
+        const acc = sums[p] as Float64Array;
+        for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] as number) + (s[i] as number);
+      }
+      k.progress?.(ci + 1, chunks);
+    }
+  } finally {
+    await main.release();
+    await last?.release();
+  }
+  const d = new Float64Array(m * m);
+  pairs.forEach(([bi, bj], p) => storeBlock(d, sums[p] as Float64Array, bi, bj, k));
+  return finishMatrix(d, m);
+}
+
+/**
+ * Write sqrt(p) of samples s0 … s0 + size − 1 of `members` (each N × C) into `buf` as
+ * [size, members, C]; samples ≥ N are padding with sqrt-probability 1 on class 0 (coefficient
+ * exactly 1 against any other padding, adding log 1 = 0).
+ */
+function packChunk(
+  buf: FloatArray,
+  members: readonly ProbabilityArray[],
+  s0: number,
+  size: number,
+  n: number,
+  classes: number,
+): void {
+  const stride = members.length * classes;
+  for (let j = 0; j < members.length; j++) {
+    const p = members[j] as ProbabilityArray;
+    for (let s = 0; s < size; s++) {
+      const o = s * stride + j * classes;
+      const src = (s0 + s) * classes;
+      if (s0 + s < n) {
+        for (let c = 0; c < classes; c++) buf[o + c] = Math.sqrt(p[src + c] as number);
+      } else {
+        buf[o] = 1;
+        for (let c = 1; c < classes; c++) buf[o + c] = 0;
+      }
+    }
+  }
+}
+
+/** The 'blocks' kernel (the earlier design): {@link bhattacharyyaBlockGraph} on whole blocks [block, N, C]. */
+async function blocksKernel(probs: readonly ProbabilityArray[], k: KernelSettings): Promise<Float64Array> {
+  const { m, n, classes, block, floatType, threads } = k;
   // float64: multiply PRODUCT_GROUP coefficients per Log; N is padded to a multiple of it with
   // samples whose coefficient is exactly 1 (sqrt-probability 1 on class 0 in both), adding log 1 = 0.
   const group = floatType === 'float64' ? PRODUCT_GROUP : 1;
@@ -254,17 +460,8 @@ export async function bhattacharyyaMatrix(
           a: { data: a, dims: [block, nPad, classes] },
           b: { data: b, dims: [block, nPad, classes] },
         });
-        const s = out.logSum as Float32Array | Float64Array;
-        for (let i = 0; i < block; i++) {
-          const u = bi * block + i;
-          if (u >= m) break;
-          for (let j = 0; j < block; j++) {
-            const v = bj * block + j;
-            if (v >= m) break;
-            if (v > u) d[u * m + v] = -(s[i * block + j] as number) / n;
-          }
-        }
-        options.progress?.(++done, total);
+        storeBlock(d, out.logSum as FloatArray, bi, bj, k);
+        k.progress?.(++done, total);
       }
     }
   } finally {

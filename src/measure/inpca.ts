@@ -16,10 +16,13 @@
  * x_k = v_kᵀ w / (sign(λ_k) sqrt(|λ_k|)). For a point of the embedding, δ = D_i· gives w = W_i·
  * and v_kᵀ W_i· = λ_k v_ik, so it lands on x_ik exactly (up to rounding).
  *
- * Cost: the eigen-decomposition ({@link symmetricEigen}) is ≈ (4/3) m³ flops plus O(k m²).
+ * Cost: up to m = 200, the full eigen-decomposition ({@link symmetricEigen}, ≈ (4/3) m³ flops plus
+ * O(k m²)); above, the k eigenpairs of largest |λ| by Lanczos with full reorthogonalisation
+ * ({@link largestMagnitudeEigen}, O(j m²) for j ≈ tens of steps), and the full `spectrum` only when
+ * it is read.
  */
 import type { Matrix } from './cka.js';
-import { symmetricEigen } from './eigen.js';
+import { largestMagnitudeEigen, symmetricEigen } from './eigen.js';
 
 /** Options of {@link inpca}. */
 export interface InpcaOptions {
@@ -41,7 +44,10 @@ export interface InpcaEmbedding {
   readonly explainedStress: number[];
   /** Σ_all λ² = ‖W‖_F². */
   readonly totalSquaredEigenvalues: number;
-  /** All m eigenvalues of W, signed, sorted by |λ| descending. */
+  /**
+   * All m eigenvalues of W, signed, sorted by |λ| descending. Above 200 points this is computed on
+   * first access ((4/3) m³ flops: ≈ 12 s at m = 2,000), not by {@link inpca} itself.
+   */
   readonly spectrum: Float64Array;
   /** The k unit eigenvectors v_k of W (length m each). */
   readonly vectors: Float64Array[];
@@ -99,11 +105,19 @@ export function inpca(d: Matrix, options: InpcaOptions = {}): InpcaEmbedding {
       frob += v * v;
     }
   }
-  const eig = symmetricEigen(w, m, (values) => byMagnitude(values).slice(0, k));
-  const spectrum = Float64Array.from(byMagnitude(eig.values), (i) => eig.values[i] as number);
-  const eigenvalues = eig.selected.map((i) => eig.values[i] as number);
+  let eigenvalues: number[];
+  let vectors: Float64Array[];
+  let spectrum: Float64Array | null = null;
+  if (m <= FULL_SOLVE_MAX) {
+    const eig = symmetricEigen(w, m, (values) => byMagnitude(values).slice(0, k));
+    spectrum = Float64Array.from(byMagnitude(eig.values), (i) => eig.values[i] as number);
+    eigenvalues = eig.selected.map((i) => eig.values[i] as number);
+    vectors = eig.vectors;
+  } else {
+    ({ values: eigenvalues, vectors } = largestMagnitudeEigen(w, m, k));
+  }
   const coordinates = new Float64Array(m * k);
-  eig.vectors.forEach((v, c) => {
+  vectors.forEach((v, c) => {
     const s = Math.sqrt(Math.abs(eigenvalues[c] as number));
     for (let i = 0; i < m; i++) coordinates[i * k + c] = (v[i] as number) * s;
   });
@@ -121,12 +135,26 @@ export function inpca(d: Matrix, options: InpcaOptions = {}): InpcaEmbedding {
     eigenvalues,
     explainedStress,
     totalSquaredEigenvalues: frob,
-    spectrum,
-    vectors: eig.vectors,
+    // All m eigenvalues cost the (4/3) m³ tridiagonalisation: above FULL_SOLVE_MAX points they are
+    // computed on first access only (W is kept for that).
+    get spectrum(): Float64Array {
+      if (spectrum === null) {
+        const values = symmetricEigen(w, m).values;
+        spectrum = Float64Array.from(byMagnitude(values), (i) => values[i] as number);
+      }
+      return spectrum;
+    },
+    vectors,
     rowMeans,
     grandMean,
   };
 }
+
+/**
+ * Largest m solved by the full {@link symmetricEigen} (all eigenvalues at once); above it the k
+ * eigenpairs come from {@link largestMagnitudeEigen} (Lanczos, O(j m²)) and `spectrum` is lazy.
+ */
+const FULL_SOLVE_MAX = 200;
 
 /** Indices of `values` sorted by |value| descending (ties: larger signed value first). */
 function byMagnitude(values: Float64Array): number[] {

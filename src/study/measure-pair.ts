@@ -21,7 +21,13 @@ import {
   type PermutationSpec,
   weightMatching,
 } from '../measure/align.js';
-import { alphaGrid, barrier, interpolationCurve, type NormHandling } from '../measure/barrier.js';
+import {
+  alphaGrid,
+  barrier,
+  type InterpolationCurve,
+  interpolationCurve,
+  type NormHandling,
+} from '../measure/barrier.js';
 import { cka } from '../measure/cka.js';
 import { cosineSimilarity, l2Distance, normalizedL2, perTensorL2 } from '../measure/distance.js';
 import { permutationSpecFor } from '../measure/net-permutation-spec.js';
@@ -51,7 +57,20 @@ function normHandling(engine: Engine, data: Dataset): NormHandling | undefined {
   return { mode: 'recompute', x: pass.x, n: pass.n, batch: NORM_BATCH };
 }
 
-/** Interpolation curve and barriers (both conventions) of θ_A → θ_B on each split. */
+/**
+ * Interpolation curves of one step by the permutations B was aligned with ('' = B as trained) and
+ * split. An alignment that finds B's own order (the identity: most twins), or the same permutations
+ * as another method, gives bit for bit the same B, hence the same curve: it is evaluated once.
+ */
+type CurveCache = Map<string, InterpolationCurve>;
+
+/** The cache key of B permuted by `perms`: '' when every permutation is the identity. */
+function permutationKey(perms: readonly Int32Array[]): string {
+  const identity = perms.every((p) => p.every((v, i) => v === i));
+  return identity ? '' : perms.map((p) => p.join(',')).join(';');
+}
+
+/** Interpolation curve and barriers (both conventions, loss and error) of θ_A → θ_B on each split. */
 async function barrierRows(
   engine: Engine,
   a: Float32Array,
@@ -61,6 +80,7 @@ async function barrierRows(
   spec: NonNullable<MeasureSpec['barrier']>,
   prefix: { loss: string; error: string } | undefined,
   extra: Record<string, unknown>,
+  cached?: { curves: CurveCache; key: string },
 ): Promise<Row[]> {
   const rows: Row[] = [];
   const alphas = alphaGrid(spec.alphas);
@@ -69,7 +89,12 @@ async function barrierRows(
   for (const split of spec.splits) {
     const set = { ...firstRows(data[split], spec.examples), task: data.task };
     if (set.n === 0) continue;
-    const curve = await interpolationCurve(engine, a, b, set, alphas, norm);
+    const key = cached && `${cached.key}|${split}`;
+    let curve = key === undefined ? undefined : cached?.curves.get(key);
+    if (!curve) {
+      curve = await interpolationCurve(engine, a, b, set, alphas, norm);
+      if (key !== undefined) cached?.curves.set(key, curve);
+    }
     const base = { step, layer: null, split } as const;
     if (!prefix) {
       curve.alphas.forEach((alpha, i) => {
@@ -219,9 +244,12 @@ export async function measurePair(
         });
       }
       if (!engine || !data) continue;
+      const curves: CurveCache = new Map();
       const barrierSpec = measure.barrier;
       if (barrierSpec && when(barrierSpec.at, step)) {
-        await take(step, 'barrier', () => barrierRows(engine, a, b, step, data, barrierSpec, undefined, {}));
+        await take(step, 'barrier', () =>
+          barrierRows(engine, a, b, step, data, barrierSpec, undefined, {}, { curves, key: '' }),
+        );
       }
       const alignSpec = measure.align;
       if (alignSpec && when(alignSpec.at, step) && permutationSpec().perms.length > 0) {
@@ -258,8 +286,19 @@ export async function measurePair(
             ];
             if (measure.barrier) {
               const names = { loss: METRICS.alignedLossBarrier, error: METRICS.alignedErrorBarrier };
+              const cached = { curves, key: permutationKey(perms) };
               out.push(
-                ...(await barrierRows(engine, a, bAligned, step, data, measure.barrier, names, extra)),
+                ...(await barrierRows(
+                  engine,
+                  a,
+                  bAligned,
+                  step,
+                  data,
+                  measure.barrier,
+                  names,
+                  extra,
+                  cached,
+                )),
               );
             }
             if (step === endStep) aligned.push({ method, step, perms });

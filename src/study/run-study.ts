@@ -29,6 +29,7 @@ import { join, resolve } from 'node:path';
 import { loadDataset } from '../data/load.js';
 import type { PoolResult } from '../exec/pool.js';
 import { type QueueTarget, queueWorkerCount } from '../exec/queue.js';
+import { modelGraphSpec } from '../model/graph.js';
 import { readMeasurement } from '../results/measurement-files.js';
 import { type ResultRow, writeResults } from '../results/rows.js';
 import {
@@ -49,7 +50,7 @@ import { searchOnset } from './onset.js';
 import { planStudy, runNames, type StudyPlan } from './plan.js';
 import { recordQueuedJobs } from './queue-file.js';
 import { toQueuedJob } from './queued-jobs.js';
-import type { ResolvedStudySpec } from './spec.js';
+import { lockstepByDefault, type ResolvedStudySpec } from './spec.js';
 import { studyJobs } from './study-jobs.js';
 
 /** What a study (or a sweep) reports while it runs. */
@@ -150,9 +151,13 @@ export async function runStudy(
   events: StudyEvents = {},
   options: StudyOptions = {},
 ): Promise<StudyResult> {
-  const nTrain = loadDataset(study.base.data, study.base.dataSeed).train.n;
+  const data = loadDataset(study.base.data, study.base.dataSeed);
+  const nTrain = data.train.n;
   planStudy(study, nTrain);
-  return withFolderLock(dir, () => runLockedStudy(study, dir, nTrain, events, options));
+  const { model, loss } = study.base;
+  const parameters = modelGraphSpec(model, data.inputDim, data.outputDim, loss).layout.size;
+  const resolved = { ...study, lockstep: lockstepByDefault(study.lockstep, model.kind, parameters) };
+  return withFolderLock(dir, () => runLockedStudy(resolved, dir, nTrain, events, options));
 }
 
 /** {@link runStudy} once its data are checked and `dir` is locked. */

@@ -192,11 +192,34 @@ export interface ResolvedStudySpec {
   /** Intra-op threads per worker (overrides base.threads). Default 1. */
   threadsPerWorker: number;
   /**
-   * Train the twins of one (parent, t) in one graph with batched weights. Default true for dense
-   * chains; false for conv nets and ResNets, where R runs as grouped convolutions measured slower
-   * than R separate steps (docs/performance.md, "Conv nets").
+   * Train the twins of one (parent, t) in one graph with batched weights. `'auto'` (the default)
+   * decides once the data's dimensions are known ({@link lockstepByDefault}): lock-step for dense
+   * chains of at most {@link LOCKSTEP_AUTO_MAX_PARAMS} parameters, separate runs otherwise.
    */
-  lockstep: boolean;
+  lockstep: boolean | 'auto';
+}
+
+/**
+ * The largest dense chain (parameter count) whose twins train in lock-step by default. Measured
+ * (docs/performance.md, "Lock-step twins"): at R = 8, one lock-step call costs less CPU than 8
+ * separate steps for MLP 2-64-64-2 (4.5k parameters, 3.6×) and 2-128-128-2 (17k, 1.3×), about the
+ * same at 2-256-256-2 (67k), and more for MLP 784-64-10 (51k, 0.6×) and 784-256-256-10 (269k,
+ * 0.25–0.35×), where the batched products replace well-shaped GEMMs.
+ */
+export const LOCKSTEP_AUTO_MAX_PARAMS = 20_000;
+
+/**
+ * Whether a study trains its twins in lock-step: the spec's `lockstep` when given, else (`'auto'`)
+ * lock-step for dense chains (`mlp`) of at most {@link LOCKSTEP_AUTO_MAX_PARAMS} parameters. Conv
+ * nets and ResNets train separately (grouped convolutions measured slower; "Conv nets").
+ */
+export function lockstepByDefault(
+  lockstep: boolean | 'auto',
+  modelKind: string,
+  parameters: number,
+): boolean {
+  if (lockstep !== 'auto') return lockstep;
+  return modelKind === 'mlp' && parameters <= LOCKSTEP_AUTO_MAX_PARAMS;
 }
 
 /** Defaults of the measurement families (docs/methods.md §6–10). */
@@ -290,7 +313,7 @@ export function parseStudySpec(json: unknown, source?: string, dir = '.'): Resol
     perturbations,
     measure: resolveMeasure(s.measure ?? DEFAULT_MEASURE),
     threadsPerWorker: s.threadsPerWorker ?? 1,
-    lockstep: s.lockstep ?? !(base.model.kind === 'cnn' || base.model.kind === 'resnet'),
+    lockstep: s.lockstep ?? 'auto',
   };
   if (s.workers !== undefined) out.workers = s.workers;
   if (s.onset) {

@@ -50,7 +50,7 @@ export function studyJobs(study: ResolvedStudySpec, plan: StudyPlan, dir: string
     const job = { kind: 'train', dir: runDir(r.name), spec: r.spec, dropOptimizerState: true } as const;
     add(`train:${r.name}`, [], job, [r], false);
   }
-  const lockstepOk = study.lockstep && study.base.engine === 'ort';
+  const lockstepOk = study.lockstep === true && study.base.engine === 'ort';
   for (const g of plan.groups) {
     const parentJob = `train:${g.parent}`;
     const member = (r: PlannedRun) => ({

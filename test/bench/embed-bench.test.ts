@@ -25,6 +25,19 @@ describe('bench embed', () => {
     expect(messages.length).toBeGreaterThan(2);
   }, 60_000);
 
+  it('compareKernel times the earlier blocks kernel on the same inputs', async () => {
+    const result = await runEmbedBenchmark({ m: 20, n: 70, classes: 5, block: 6, compareKernel: 'blocks' });
+    expect(result.kernel).toBe('chunks');
+    expect(result.baseline?.kernel).toBe('blocks');
+    expect(result.baseline!.ms).toBeGreaterThan(0);
+    expect(result.baseline!.ratio).toBeCloseTo(result.baseline!.ms / result.distance.ms, 9);
+    expect(result.baseline!.agreementAbsolute).toBeLessThan(1e-13);
+    const plain = await runEmbedBenchmark({ m: 8, n: 20, classes: 3, kernel: 'blocks' });
+    expect(plain.kernel).toBe('blocks');
+    expect(plain.baseline).toBeNull();
+    expect(plain.agreementAbsolute).toBeLessThan(1e-13);
+  });
+
   it('float32 graph and a reference subsample smaller than m', async () => {
     const result = await runEmbedBenchmark({
       m: 20,

@@ -17,6 +17,7 @@ import {
 } from 'apache-arrow';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadArrow, readArrowExamples } from '../../src/data/arrow.js';
+import { loadDataset } from '../../src/data/load.js';
 import { Rng } from '../../src/rng/rng.js';
 import { scratchDir } from '../helpers/scratch.js';
 
@@ -106,6 +107,24 @@ describe('loadArrow', () => {
     );
     expect([t.train.n, t.test.n]).toEqual([5, 5]);
     expect([...t.train.y.subarray(3, 6)]).toEqual([0, 0, 1]);
+  });
+
+  it('reads the file again on every loadDataset call (it may have changed)', () => {
+    const path = write('changing.arrow', {
+      feat: vectorFromArray(rows, new FixedSizeList(3, new Field('item', new Float32()))),
+      cls: vectorFromArray([0, 1, 0, 1, 0], new Int32()),
+    });
+    const spec = { name: 'arrow', path, features: 'feat', label: 'cls', testFraction: 0.4 } as const;
+    const before = loadDataset(spec, 1);
+    write('changing.arrow', {
+      feat: vectorFromArray(
+        rows.map((r) => r.map((v) => -v)),
+        new FixedSizeList(3, new Field('item', new Float32())),
+      ),
+      cls: vectorFromArray([0, 1, 0, 1, 0], new Int32()),
+    });
+    const after = loadDataset(spec, 1);
+    expect([...after.train.x]).toEqual([...before.train.x].map((v) => -v));
   });
 
   it('checks the class count', () => {

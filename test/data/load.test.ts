@@ -13,6 +13,19 @@ describe('loadDataset', () => {
     expect(loadDataset({ name: 'linear-regression', n: 20, dim: 3, decay: 1 }, 1).task).toBe('regression');
   });
 
+  it('reuses a loaded dataset for the same spec and seed only', () => {
+    const spec: DatasetSpec = { name: 'moons', n: 40 };
+    const a = loadDataset(spec, 7);
+    expect(loadDataset({ name: 'moons', n: 40 }, 7)).toBe(a);
+    expect(loadDataset(spec, 8)).not.toBe(a);
+    // Two other datasets loaded since: the least recently used is dropped and loaded afresh, equal.
+    loadDataset({ name: 'moons', n: 42 }, 7);
+    loadDataset({ name: 'moons', n: 43 }, 7);
+    const again = loadDataset(spec, 7);
+    expect(again).not.toBe(a);
+    expect(again.train.x).toEqual(a.train.x);
+  });
+
   it('standardizes with train statistics and records them', () => {
     const d = loadDataset({ name: 'linear-regression', n: 1000, dim: 3, decay: 2, standardize: true }, 4);
     const s = featureStats(d.train, 3);

@@ -158,6 +158,103 @@ describe('bhattacharyyaMatrix', () => {
   });
 });
 
+describe('bhattacharyyaMatrix kernels (chunks, blocks)', () => {
+  const c = 10;
+  const maxAbsDiff = (x: Float64Array, y: Float64Array) =>
+    x.reduce((worst, v, i) => Math.max(worst, Math.abs(v - y[i]!)), 0);
+
+  it('chunks: N not a multiple of the chunk or the group, m not a multiple of the block', async () => {
+    const m = 13;
+    const n = 203; // 203 → padded to 208 (group 16); chunks of 48: 4 full + a tail of 16
+    const probs = randomProbs(m, n, c, 5);
+    const ref = bhattacharyyaMatrixJs(probs, n, c);
+    for (const options of [
+      { chunk: 48, block: 5 },
+      { chunk: 40, block: 4, group: 25 }, // 203 → 225, chunks of 50: 4 + a tail of 25
+      { chunk: 7, block: 13, group: 1 }, // no products: one Log per sample
+      { chunk: 1000, block: 3, threads: 1 }, // one chunk larger than N
+      { chunk: 64, block: 6, threads: 2 },
+    ]) {
+      const d = await bhattacharyyaMatrix(probs, n, c, options);
+      expect(maxAbsDiff(d, ref)).toBeLessThan(1e-14);
+      for (let u = 0; u < m; u++) {
+        expect(d[u * m + u]).toBe(0);
+        for (let v = 0; v < m; v++) expect(d[u * m + v]).toBe(d[v * m + u]!);
+      }
+    }
+  });
+
+  it('chunks and blocks agree with the JS reference on random inputs', async () => {
+    const m = 20;
+    const n = 300;
+    const probs = randomProbs(m, n, c, 6, 8);
+    const ref = bhattacharyyaMatrixJs(probs, n, c);
+    const chunks = await bhattacharyyaMatrix(probs, n, c, { kernel: 'chunks', block: 8, chunk: 64 });
+    const blocks = await bhattacharyyaMatrix(probs, n, c, { kernel: 'blocks', block: 8 });
+    expect(maxAbsDiff(chunks, ref)).toBeLessThan(1e-14);
+    expect(maxAbsDiff(blocks, ref)).toBeLessThan(1e-14);
+    for (let i = 0; i < m * m; i++) {
+      if (ref[i]! > 0) expect(Math.abs(chunks[i]! - ref[i]!)).toBeLessThan(1e-12 * ref[i]!);
+    }
+  });
+
+  it('zero probabilities and disjoint supports: clipped per sample, also inside products', async () => {
+    const n = 37;
+    // one-hot rows: coefficient 0 (clipped to 1e-12) or 1, mixed with ordinary rows
+    const probs = Array.from({ length: 6 }, (_, u) => {
+      const p = new Float64Array(n * c);
+      for (let i = 0; i < n; i++) {
+        if ((i + u) % 3 === 0) p[i * c + ((i * (u + 1)) % c)] = 1;
+        else for (let k = 0; k < c; k++) p[i * c + k] = (k + 1 + u) / ((c * (c + 1)) / 2 + c * u);
+      }
+      return p;
+    });
+    const ref = bhattacharyyaMatrixJs(probs, n, c);
+    expect(Math.max(...ref)).toBeGreaterThan(5); // several samples at −log 1e-12 ≈ 27.6
+    for (const group of [1, 16, 25]) {
+      const d = await bhattacharyyaMatrix(probs, n, c, { block: 4, chunk: 25, group });
+      expect(maxAbsDiff(d, ref)).toBeLessThan(1e-13);
+    }
+    const blocks = await bhattacharyyaMatrix(probs, n, c, { kernel: 'blocks', block: 4 });
+    expect(maxAbsDiff(blocks, ref)).toBeLessThan(1e-13);
+  });
+
+  it('neighbouring checkpoints ~1e-7 apart: absolute errors far below the distances', async () => {
+    const n = 500;
+    const base = randomProbs(1, n, c, 7)[0]!;
+    const wide = Float64Array.from(base);
+    const probs = [0, 1, 2, 3, 4].map((t) => {
+      const p = Float64Array.from(wide, (v, i) => v * Math.exp(3e-4 * t * Math.sin(i * 0.37)));
+      for (let i = 0; i < n; i++) {
+        let s = 0;
+        for (let k = 0; k < c; k++) s += p[i * c + k]!;
+        for (let k = 0; k < c; k++) p[i * c + k] = p[i * c + k]! / s;
+      }
+      return p;
+    });
+    const ref = bhattacharyyaMatrixJs(probs, n, c);
+    expect(ref[1]).toBeGreaterThan(1e-9);
+    expect(ref[1]).toBeLessThan(1e-6);
+    const d = await bhattacharyyaMatrix(probs, n, c, { block: 2, chunk: 96 });
+    expect(maxAbsDiff(d, ref)).toBeLessThan(1e-15);
+  });
+
+  it('chunks float32 agrees to 1e-4 relative; bad chunk, group and kernel are rejected', async () => {
+    const probs = randomProbs(7, 90, c, 8);
+    const ref = bhattacharyyaMatrixJs(probs, 90, c);
+    const d = await bhattacharyyaMatrix(probs, 90, c, { floatType: 'float32', block: 3, chunk: 32 });
+    for (let i = 0; i < ref.length; i++) {
+      if (ref[i]! > 0) expect(Math.abs(d[i]! - ref[i]!)).toBeLessThan(1e-4 * ref[i]!);
+    }
+    await expect(bhattacharyyaMatrix(probs, 90, c, { chunk: 0 })).rejects.toThrow(/chunk/);
+    await expect(bhattacharyyaMatrix(probs, 90, c, { group: 26 })).rejects.toThrow(/group/);
+    await expect(bhattacharyyaMatrix(probs, 90, c, { threads: 0 })).rejects.toThrow(/threads/);
+    await expect(
+      bhattacharyyaMatrix(probs, 90, c, { kernel: 'other' as unknown as 'chunks' }),
+    ).rejects.toThrow(/kernel/);
+  });
+});
+
 describe('gaussianBhattacharyya', () => {
   /** −log ∫ sqrt(N(x; a, s²) N(x; b, s²)) dx by the trapezoid rule on [−40, 40]: the definition itself. */
   function integrated(a: number, b: number, s: number): number {

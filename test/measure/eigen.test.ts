@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { findPython } from '../../src/bench/python.js';
-import { symmetricEigen } from '../../src/measure/eigen.js';
+import { largestMagnitudeEigen, symmetricEigen } from '../../src/measure/eigen.js';
 import { fixturePath } from '../helpers/fixtures.js';
 
 /** Deterministic uniform(−0.5, 0.5) stream. */
@@ -158,5 +158,30 @@ describe.skipIf(probe.python === null)('numpy.linalg.eigh (fixtures/reference/in
       const { values } = symmetricEigen(a, m);
       ref.forEach((x, i) => expect(Math.abs(values[i]! - x)).toBeLessThan(1e-12));
     }
+  });
+});
+
+describe('largestMagnitudeEigen', () => {
+  it('matches the full solver on random symmetric matrices, k up to m', () => {
+    for (const [m, k, seed] of [
+      [40, 4, 99],
+      [25, 25, 100],
+      [60, 1, 101],
+    ] as const) {
+      const a = randomSymmetric(m, seed);
+      const full = symmetricEigen(a, m).values;
+      const expected = Array.from(full).sort((x, y) => Math.abs(y) - Math.abs(x) || y - x);
+      const top = largestMagnitudeEigen(a, m, k);
+      expect(top.values).toHaveLength(k);
+      top.values.forEach((l, i) => expect(Math.abs(l - expected[i]!)).toBeLessThan(1e-12));
+      top.vectors.forEach((v, c) => {
+        for (let i = 0; i < m; i++) {
+          let s = 0;
+          for (let j = 0; j < m; j++) s += a[i * m + j]! * v[j]!;
+          expect(Math.abs(s - top.values[c]! * v[i]!)).toBeLessThan(1e-10);
+        }
+      });
+    }
+    expect(() => largestMagnitudeEigen(new Float64Array(4), 2, 3)).toThrow(/k must be/);
   });
 });

@@ -143,6 +143,61 @@ describe('inpca', () => {
   });
 });
 
+describe('inpca above 200 points (Lanczos for the k axes, lazy spectrum)', () => {
+  /** Non-Euclidean distances of m points: a few signed axes plus a small random perturbation. */
+  function perturbed(m: number, seed: number, noise: number): Matrix {
+    const d = distances(points(m, [2, 1.5, 1, 0.5, 0.2], seed), [1, 1, -1, 1, -1]);
+    const r = uniform(seed + 1);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < i; j++) {
+        const v = d.data[i * m + j]! + noise * Math.abs(r());
+        d.data[i * m + j] = v;
+        d.data[j * m + i] = v;
+      }
+    }
+    return d;
+  }
+
+  it('eigenpairs and stress agree with the full solver (also on a rank-3 matrix with k > 3)', () => {
+    for (const [d, k] of [
+      [perturbed(260, 11, 0.1), 5],
+      [perturbed(230, 12, 0), 5], // rank 5
+      [distances(points(240, [3, 2, 1], 13), [1, 1, 1]), 6], // rank 3: three eigenvalues 0
+    ] as const) {
+      const m = d.rows;
+      const e = inpca(d, { components: k });
+      const spectrum = e.spectrum; // full solver (lazy)
+      const scale = Math.abs(spectrum[0]!);
+      e.eigenvalues.forEach((l, i) => expect(Math.abs(l - spectrum[i]!)).toBeLessThan(1e-12 * scale));
+      // W v = λ v for each returned vector (rebuilt W by double centring)
+      const w = new Float64Array(m * m);
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < m; j++) {
+          w[i * m + j] = -0.5 * (d.data[i * m + j]! - e.rowMeans[i]! - e.rowMeans[j]! + e.grandMean);
+        }
+      }
+      e.vectors.forEach((v, c) => {
+        const lambda = e.eigenvalues[c]!;
+        if (Math.abs(lambda) < 1e-9 * scale) return; // null space: any unit vector of it
+        let res = 0;
+        for (let i = 0; i < m; i++) {
+          let s = 0;
+          for (let j = 0; j < m; j++) s += w[i * m + j]! * v[j]!;
+          res = Math.max(res, Math.abs(s - lambda * v[i]!));
+        }
+        expect(res).toBeLessThan(1e-10 * scale);
+      });
+      const total = spectrum.reduce((s, l) => s + l * l, 0);
+      expect(Math.abs(total - e.totalSquaredEigenvalues)).toBeLessThan(1e-10 * total);
+      // a point of the embedding projects onto itself
+      const x = inpcaProject(e, d.data.subarray(7 * m, 8 * m));
+      x.forEach((xk, c) => {
+        if (Math.abs(e.eigenvalues[c]!) > 1e-9 * scale) expect(xk).toBeCloseTo(row(e, 7)[c]!, 9);
+      });
+    }
+  });
+});
+
 const probe = await findPython(['numpy']);
 
 describe.skipIf(probe.python === null)('numpy cross-check (fixtures/reference/inpca_reference.py)', () => {

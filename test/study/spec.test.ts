@@ -2,7 +2,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { SpecError } from '../../src/spec/errors.js';
-import { loadStudySpec, MEASURE_DEFAULTS, parseStudySpec } from '../../src/study/spec.js';
+import {
+  LOCKSTEP_AUTO_MAX_PARAMS,
+  loadStudySpec,
+  lockstepByDefault,
+  MEASURE_DEFAULTS,
+  parseStudySpec,
+} from '../../src/study/spec.js';
 import { scratchDir } from '../helpers/scratch.js';
 import { tinyBase } from '../helpers/study.js';
 
@@ -25,6 +31,19 @@ function problems(json: unknown, source?: string): string[] {
   throw new Error('spec was accepted');
 }
 
+describe('lockstepByDefault', () => {
+  test("'auto' picks lock-step for small dense chains only; an explicit value wins", () => {
+    expect(lockstepByDefault('auto', 'mlp', 4_482)).toBe(true); // MLP 2-64-64-2
+    expect(lockstepByDefault('auto', 'mlp', LOCKSTEP_AUTO_MAX_PARAMS)).toBe(true);
+    expect(lockstepByDefault('auto', 'mlp', LOCKSTEP_AUTO_MAX_PARAMS + 1)).toBe(false);
+    expect(lockstepByDefault('auto', 'mlp', 269_322)).toBe(false); // MLP 784-256-256-10
+    expect(lockstepByDefault('auto', 'cnn', 1_000)).toBe(false);
+    expect(lockstepByDefault('auto', 'resnet', 1_000)).toBe(false);
+    expect(lockstepByDefault(true, 'mlp', 269_322)).toBe(true);
+    expect(lockstepByDefault(false, 'mlp', 4_482)).toBe(false);
+  });
+});
+
 describe('parseStudySpec', () => {
   test('fills the defaults of a minimal spec', () => {
     const s = parseStudySpec(minimal);
@@ -35,7 +54,7 @@ describe('parseStudySpec', () => {
     expect(s.perturbations).toEqual([
       { kind: 'gaussian', sigmas: [0, 1e-4], forkSteps: [0, { epochs: 1 }], repeats: 1 },
     ]);
-    expect(s.lockstep).toBe(true);
+    expect(s.lockstep).toBe('auto');
     expect(s.threadsPerWorker).toBe(1);
     expect(s.workers).toBeUndefined();
     expect(s.onset).toBeUndefined();

@@ -16,6 +16,14 @@ function unbroadcast(g: Tensor, shape: readonly number[]): Tensor {
   gs.forEach((d, i) => {
     if (i < lead || (shape[i - lead] === 1 && d !== 1)) axes.push(i);
   });
+  // Summing away leading axes only (a bias's gradient, [batch, out] → [out]): a Gemm with a row of
+  // ones, which is much faster than onnxruntime's ReduceSum over the outer axis.
+  if (lead > 0 && axes.length === lead && shape.length > 0) {
+    const rows = gs.slice(0, lead).reduce((a, b) => a * b, 1);
+    const cols = shape.reduce((a, b) => a * b, 1);
+    const ones = g.graph.constant(new Array<number>(rows).fill(1), [1, rows]);
+    return g.graph.reshape(g.graph.gemm(ones, g.graph.reshape(g, [rows, cols])), shape);
+  }
   const summed = axes.length ? g.graph.reduceSum(g, axes, true) : g;
   return g.graph.reshape(summed, shape);
 }
@@ -27,6 +35,18 @@ function swapLast(g: Graph, x: Tensor): Tensor {
   perm[rank - 2] = rank - 1;
   perm[rank - 1] = rank - 2;
   return g.transpose(x, perm);
+}
+
+/** Whether `perm` swaps the last two axes and keeps the others. */
+function isSwapLast(perm: readonly number[]): boolean {
+  const r = perm.length;
+  return r >= 2 && perm.every((p, i) => (i < r - 2 ? p === i : p === (i === r - 2 ? r - 1 : r - 2)));
+}
+
+/** {@link swapLast}, returning the input of `x` when `x` itself swaps the last two axes. */
+function swapLastFolded(g: Graph, x: Tensor): Tensor {
+  if (x.node.op === 'Transpose' && isSwapLast(x.node.attrs.perm as number[])) return input(x.node, 0);
+  return swapLast(g, x);
 }
 
 type Rule = (g: Graph, node: Node, out: Tensor, grad: Tensor) => (Tensor | null)[];
@@ -159,11 +179,13 @@ const rules: Record<string, Rule> = {
     const b = input(n, 1);
     const tA = n.attrs.transA === 1;
     const tB = n.attrs.transB === 1;
-    // Y = op(A) op(B). Each case writes dA, dB as Gemms so that they differentiate again.
-    if (!tA && !tB) return [g.gemm(d, b, false, true), g.gemm(a, d, true, false)];
-    if (!tA && tB) return [g.gemm(d, b, false, false), g.gemm(d, a, true, false)];
-    if (tA && !tB) return [g.gemm(b, d, false, true), g.gemm(a, d, false, false)];
-    return [g.gemm(b, d, true, true), g.gemm(d, a, true, true)];
+    // Y = op(A) op(B) (+ C). Each case writes dA, dB as Gemms so that they differentiate again;
+    // dC is dY summed over the axes C was broadcast along.
+    const dc = n.inputs.length > 2 ? [unbroadcast(d, shapeOf(n, 2))] : [];
+    if (!tA && !tB) return [g.gemm(d, b, false, true), g.gemm(a, d, true, false), ...dc];
+    if (!tA && tB) return [g.gemm(d, b, false, false), g.gemm(d, a, true, false), ...dc];
+    if (tA && !tB) return [g.gemm(b, d, false, true), g.gemm(a, d, false, false), ...dc];
+    return [g.gemm(b, d, true, true), g.gemm(d, a, true, true), ...dc];
   },
   ReduceSum: (g, n, _o, d) => {
     const x = input(n, 0).node;
@@ -221,6 +243,12 @@ const rules: Record<string, Rule> = {
   Transpose: (g, n, _o, d) => {
     const perm = n.attrs.perm as number[];
     const inverse = perm.map((_, i) => perm.indexOf(i));
+    // (Aᵀ·B)ᵀ = Bᵀ·A: the adjoint of a transposed weight (MatMul(h, Wᵀ)) is computed directly as
+    // dYᵀ·h instead of (hᵀ·dY)ᵀ, without the extra Transpose of the product.
+    if (d.node.op === 'MatMul' && isSwapLast(perm) && d.node.shape.length === perm.length) {
+      const [a, b] = d.node.inputs as [Tensor, Tensor];
+      return [g.matmul(swapLastFolded(g, b), swapLastFolded(g, a))];
+    }
     return [g.transpose(d, inverse)];
   },
   Concat: (g, n, _o, d) => {

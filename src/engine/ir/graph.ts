@@ -142,8 +142,11 @@ export class Graph {
   logSoftmax(x: Tensor): Tensor {
     return this.push('LogSoftmax', [x], x.node.shape, 'float', { axis: x.node.shape.length - 1 });
   }
-  /** op(A) · op(B) for 2-D A, B (ONNX Gemm without C), op = transpose when the flag is set. */
-  gemm(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
+  /**
+   * op(A) · op(B) (+ C) for 2-D A, B, op = transpose when the flag is set (ONNX Gemm, alpha = beta
+   * = 1). `c`, when given, must broadcast to the [m, n] result (a bias [n]).
+   */
+  gemm(a: Tensor, b: Tensor, transA = false, transB = false, c?: Tensor): Tensor {
     const [ar, ac] = a.node.shape;
     const [br, bc] = b.node.shape;
     if (a.node.shape.length !== 2 || b.node.shape.length !== 2) {
@@ -152,7 +155,14 @@ export class Graph {
     const [m, k] = transA ? [ac, ar] : [ar, ac];
     const [k2, n] = transB ? [bc, br] : [br, bc];
     if (k !== k2) throw new Error(`Gemm inner dimensions differ: [${a.node.shape}] x [${b.node.shape}]`);
-    return this.push('Gemm', [a, b], [m as number, n as number], 'float', {
+    const shape = [m as number, n as number];
+    if (c) {
+      const out = broadcastShapes(c.node.shape, shape);
+      if (c.node.shape.length > 2 || out[0] !== shape[0] || out[1] !== shape[1]) {
+        throw new Error(`Gemm: C [${c.node.shape}] does not broadcast to [${shape}]`);
+      }
+    }
+    return this.push('Gemm', c ? [a, b, c] : [a, b], shape, 'float', {
       transA: transA ? 1 : 0,
       transB: transB ? 1 : 0,
     });
@@ -204,10 +214,12 @@ export class Graph {
     return this.push('ReduceSum', [x, this.ints(ax)], shape, 'float', { keepdims: keepdims ? 1 : 0 });
   }
 
+  /** The same values in `shape`; `x` itself when the shape is unchanged (no Reshape node). */
   reshape(x: Tensor, shape: readonly number[]): Tensor {
     if (sizeOf(shape) !== sizeOf(x.node.shape)) {
       throw new Error(`cannot reshape [${x.node.shape}] to [${shape}]`);
     }
+    if (shape.length === x.node.shape.length && shape.every((d, i) => d === x.node.shape[i])) return x;
     return this.push('Reshape', [x, this.ints(shape)], shape, x.node.dtype);
   }
 

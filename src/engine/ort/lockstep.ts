@@ -21,8 +21,9 @@ export interface LockstepEngine {
   readonly backend: string;
   /**
    * One optimizer step of all R runs on the same batch at `lr`. `states[r].params` and
-   * `states[r].opt.slots` are replaced by fresh arrays and `opt.step` incremented; all states must
-   * be at the same step. Returns each run's loss before the update.
+   * `states[r].opt.slots` are replaced by fresh length-P views (disjoint `subarray`s of buffers
+   * shared by the R runs; `.buffer` is not run r's alone) and `opt.step` incremented; all states
+   * must be at the same step. Returns each run's loss before the update.
    */
   trainStep(states: TrainState[], batch: Batch, lr: number): Promise<Float64Array>;
   /** Release native resources. */
@@ -117,10 +118,13 @@ export class OrtLockstepJobs {
 
 /**
  * A float32 ORT engine that trains `options.runs` runs of `model` in lock-step: each
- * {@link LockstepEngine.trainStep} packs the R states into one [R, P] buffer per tensor (params and
- * each optimizer slot), makes one onnxruntime call and unpacks the results into fresh per-run arrays.
- * States are the same {@link TrainState}s the single-run engine uses (`createOrtEngine`'s
- * `initOptimizerState` fits them).
+ * {@link LockstepEngine.trainStep} makes one onnxruntime call on one [R, P] buffer per tensor
+ * (params and each optimizer slot) and hands each run views of the call's fresh output buffers:
+ * `states[r].params` (and each slot) becomes a length-P `subarray` at r · P of an [R · P] array that
+ * no other run's view overlaps and that no later call writes to. When every state still holds its
+ * view at the next call, those buffers are fed back without copying; otherwise the states are
+ * copied into a new buffer. States are the same {@link TrainState}s the single-run engine uses
+ * (`createOrtEngine`'s `initOptimizerState` fits them).
  */
 export async function createLockstepEngine(
   model: ModelGraphSpec,
@@ -131,7 +135,23 @@ export async function createLockstepEngine(
   const jobs = new OrtLockstepJobs(model, options.optimizer, R, threads, 'float32');
   const P = model.layout.size;
   const slotCount = slotNames(jobs.opt).length;
-  const pack = (parts: readonly Float32Array[]): Float32Array => {
+  /**
+   * The [R · P] buffers of the last call's outputs (params, then each slot). The states hold
+   * disjoint views of them (run r's vector at r · P), so a state still holding its view from the
+   * last step is fed as is; any other state (replaced or another engine's) is copied in.
+   */
+  let last: Float32Array[] | undefined;
+  /** The [R · P] input of tensor k (0: params, 1 + j: slot j); the last output when all runs hold their views. */
+  const packed = (k: number, parts: readonly Float32Array[]): Float32Array => {
+    const prev = last?.[k];
+    if (
+      prev &&
+      parts.every(
+        (p, r) => p.buffer === prev.buffer && p.byteOffset === prev.byteOffset + r * P * 4 && p.length === P,
+      )
+    ) {
+      return prev;
+    }
     const out = new Float32Array(R * P);
     parts.forEach((p, r) => out.set(p, r * P));
     return out;
@@ -160,20 +180,32 @@ export async function createLockstepEngine(
             throw new Error(`run ${r}: slot ${k} has ${slot.length} values, expected ${P}`);
         });
       });
+      const slotParts = (k: number) => states.map((s) => s.opt.slots[k] as Float32Array);
+      const inputs = [
+        packed(
+          0,
+          states.map((s) => s.params),
+        ),
+        ...Array.from({ length: slotCount }, (_, k) => packed(1 + k, slotParts(k))),
+      ];
       const out = await jobs.trainStep(
-        pack(states.map((s) => s.params)),
-        Array.from({ length: slotCount }, (_, k) => pack(states.map((s) => s.opt.slots[k] as Float32Array))),
+        inputs[0] as Float32Array,
+        inputs.slice(1),
         step,
         batch.x,
         batch.y,
         batch.size,
         lr,
       );
-      const params = out.params as Float32Array;
-      const slots = out.slots as Float32Array[];
+      // Fresh output buffers (never one that was fed: a state's view must not change under it).
+      const fresh = (t: FloatArray): Float32Array =>
+        inputs.some((i) => i.buffer === t.buffer) ? Float32Array.from(t) : (t as Float32Array);
+      const outputs = [fresh(out.params), ...out.slots.map(fresh)];
+      last = outputs;
+      const [params, ...slots] = outputs as [Float32Array, ...Float32Array[]];
       states.forEach((s, r) => {
-        s.params = params.slice(r * P, (r + 1) * P);
-        s.opt.slots = slots.map((slot) => slot.slice(r * P, (r + 1) * P));
+        s.params = params.subarray(r * P, (r + 1) * P);
+        s.opt.slots = slots.map((slot) => slot.subarray(r * P, (r + 1) * P));
         s.opt.step += 1;
       });
       return Float64Array.from(out.losses);

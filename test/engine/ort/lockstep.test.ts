@@ -136,6 +136,7 @@ describe('float32 lock-step engine', () => {
   }
 
   test.each([
+    ['sgd', { kind: 'sgd', lr: 0.05 }],
     ['sgd momentum', { kind: 'sgd', lr: 0.05, momentum: 0.9 }],
     ['adam', { kind: 'adam', lr: 0.01 }],
   ] as [string, OptimizerSpec][])(
@@ -194,6 +195,64 @@ describe('float32 lock-step engine', () => {
       }
       // And they did train: the parameters moved.
       expect(maxAbs(s0.params, a)).toBeGreaterThan(1e-3);
+    },
+  );
+
+  test.each([
+    ['sgd', { kind: 'sgd', lr: 0.05 }],
+    ['adam', { kind: 'adam', lr: 0.01 }],
+  ] as [string, OptimizerSpec][])(
+    '%s: states get disjoint views of fresh buffers; kept views are fed back, replaced or edited ones are honoured',
+    async (_n, opt) => {
+      const single = await createOrtEngine(model, { optimizer: opt });
+      const kept = await createLockstepEngine(model, { optimizer: opt, runs: 3 });
+      const copied = await createLockstepEngine(model, { optimizer: opt, runs: 3 });
+      toDispose.push(single, kept, copied);
+      const fresh = () => inits.map((p) => ({ params: p.slice(), opt: single.initOptimizerState() }));
+      const a: TrainState[] = fresh();
+      const b: TrainState[] = fresh();
+      let before: Float32Array[] = [];
+      for (const [i, batch] of batches.slice(0, 8).entries()) {
+        if (i === 3) {
+          // An in-place edit of one run's view, and a replaced array for another: both count.
+          for (const s of [a, b]) {
+            (s[0] as TrainState).params[5] = 0.25;
+            (s[2] as TrainState).params = (inits[1] as Float32Array).slice();
+          }
+        }
+        // `b` never holds views at a call (copies force the packing path); `a` keeps its views.
+        for (const s of b) {
+          s.params = s.params.slice();
+          s.opt.slots = s.opt.slots.map((x) => x.slice());
+        }
+        const snapshot = a.map((s) => s.params.slice());
+        before = a.map((s) => s.params);
+        const la = await kept.trainStep(a, batch, lrOf(i));
+        const lb = await copied.trainStep(b, batch, lrOf(i));
+        expect(Array.from(la)).toEqual(Array.from(lb));
+        // The previous step's arrays are not written by the next call.
+        before.forEach((p, r) => expect(bytes(p).equals(bytes(snapshot[r] as Float32Array))).toBe(true));
+      }
+      a.forEach((s, r) => {
+        const other = b[r] as TrainState;
+        expect(bytes(s.params).equals(bytes(other.params))).toBe(true);
+        s.opt.slots.forEach((x, k) =>
+          expect(bytes(x).equals(bytes(other.opt.slots[k] as Float32Array))).toBe(true),
+        );
+        // Views of one [R · P] buffer per tensor, run r at r · P.
+        expect(s.params.length).toBe(P);
+        expect(s.params.buffer).toBe(a[0]?.params.buffer);
+        expect(s.params.byteOffset - (a[0]?.params.byteOffset ?? 0)).toBe(r * P * 4);
+      });
+      // The single-run engine reads a view like any array.
+      const view = a[1] as TrainState;
+      const copy: TrainState = {
+        params: view.params.slice(),
+        opt: { step: view.opt.step, slots: view.opt.slots.map((x) => x.slice()) },
+      };
+      const batch = batches[9] as Batch;
+      expect(await single.trainStep(view, batch, 0.01)).toBe(await single.trainStep(copy, batch, 0.01));
+      expect(bytes(view.params).equals(bytes(copy.params))).toBe(true);
     },
   );
 
