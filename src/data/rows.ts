@@ -56,8 +56,11 @@ export function regressionSplit(
   return { x: takeRows(x, inputDim, indices), y: takeRows(y, outputDim, indices), n: indices.length };
 }
 
-/** The first `n` examples of a split as views (all of them when it has fewer). */
-export function firstRows(split: Split, n: number): { x: Float32Array; y: Float32Array; n: number } {
+/** The first `n` examples of a split as views (all of them when it has fewer, or n is undefined). */
+export function firstRows(
+  split: Split,
+  n = Number.POSITIVE_INFINITY,
+): { x: Float32Array; y: Float32Array; n: number } {
   const m = Math.min(n, split.n);
   const inDim = split.x.length / Math.max(split.n, 1);
   const outDim = split.y.length / Math.max(split.n, 1);

@@ -13,6 +13,7 @@
  * and the interpolation curves are measured again from A to each aligned B, with the same
  * normalization statistics handling as the plain path.
  */
+import { firstRows } from '../data/rows.js';
 import type { Split } from '../data/types.js';
 import {
   activationMatching,
@@ -150,13 +151,6 @@ export interface CompareResult {
   readonly alignmentNote: string | null;
 }
 
-function head(split: Split, n: number | undefined): Split {
-  if (n === undefined || n >= split.n) return split;
-  const d = split.x.length / Math.max(1, split.n);
-  const c = split.y.length / Math.max(1, split.n);
-  return { x: split.x.subarray(0, n * d), y: split.y.subarray(0, n * c), n };
-}
-
 /**
  * Check that `data` fits the architecture of `model` before any heavy work: features per example
  * (flat features are reshaped to the input shape when the counts agree) and the number of classes.
@@ -221,7 +215,7 @@ export async function compareModels(
       threads: options.threads ?? 1,
       ...(options.normBatch !== undefined && { batch: options.normBatch }),
     });
-    const statsData = head(
+    const statsData = firstRows(
       data.train.n > 0 ? data.train : data.test,
       options.normExamples ?? options.examples,
     );
@@ -261,9 +255,11 @@ export async function compareModels(
     };
     const curves = async (bw: Float32Array) => {
       const points = await pathPoints(bw);
-      const train = await splitCurve(session, points, alphas, head(data.train, options.examples));
+      const train = await splitCurve(session, points, alphas, firstRows(data.train, options.examples));
       const test =
-        data.test.n > 0 ? await splitCurve(session, points, alphas, head(data.test, options.examples)) : null;
+        data.test.n > 0
+          ? await splitCurve(session, points, alphas, firstRows(data.test, options.examples))
+          : null;
       return { train, test };
     };
     let plain: Awaited<ReturnType<typeof curves>>;
@@ -276,7 +272,7 @@ export async function compareModels(
     }
     const { train, test } = plain;
     const ckaSplit = data.test.n > 0 ? 'test' : 'train';
-    const ckaData = head(ckaSplit === 'test' ? data.test : data.train, options.ckaExamples ?? 500);
+    const ckaData = firstRows(ckaSplit === 'test' ? data.test : data.train, options.ckaExamples ?? 500);
     const cks: Record<string, number> = {};
     if (session.architecture.hidden.length > 0 && ckaData.n > 1) {
       const ha = await session.hidden(a.weights, ckaData.x, ckaData.n);
@@ -361,7 +357,7 @@ async function alignModels(
     weight = await compared('weight', r.aligned, { sweeps: r.sweeps, converged: r.converged });
   }
   if (methods.includes('activation')) {
-    const set = head(data.train.n > 0 ? data.train : data.test, options.alignExamples ?? 1000);
+    const set = firstRows(data.train.n > 0 ? data.train : data.test, options.alignExamples ?? 1000);
     const names = [...new Set((spec.hidden ?? []).map((h) => h.name))];
     const values = async (w: Float32Array) =>
       new Map(

@@ -123,15 +123,13 @@ function modelWeights(models: readonly unknown[], weights: readonly number[] | u
   return w;
 }
 
-/** θ = θ₀ + λ Σ_k w_k (θ_k − θ₀). */
-export function taskArithmetic(
+/** θ₀ + λ Σ_k w_k δ_k, entry by entry. */
+function addWeighted(
   base: Float32Array,
-  models: readonly Float32Array[],
-  options: TaskVectorOptions = {},
+  deltas: readonly ArrayLike<number>[],
+  w: readonly number[],
+  lambda: number,
 ): Float32Array {
-  const w = modelWeights(models, options.weights);
-  const deltas = taskVectors(base, models);
-  const lambda = options.scale ?? 1;
   const out = new Float32Array(base.length);
   for (let i = 0; i < base.length; i++) {
     let s = 0;
@@ -141,6 +139,18 @@ export function taskArithmetic(
     out[i] = (base[i] as number) + lambda * s;
   }
   return out;
+}
+
+/** θ = θ₀ + λ Σ_k w_k (θ_k − θ₀). */
+export function taskArithmetic(
+  base: Float32Array,
+  models: readonly Float32Array[],
+  options: TaskVectorOptions = {},
+): Float32Array {
+  const w = modelWeights(models, options.weights);
+  const deltas = taskVectors(base, models);
+  const lambda = options.scale ?? 1;
+  return addWeighted(base, deltas, w, lambda);
 }
 
 /**
@@ -234,15 +244,7 @@ export function dareMerge(
   const deltas = taskVectors(base, models).map((d, k) => dareDrop(d, density, root.stream('dare', k)));
   const lambda = options.scale ?? 1;
   if (options.ties) return electAndMerge(base, deltas, w, lambda);
-  const out = new Float32Array(base.length);
-  for (let i = 0; i < base.length; i++) {
-    let s = 0;
-    deltas.forEach((d, k) => {
-      s += (w[k] as number) * (d[i] as number);
-    });
-    out[i] = (base[i] as number) + lambda * s;
-  }
-  return out;
+  return addWeighted(base, deltas, w, lambda);
 }
 
 /** One step of a greedy soup: the candidate model, its held-out accuracy alone, and whether it joined. */

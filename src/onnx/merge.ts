@@ -9,6 +9,7 @@
  * every group must leave its logits unchanged), and the weight or activation matching of
  * src/measure/align.ts. A graph without a usable spec is refused (exit code 2) naming the node.
  */
+import { firstRows } from '../data/rows.js';
 import type { Split } from '../data/types.js';
 import {
   activationMatching,
@@ -126,13 +127,6 @@ export interface MergeResult {
   } | null;
 }
 
-function head(split: Split, n: number | undefined): Split {
-  if (n === undefined || n >= split.n) return split;
-  const d = split.x.length / Math.max(1, split.n);
-  const c = split.y.length / Math.max(1, split.n);
-  return { x: split.x.subarray(0, n * d), y: split.y.subarray(0, n * c), n };
-}
-
 /** The permutation spec of `--align`: the user's or the inferred one, checked on the model. */
 async function alignmentSpec(
   model: ImportedModel,
@@ -226,9 +220,12 @@ export async function mergeModels(
   const reference = (options.base ?? models[0]) as ImportedModel;
   for (const m of models) checkSameArchitecture(reference, m);
   const arch = reference.architecture;
-  const train = head(data.train, options.examples);
-  const test = head(data.test, options.examples);
-  const stats = head(data.train.n > 0 ? data.train : data.test, options.normExamples ?? options.examples);
+  const train = firstRows(data.train, options.examples);
+  const test = firstRows(data.test, options.examples);
+  const stats = firstRows(
+    data.train.n > 0 ? data.train : data.test,
+    options.normExamples ?? options.examples,
+  );
   const session = await ImportedSession.create(arch, options.threads ?? 1);
   const norm = await NormStats.create(arch, {
     threads: options.threads ?? 1,

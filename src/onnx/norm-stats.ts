@@ -41,7 +41,7 @@ import {
   proto,
   toNumber,
 } from './proto.js';
-import { weightFeeds } from './session.js';
+import { openOnnxSession, weightFeeds } from './session.js';
 
 /** How normalization statistics are set at an interpolated or merged weight vector. */
 export type NormMode = 'recompute' | 'copy' | 'repair';
@@ -360,20 +360,6 @@ function trainingModeGraph(
   return encodeModel(model);
 }
 
-async function openSession(bytes: Uint8Array, threads: number): Promise<ort.InferenceSession> {
-  try {
-    return await ort.InferenceSession.create(bytes, {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-      logSeverityLevel: 3,
-    });
-  } catch (e) {
-    throw new OnnxModelError(`onnxruntime cannot load the model: ${(e as Error).message}`);
-  }
-}
-
 /** One endpoint of a REPAIR target: its moments per repaired layer, and its coefficient. */
 export interface RepairEndpoint {
   readonly moments: readonly ChannelMoments[];
@@ -401,7 +387,7 @@ export class NormStats {
   ): Promise<NormStats> {
     const { batchNorms, affine } = normalizationLayers(architecture);
     const values = [...batchNorms.flatMap((b) => [b.input, b.output]), ...affine.map((a) => a.value)];
-    const session = await openSession(withOutputs(architecture.bytes, values), options.threads ?? 1);
+    const session = await openOnnxSession(withOutputs(architecture.bytes, values), options.threads ?? 1);
     const batch = options.batch ?? 128;
     if (!Number.isInteger(batch) || batch < 2) {
       throw new OnnxModelError(`the batch size of the statistics pass must be an integer ≥ 2, got ${batch}`);
@@ -552,7 +538,7 @@ export class NormStats {
       }
     });
     this.spatial = dims.map((d) => d.slice(2).reduce((a, b) => a * b, 1));
-    this.training = await openSession(
+    this.training = await openOnnxSession(
       trainingModeGraph(
         this.architecture.bytes,
         this.batchNorms,

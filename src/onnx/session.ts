@@ -30,6 +30,24 @@ export interface HiddenValues {
   readonly cols: number;
 }
 
+/**
+ * A sequential onnxruntime session on model `bytes` with `threads` intra-op threads; a model
+ * onnxruntime cannot load is an {@link OnnxModelError} (bad input).
+ */
+export async function openOnnxSession(bytes: Uint8Array, threads: number): Promise<ort.InferenceSession> {
+  try {
+    return await ort.InferenceSession.create(bytes, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+    });
+  } catch (e) {
+    throw new OnnxModelError(`onnxruntime cannot load the model: ${(e as Error).message}`);
+  }
+}
+
 /** An onnxruntime session on an {@link ImportedArchitecture}. */
 export class ImportedSession {
   private constructor(
@@ -39,19 +57,7 @@ export class ImportedSession {
 
   /** Open the session (intra-op `threads`, default 1: results are then bit-identical across runs). */
   static async create(architecture: ImportedArchitecture, threads = 1): Promise<ImportedSession> {
-    let session: ort.InferenceSession;
-    try {
-      session = await ort.InferenceSession.create(architecture.bytes, {
-        intraOpNumThreads: threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-        logSeverityLevel: 3,
-      });
-    } catch (e) {
-      throw new OnnxModelError(`onnxruntime cannot load the model: ${(e as Error).message}`);
-    }
-    return new ImportedSession(architecture, session);
+    return new ImportedSession(architecture, await openOnnxSession(architecture.bytes, threads));
   }
 
   /** Features per example (the product of the example shape). */

@@ -15,15 +15,13 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { AlignedComparison, CompareResult, SplitCurve } from '../onnx/compare.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import {
-  EMBED_JS,
   escapeHtml,
-  jsonForScript,
   loadViewerScripts,
+  plotScriptsHtml,
   type ReportPlot,
   type ViewerScripts,
   writeReportPlots,
 } from './html.js';
-import { withLegendToggle } from './interactive.js';
 import { seriesColor } from './plot.js';
 
 /** What {@link writeCompareReport} wrote. */
@@ -312,7 +310,6 @@ export function renderCompareHtml(
     ? `B aligned to A with the ${al.spec === 'file' ? 'permutation spec of --perm-spec' : 'permutation spec inferred from the graph'} ` +
       `(${al.groups} groups, ${al.units} units).`
     : `Aligned: ${escapeHtml(r.alignmentNote ?? 'not measured')}.`;
-  const embedded = plots.map((p) => ({ name: p.name, spec: withLegendToggle(p.spec) }));
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -349,11 +346,7 @@ ${plots.map(plotFigure).join('\n')}
 <section id="curve"><h2>Curve values</h2>
 <div>${curveTable(r)}</div>
 </section>
-<script>${scripts.vega}</script>
-<script>${scripts.vegaLite}</script>
-<script>${scripts.vegaEmbed}</script>
-<script type="application/json" id="twinscope-plots">${jsonForScript(embedded)}</script>
-<script>${EMBED_JS}</script>
+${plotScriptsHtml(plots, scripts)}
 </body>
 </html>
 `;

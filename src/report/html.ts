@@ -433,7 +433,7 @@ pre.spec { background: #f7f7f7; padding: 10px; font-size: 12px; max-height: 600p
 `;
 
 /** The embedding script: parse the plot specs and embed each with vega-embed; errors are shown in place. */
-export const EMBED_JS = `
+const EMBED_JS = `
 (function () {
   var plots = JSON.parse(document.getElementById('twinscope-plots').textContent);
   var opts = { renderer: 'svg', actions: { export: true, source: false, compiled: false, editor: false } };
@@ -452,6 +452,19 @@ export const EMBED_JS = `
   });
 })();
 `;
+
+/**
+ * The end of a report page's body: the inlined viewer `scripts`, the `plots` (legend toggles added)
+ * as JSON, and the script that embeds plot i into the element `plot-i`.
+ */
+export function plotScriptsHtml(plots: readonly ReportPlot[], scripts: ViewerScripts): string {
+  const embedded = plots.map((p) => ({ name: p.name, spec: withLegendToggle(p.spec) }));
+  return `<script>${scripts.vega}</script>
+<script>${scripts.vegaLite}</script>
+<script>${scripts.vegaEmbed}</script>
+<script type="application/json" id="twinscope-plots">${jsonForScript(embedded)}</script>
+<script>${EMBED_JS}</script>`;
+}
 
 /**
  * The report page for `contents` with `plots` (themed specs; legend toggles are added here) and the
@@ -477,7 +490,6 @@ export function renderReportHtml(
     nFailed > 0 ? `${nFailed} run(s) not complete` : '',
     nDiverged > 0 ? `${nDiverged} run(s) diverged` : '',
   ].filter(Boolean);
-  const embedded = plots.map((p) => ({ name: p.name, spec: withLegendToggle(p.spec) }));
   const geometry = geometrySection(contents.sweep);
   const training = trainingSection(contents.sweep);
   const plotHtml =
@@ -512,11 +524,7 @@ ${plotHtml}
 <section id="spec"><h2>${contents.sweep ? 'Sweep' : 'Study'} spec</h2>
 <pre class="spec">${escapeHtml(JSON.stringify(study.spec, null, 2))}</pre>
 </section>
-<script>${scripts.vega}</script>
-<script>${scripts.vegaLite}</script>
-<script>${scripts.vegaEmbed}</script>
-<script type="application/json" id="twinscope-plots">${jsonForScript(embedded)}</script>
-<script>${EMBED_JS}</script>
+${plotScriptsHtml(plots, scripts)}
 </body>
 </html>
 `;
